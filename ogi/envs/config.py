@@ -1,0 +1,243 @@
+"""Typed, frozen configuration of the `walk` task, nested by concern, loadable from TOML."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the field and the allowed range."""
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
+        raise ConfigError(f"{name} = {value!r} must be a finite number in [{low}, {high}]")
+
+
+def _check_interval(name: str, interval: tuple[float, float], low: float, high: float) -> None:
+    if len(interval) != 2:
+        raise ConfigError(f"{name} = {interval!r} must be a (min, max) pair")
+    _check_range(f"{name}[0]", interval[0], low, high)
+    _check_range(f"{name}[1]", interval[1], low, high)
+    if interval[0] > interval[1]:
+        raise ConfigError(f"{name} = {interval!r}: min must not exceed max")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimConfig:
+    sim_dt_s: float = 0.001  # physics and low-level PD: 1 kHz
+    ctrl_dt_s: float = 0.02  # mid-level policy: 50 Hz
+    nthread: int = 0  # simulation threads, 0: all cores
+    elliptic_cone: bool = False  # pyramidal is ~18% faster; elliptic is closer to real friction
+    gravity_feedforward: bool = True
+
+    def __post_init__(self) -> None:
+        _check_range("sim.sim_dt_s", self.sim_dt_s, 1e-5, 0.01)
+        _check_range("sim.ctrl_dt_s", self.ctrl_dt_s, self.sim_dt_s, 1.0)
+        ratio = self.ctrl_dt_s / self.sim_dt_s
+        if abs(ratio - round(ratio)) > 1e-6:
+            raise ConfigError(
+                f"sim.ctrl_dt_s / sim.sim_dt_s = {ratio:.6g} must be a whole number of physics steps per policy step"
+            )
+        _check_range("sim.nthread", self.nthread, 0, 1024)
+
+    @property
+    def substeps(self) -> int:
+        return round(self.ctrl_dt_s / self.sim_dt_s)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandConfig:
+    lin_vel_x_mps: tuple[float, float] = (-1.0, 1.0)
+    lin_vel_y_mps: tuple[float, float] = (-0.5, 0.5)
+    yaw_rate_radps: tuple[float, float] = (-1.0, 1.0)
+    resample_s: float = 10.0
+    standing_probability: float = 0.1  # share of commands that are exactly zero
+
+    def __post_init__(self) -> None:
+        _check_interval("commands.lin_vel_x_mps", self.lin_vel_x_mps, -10, 10)
+        _check_interval("commands.lin_vel_y_mps", self.lin_vel_y_mps, -10, 10)
+        _check_interval("commands.yaw_rate_radps", self.yaw_rate_radps, -10, 10)
+        _check_range("commands.resample_s", self.resample_s, 0.02, 1e6)
+        _check_range("commands.standing_probability", self.standing_probability, 0, 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoiseConfig:
+    """Uniform noise half-widths on the `policy` observations, in the observations' raw units."""
+
+    enabled: bool = True
+    ang_vel_radps: float = 0.2
+    gravity: float = 0.05
+    joint_pos_rad: float = 0.01
+    joint_vel_radps: float = 1.5
+
+    def __post_init__(self) -> None:
+        for name in ("ang_vel_radps", "gravity", "joint_pos_rad", "joint_vel_radps"):
+            _check_range(f"noise.{name}", getattr(self, name), 0, 100)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RandomizationConfig:
+    """Per-simulation domain randomization, drawn at each reset."""
+
+    enabled: bool = True
+    friction: tuple[float, float] = (0.4, 1.25)
+    added_base_mass_kg: tuple[float, float] = (-1.0, 2.0)
+    com_offset_m: float = 0.03  # half-width per axis
+    motor_strength: tuple[float, float] = (0.9, 1.1)
+    kp_scale: tuple[float, float] = (0.9, 1.1)
+    kd_scale: tuple[float, float] = (0.9, 1.1)
+    initial_joint_offset_rad: float = 0.1
+    push_interval_s: tuple[float, float] = (5.0, 10.0)
+    push_velocity_mps: float = 0.5  # base velocity change one push gives, horizontal
+
+    def __post_init__(self) -> None:
+        _check_interval("randomization.friction", self.friction, 0.0, 5.0)
+        _check_interval("randomization.added_base_mass_kg", self.added_base_mass_kg, -100, 100)
+        _check_range("randomization.com_offset_m", self.com_offset_m, 0, 0.5)
+        _check_interval("randomization.motor_strength", self.motor_strength, 0.0, 5.0)
+        _check_interval("randomization.kp_scale", self.kp_scale, 0.0, 5.0)
+        _check_interval("randomization.kd_scale", self.kd_scale, 0.0, 5.0)
+        _check_range("randomization.initial_joint_offset_rad", self.initial_joint_offset_rad, 0, 1)
+        _check_interval("randomization.push_interval_s", self.push_interval_s, 0.02, 1e6)
+        _check_range("randomization.push_velocity_mps", self.push_velocity_mps, 0, 10)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TerminationConfig:
+    max_tilt_rad: float = 1.0  # angle between base z and world z
+    min_base_height_fraction: float = 0.5  # of the robot's nominal base height
+    max_joint_vel_radps: float = 500.0  # beyond this the state is treated as diverged
+
+    def __post_init__(self) -> None:
+        _check_range("termination.max_tilt_rad", self.max_tilt_rad, 0.01, math.pi)
+        _check_range("termination.min_base_height_fraction", self.min_base_height_fraction, 0, 1)
+        _check_range("termination.max_joint_vel_radps", self.max_joint_vel_radps, 1, 1e6)
+
+
+DEFAULT_REWARD_WEIGHTS: Mapping[str, float] = types.MappingProxyType(
+    {
+        "tracking_lin_vel": 1.0,
+        "tracking_ang_vel": 0.5,
+        "lin_vel_z": -0.5,
+        "ang_vel_xy": -0.05,
+        "orientation": -5.0,
+        "base_height": -10.0,
+        "torques": -2e-4,
+        "joint_acc": -2.5e-7,
+        "action_rate": -0.01,
+        "feet_air_time": 0.1,
+        "foot_slip": -0.1,
+        "undesired_contacts": -1.0,
+        "joint_limits": -10.0,
+        "pose": 0.5,
+        "stand_still": -1.0,
+        "termination": -1.0,
+    }
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RewardConfig:
+    """Weights carry the sign; each term is multiplied by its weight and by ctrl_dt_s."""
+
+    weights: Mapping[str, float] = field(default_factory=lambda: DEFAULT_REWARD_WEIGHTS)
+    tracking_sigma: float = 0.25  # (m/s)^2 and (rad/s)^2
+    feet_air_time_target_s: float = 0.1
+    soft_joint_limit_fraction: float = 0.9
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "weights", types.MappingProxyType(dict(self.weights)))
+        for name, weight in self.weights.items():
+            _check_range(f"rewards.weights.{name}", weight, -1e6, 1e6)
+        _check_range("rewards.tracking_sigma", self.tracking_sigma, 1e-6, 100)
+        _check_range("rewards.feet_air_time_target_s", self.feet_air_time_target_s, 0, 10)
+        _check_range("rewards.soft_joint_limit_fraction", self.soft_joint_limit_fraction, 0.1, 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WalkConfig:
+    """The `walk` task: track a commanded base velocity (vx, vy, yaw rate)."""
+
+    robot: str = "go2"
+    num_envs: int = 64
+    episode_length_s: float = 20.0
+    action_clip: float = 4.0  # actions are clipped to [-action_clip, action_clip] before scaling
+    seed: int = 0
+    sim: SimConfig = field(default_factory=SimConfig)
+    commands: CommandConfig = field(default_factory=CommandConfig)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
+    termination: TerminationConfig = field(default_factory=TerminationConfig)
+    rewards: RewardConfig = field(default_factory=RewardConfig)
+
+    def __post_init__(self) -> None:
+        _check_range("num_envs", self.num_envs, 1, 1 << 20)
+        _check_range("episode_length_s", self.episode_length_s, self.sim.ctrl_dt_s, 1e6)
+        _check_range("action_clip", self.action_clip, 1e-3, 1e3)
+
+    @property
+    def max_episode_steps(self) -> int:
+        return max(1, round(self.episode_length_s / self.sim.ctrl_dt_s))
+
+
+def config_from_dict(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
+    """Build a (nested) config dataclass from plain data, naming any unknown or mistyped field."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if key not in fields:
+            import difflib
+
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+            raise ConfigError(f"unknown config field '{path}'{hint}; known: {', '.join(fields)}")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{path} must be a table")
+            kwargs[key] = config_from_dict(hint, value, prefix=f"{path}.")
+        elif typing.get_origin(hint) is tuple:
+            if not isinstance(value, (list, tuple)):
+                raise ConfigError(f"{path} = {value!r} must be an array")
+            kwargs[key] = tuple(value)
+        elif hint is bool:
+            if not isinstance(value, bool):
+                raise ConfigError(f"{path} = {value!r} must be true or false")
+            kwargs[key] = value
+        elif hint in (int, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (hint is int and not isinstance(value, int)):
+                raise ConfigError(f"{path} = {value!r} must be a {hint.__name__}")
+            kwargs[key] = hint(value)
+        else:
+            kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise ConfigError(f"{prefix or 'config'}: {err}") from None
+
+
+def load_walk_config(path: Path, **overrides: Any) -> WalkConfig:
+    """Read a `WalkConfig` from a TOML file; errors name the file and the field."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from None
+    try:
+        cfg = config_from_dict(WalkConfig, data)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    return dataclasses.replace(cfg, **overrides) if overrides else cfg

@@ -1,0 +1,192 @@
+"""`Rig`: a robot's named MuJoCo objects resolved once, and typed access to a batch of them.
+
+Task code reads and writes the simulation only through a Rig, by meaning (joint positions in action
+order, foot positions, base pose), never by literal ids or qpos slices.
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from ogi.controllers.gravity import gravity_compensation_torque, subtree_mask
+from ogi.envs.config import SimConfig
+from ogi.envs.randomization import DomainParams
+from ogi.envs.scene import GROUND_GEOM, build_scene_model
+from ogi.robots import STAND_KEY, RobotSpec, actuator_names
+
+_BAD_STATE_WARNINGS = (
+    mujoco.mjtWarning.mjWARN_BADQPOS,
+    mujoco.mjtWarning.mjWARN_BADQVEL,
+    mujoco.mjtWarning.mjWARN_BADQACC,
+    mujoco.mjtWarning.mjWARN_BADCTRL,
+)
+
+
+class Rig:
+    def __init__(self, robot: RobotSpec, sim: SimConfig, *, randomize: bool):
+        self.robot = robot
+        self.sim = sim
+        self.randomize = randomize
+        self.model = m = build_scene_model(robot, sim)
+        self.joint_ids = np.array([m.joint(j).id for j in robot.joint_names])
+        self.qpos_adr = m.jnt_qposadr[self.joint_ids]
+        self.dof_adr = m.jnt_dofadr[self.joint_ids]
+        pd_names, ff_names = actuator_names(robot)
+        self.pd_ids = np.array([m.actuator(a).id for a in pd_names])
+        self.ff_ids = np.array([m.actuator(a).id for a in ff_names])
+        self.foot_site_ids = np.array([m.site(s).id for s in robot.foot_sites])
+        self.touch_adr = np.array([m.sensor_adr[m.sensor(f"{s}_touch").id] for s in robot.foot_sites])
+        self.termination_adr = np.array(
+            [m.sensor_adr[m.sensor(f"{b}_contact").id] for b in robot.termination_contact_bodies], dtype=np.int64
+        )
+        self.undesired_adr = np.array(
+            [m.sensor_adr[m.sensor(f"{b}_contact").id] for b in robot.undesired_contact_bodies], dtype=np.int64
+        )
+        self.base_id = m.body(robot.base_body).id
+        free = next(
+            j for j in range(m.body_jntadr[self.base_id], m.body_jntadr[self.base_id] + m.body_jntnum[self.base_id])
+            if m.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE
+        )
+        self.base_qpos_adr = int(m.jnt_qposadr[free])
+        self.base_dof_adr = int(m.jnt_dofadr[free])
+        self.stand_key = m.key(STAND_KEY).id
+        self.kp = np.asarray(robot.kp)
+        self.kd = np.asarray(robot.kd)
+        self.torque_limit = np.asarray(robot.torque_limit)
+        self.joint_low, self.joint_high = np.asarray(robot.joint_limits).T
+        self.gravity_mask = subtree_mask(m, self.joint_ids).astype(np.float64)
+        self.nominal_body_mass = m.body_mass.copy()
+        self.nominal_body_ipos = m.body_ipos.copy()
+        self.nominal_robot_mass = float(m.body_subtreemass[self.base_id])
+        self.robot_geoms = np.flatnonzero(m.geom_bodyid != 0)
+        self.ground_geom = m.geom(GROUND_GEOM).id
+        self._bad_warning_idx = np.array([int(w) for w in _BAD_STATE_WARNINGS])
+        self._added_mass = None
+
+    def bind(self, batch) -> None:
+        """Bind the batch's fields this rig reads and writes."""
+        self.batch = batch
+        self._qpos, self._qvel = batch.bind("qpos"), batch.bind("qvel")
+        self._ctrl, self._xfrc = batch.bind("ctrl"), batch.bind("xfrc_applied")
+        self._site_xpos, self._sensordata = batch.bind("site_xpos"), batch.bind("sensordata")
+        self._qfrc_actuator = batch.bind("qfrc_actuator")
+        self._xanchor, self._xaxis, self._xipos = batch.bind("xanchor"), batch.bind("xaxis"), batch.bind("xipos")
+        self._added_mass = np.zeros(batch.nsim)
+        if self.randomize:
+            self._friction = batch.expand("geom_friction")
+            self._body_mass = batch.expand("body_mass")
+            self._body_ipos = batch.expand("body_ipos")
+            self._gainprm = batch.expand("actuator_gainprm")
+            self._biasprm = batch.expand("actuator_biasprm")
+            self._actfrcrange = batch.expand("jnt_actfrcrange")
+
+    # ---- writes ------------------------------------------------------------------------------
+    def reset_to_stand(self, ids: np.ndarray) -> None:
+        self.batch.reset(ids, keyframe=self.stand_key, stage=mujoco.mjtStage.mjSTAGE_NONE.value)
+
+    def apply_domain(self, ids: np.ndarray, params: DomainParams) -> None:
+        """Write per-simulation physical parameters (a no-op for a rig built without randomization)."""
+        self._added_mass[ids] = params.added_base_mass_kg if self.randomize else 0.0
+        if not self.randomize:
+            return
+        self._friction[np.ix_(ids, np.r_[self.robot_geoms, self.ground_geom], [0])] = params.friction[:, None, None]
+        self._body_mass[ids, self.base_id] = self.nominal_body_mass[self.base_id] + params.added_base_mass_kg
+        self._body_ipos[ids, self.base_id] = self.nominal_body_ipos[self.base_id] + params.com_offset_m
+        kp = self.kp * (params.motor_strength * params.kp_scale)[:, None]
+        kd = self.kd * (params.motor_strength * params.kd_scale)[:, None]
+        # position actuator: force = kp ctrl - kp q - kd qd
+        self._gainprm[np.ix_(ids, self.pd_ids, [0])] = kp[:, :, None]
+        self._biasprm[np.ix_(ids, self.pd_ids, [1])] = -kp[:, :, None]
+        self._biasprm[np.ix_(ids, self.pd_ids, [2])] = -kd[:, :, None]
+        limit = self.torque_limit * params.motor_strength[:, None]
+        self._actfrcrange[np.ix_(ids, self.joint_ids)] = np.stack([-limit, limit], axis=-1)
+        self.batch.set_const(ids)
+
+    def set_initial_state(self, ids: np.ndarray, joint_pos: np.ndarray, yaw_rad: np.ndarray) -> None:
+        """Joint angles (k, j) clipped to limits and a base heading; then recompute derived fields."""
+        rows = self._qpos[ids]
+        rows[:, self.qpos_adr] = np.clip(joint_pos, self.joint_low, self.joint_high)
+        a = self.base_qpos_adr
+        rows[:, a + 3 : a + 7] = np.column_stack([np.cos(yaw_rad / 2), np.zeros_like(yaw_rad), np.zeros_like(yaw_rad), np.sin(yaw_rad / 2)])
+        self._qpos[ids] = rows
+        self._xfrc[ids] = 0.0
+        self.batch.forward(ids)
+
+    def set_push(self, force_world: np.ndarray) -> None:
+        self._xfrc[:, self.base_id, :3] = force_world
+
+    def set_targets(self, q_des: np.ndarray, motor_strength: np.ndarray) -> None:
+        """PD targets (n, j) rad, and the gravity feed-forward from the current state when enabled."""
+        self._ctrl[:, self.pd_ids] = q_des
+        if self.sim.gravity_feedforward:
+            self._ctrl[:, self.ff_ids] = self.gravity_torque() * motor_strength[:, None]
+
+    def step(self, substeps: int) -> np.ndarray:
+        """Advance every simulation by `substeps` physics steps; (n,) bool of simulations MuJoCo failed."""
+        failed = np.zeros(self.batch.nsim, dtype=bool)
+        try:
+            self.batch.step(nstep=substeps, stage=mujoco.mjtStage.mjSTAGE_VEL.value)
+        except mujoco.batch.SimulationError as err:
+            failed[err.ids] = True
+        return failed
+
+    # ---- reads -------------------------------------------------------------------------------
+    def qpos(self) -> np.ndarray:
+        return self._qpos
+
+    def qvel(self) -> np.ndarray:
+        return self._qvel
+
+    def base_pose(self) -> np.ndarray:
+        """(n, 7) position m and quaternion (w first) of the base."""
+        return self._qpos[:, self.base_qpos_adr : self.base_qpos_adr + 7]
+
+    def base_lin_vel_world(self) -> np.ndarray:
+        return self._qvel[:, self.base_dof_adr : self.base_dof_adr + 3]
+
+    def base_ang_vel_body(self) -> np.ndarray:
+        # a free joint's angular velocity is expressed in the body frame
+        return self._qvel[:, self.base_dof_adr + 3 : self.base_dof_adr + 6]
+
+    def joint_pos(self) -> np.ndarray:
+        return self._qpos[:, self.qpos_adr]
+
+    def joint_vel(self) -> np.ndarray:
+        return self._qvel[:, self.dof_adr]
+
+    def joint_torque(self) -> np.ndarray:
+        """(n, j) N*m of the last physics step: PD plus feed-forward, clamped."""
+        return self._qfrc_actuator[:, self.dof_adr]
+
+    def foot_pos(self) -> np.ndarray:
+        return self._site_xpos[:, self.foot_site_ids]
+
+    def foot_force(self) -> np.ndarray:
+        return self._sensordata[:, self.touch_adr]
+
+    def termination_contact(self) -> np.ndarray:
+        if len(self.termination_adr) == 0:
+            return np.zeros(self.batch.nsim, dtype=bool)
+        return (self._sensordata[:, self.termination_adr] > 0).any(axis=1)
+
+    def undesired_contact_count(self) -> np.ndarray:
+        if len(self.undesired_adr) == 0:
+            return np.zeros(self.batch.nsim)
+        return (self._sensordata[:, self.undesired_adr] > 0).sum(axis=1)
+
+    def bad_warning_count(self, ids: np.ndarray | None = None) -> np.ndarray:
+        counts = self.batch.warning[:, self._bad_warning_idx, 1].sum(axis=1).astype(np.int64)
+        return counts if ids is None else counts[ids]
+
+    def robot_mass(self, ids: np.ndarray | None = None) -> np.ndarray:
+        mass = self.nominal_robot_mass + self._added_mass
+        return mass if ids is None else mass[ids]
+
+    def gravity_torque(self) -> np.ndarray:
+        """(n, j) N*m holding each joint's carried bodies against gravity at the current state."""
+        mass = self._body_mass if self.randomize else self.model.body_mass
+        return gravity_compensation_torque(
+            self._xaxis[:, self.joint_ids], self._xanchor[:, self.joint_ids], self._xipos, mass,
+            self.gravity_mask, self.model.opt.gravity,
+        )

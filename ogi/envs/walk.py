@@ -1,0 +1,277 @@
+"""`walk`: n simulations of one robot on `mujoco.batch.Batch`, tracking commanded base velocities.
+
+One policy step sets the PD targets (and gravity feed-forward) of every simulation, runs
+`ctrl_dt / sim_dt` physics steps on the batch's thread pool in one call, then computes
+observations, rewards and terminations with numpy over the whole batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+from mujoco import batch as mjbatch
+
+from ogi.envs import randomization as dr
+from ogi.envs.config import WalkConfig
+from ogi.envs.observations import (
+    policy_layout,
+    policy_observation,
+    privileged_layout,
+    privileged_observation,
+    projected_gravity,
+    quat_rotate_inverse,
+)
+from ogi.envs.rewards import RewardComposer, Signals
+from ogi.envs.rig import Rig
+from ogi.robots import RobotSpec, get_robot
+
+CONTACT_FORCE_THRESHOLD_N = 1.0
+
+
+class WalkVecEnv(VectorEnv):
+    """Batched velocity-tracking task; Gymnasium vector API with same-step autoreset.
+
+    Observations are a dict of two groups: `policy` (noisy, what a robot measures) and `privileged`
+    (true base velocity, physical parameters, contacts, pushes). When an env ends, its next episode
+    starts in the same call; the ended episode's last observation is in `info["final_obs"]` with the
+    mask `info["_final_obs"]`. A diverged simulation (MuJoCo's bad-state warnings or non-finite
+    state) ends with `terminated`, `info["diverged"]` set and zero reward, never silently.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+
+    def __init__(self, config: WalkConfig | None = None, *, robot: RobotSpec | None = None, autoreset: bool = True):
+        self.cfg = cfg = config or WalkConfig()
+        self.robot = robot or get_robot(cfg.robot)
+        self.autoreset = autoreset
+        self.metadata = dict(self.metadata, autoreset_mode=AutoresetMode.SAME_STEP if autoreset else AutoresetMode.DISABLED)
+        self.num_envs = n = cfg.num_envs
+        self.rig = Rig(self.robot, cfg.sim, randomize=cfg.randomization.enabled)
+        self.model = self.rig.model
+        self.batch = mjbatch.Batch(self.model, n, nthread=cfg.sim.nthread)
+        self.rig.bind(self.batch)
+        self.rewards = RewardComposer(cfg.rewards, cfg.sim.ctrl_dt_s)
+        self.rng = np.random.default_rng(cfg.seed)
+
+        nj, nf = self.robot.num_joints, len(self.robot.foot_sites)
+        self.policy_layout, self.privileged_layout = policy_layout(nj), privileged_layout(nf)
+        self.single_observation_space = spaces.Dict(
+            {
+                "policy": spaces.Box(-np.inf, np.inf, (self.policy_layout.size,), np.float32),
+                "privileged": spaces.Box(-np.inf, np.inf, (self.privileged_layout.size,), np.float32),
+            }
+        )
+        self.single_action_space = spaces.Box(-cfg.action_clip, cfg.action_clip, (nj,), np.float32)
+        self.observation_space = batch_space(self.single_observation_space, n)
+        self.action_space = batch_space(self.single_action_space, n)
+
+        self.default_pose = np.asarray(self.robot.default_pose)
+        lo, hi = np.asarray(self.robot.joint_limits).T
+        mid, half = (lo + hi) / 2, (hi - lo) / 2 * cfg.rewards.soft_joint_limit_fraction
+        self.soft_joint_low, self.soft_joint_high = mid - half, mid + half
+        self.pose_weights = self._pose_weights()
+
+        self.domain = dr.DomainParams.nominal(n)
+        self.command = np.zeros((n, 3))
+        self.action = np.zeros((n, nj))
+        self.last_action = np.zeros((n, nj))
+        self.last_joint_vel = np.zeros((n, nj))
+        self.episode_step = np.zeros(n, dtype=np.int64)
+        self.episode_return = np.zeros(n)
+        self.push_countdown = np.zeros(n, dtype=np.int64)
+        self.push_force = np.zeros((n, 3))
+        self.foot_air_time = np.zeros((n, nf))
+        self.last_foot_contact = np.zeros((n, nf), dtype=bool)
+        self.last_foot_pos = np.zeros((n, nf, 3))
+        self.bad_warnings = np.zeros(n, dtype=np.int64)
+        self.diverged_total = 0
+        self._needs_reset = np.ones(n, dtype=bool)
+
+    def _pose_weights(self) -> np.ndarray:
+        # the pose reward cares less about knees and calves, which must move to walk
+        return np.array([0.1 if ("calf" in j or "knee" in j) else 1.0 for j in self.robot.joint_names])
+
+    # ---- reset -------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        self._reset_envs(np.arange(self.num_envs))
+        return self._observe(), {}
+
+    def _reset_envs(self, ids: np.ndarray) -> None:
+        k = len(ids)
+        if k == 0:
+            return
+        rig, cfg = self.rig, self.cfg
+        params = dr.sample_domain_params(cfg.randomization, k, self.rng)
+        self.domain = _assign_rows(self.domain, ids, params)
+        rig.reset_to_stand(ids)
+        rig.apply_domain(ids, params)
+        offsets = self.rng.uniform(-1, 1, (k, self.robot.num_joints)) * cfg.randomization.initial_joint_offset_rad
+        yaw = self.rng.uniform(-np.pi, np.pi, k)
+        rig.set_initial_state(ids, self.default_pose + offsets, yaw)
+        self.bad_warnings[ids] = rig.bad_warning_count(ids)
+
+        self.command[ids] = dr.sample_commands(cfg.commands, k, self.rng)
+        self.action[ids] = 0.0
+        self.last_action[ids] = 0.0
+        self.last_joint_vel[ids] = rig.joint_vel()[ids]
+        self.episode_step[ids] = 0
+        self.episode_return[ids] = 0.0
+        self.push_countdown[ids] = dr.sample_push_delay_steps(cfg.randomization, k, cfg.sim.ctrl_dt_s, self.rng)
+        self.push_force[ids] = 0.0
+        self.foot_air_time[ids] = 0.0
+        self.last_foot_contact[ids] = False
+        self.last_foot_pos[ids] = rig.foot_pos()[ids]
+        self._needs_reset[ids] = False
+
+    # ---- step --------------------------------------------------------------------------------
+    def step(self, actions):
+        cfg, rig, n = self.cfg, self.rig, self.num_envs
+        if self._needs_reset.any():
+            raise RuntimeError("step() called on envs that ended without reset(); call reset() first")
+        action = np.array(actions, dtype=np.float64).reshape(n, self.robot.num_joints)
+        nonfinite_action = ~np.isfinite(action).all(axis=1)
+        action[nonfinite_action] = 0.0  # hold the default pose rather than feed NaN to the PD
+        np.clip(action, -cfg.action_clip, cfg.action_clip, out=action)
+        self.last_action, self.action = self.action, action
+
+        self.push_countdown -= 1
+        pushed = self.push_countdown <= 0
+        self.push_force[:] = 0.0
+        if pushed.any():
+            ids = np.flatnonzero(pushed)
+            self.push_force[ids] = dr.sample_push_force(
+                cfg.randomization, len(ids), rig.robot_mass(ids), cfg.sim.ctrl_dt_s, self.rng
+            )
+            self.push_countdown[ids] = dr.sample_push_delay_steps(cfg.randomization, len(ids), cfg.sim.ctrl_dt_s, self.rng)
+        rig.set_push(self.push_force)
+        rig.set_targets(self.default_pose + self.robot.action_scale * action, self.domain.motor_strength)
+        failed = rig.step(cfg.sim.substeps)
+        self.episode_step += 1
+        if pushed.any():
+            rig.set_push(np.zeros((n, 3)))
+
+        # ---- read the new state once
+        qpos_base = rig.base_pose()
+        quat = qpos_base[:, 3:7]
+        gravity_body = projected_gravity(quat)
+        lin_vel_body = quat_rotate_inverse(quat, rig.base_lin_vel_world())
+        ang_vel_body = rig.base_ang_vel_body()
+        joint_pos, joint_vel = rig.joint_pos(), rig.joint_vel()
+        foot_pos = rig.foot_pos()
+        foot_contact = rig.foot_force() > CONTACT_FORCE_THRESHOLD_N
+        dt = cfg.sim.ctrl_dt_s
+
+        # feet: air time ends at touchdown; contact filtered over two steps against sensor flicker
+        contact_filtered = foot_contact | self.last_foot_contact
+        first_contact = (self.foot_air_time > 0.0) & contact_filtered
+        self.foot_air_time += dt
+        air_at_touchdown = self.foot_air_time * first_contact
+        self.foot_air_time *= ~contact_filtered
+        self.last_foot_contact = foot_contact
+        foot_vel_xy = (foot_pos[:, :, :2] - self.last_foot_pos[:, :, :2]) / dt
+        self.last_foot_pos = foot_pos
+
+        # ---- terminations
+        bad = rig.bad_warning_count()
+        diverged = (
+            (bad > self.bad_warnings)
+            | failed
+            | ~np.isfinite(rig.qpos()).all(axis=1)
+            | ~np.isfinite(rig.qvel()).all(axis=1)
+            | (np.abs(joint_vel).max(axis=1) > cfg.termination.max_joint_vel_radps)
+        )
+        self.bad_warnings = bad
+        base_height = qpos_base[:, 2]
+        tilted = gravity_body[:, 2] > -np.cos(cfg.termination.max_tilt_rad)
+        too_low = base_height < cfg.termination.min_base_height_fraction * self.robot.nominal_base_height
+        fell = (rig.termination_contact() | tilted | too_low) & ~diverged
+        terminated = fell | diverged
+        truncated = (self.episode_step >= cfg.max_episode_steps) & ~terminated
+
+        signals = Signals(
+            command=self.command, lin_vel_body=lin_vel_body, ang_vel_body=ang_vel_body,
+            projected_gravity=gravity_body, base_height=base_height,
+            base_height_target=self.robot.nominal_base_height,
+            joint_pos_rel=joint_pos - self.default_pose, joint_pos=joint_pos, joint_vel=joint_vel,
+            joint_acc=(joint_vel - self.last_joint_vel) / dt, torque=rig.joint_torque(),
+            action=self.action, last_action=self.last_action,
+            soft_joint_low=self.soft_joint_low, soft_joint_high=self.soft_joint_high, pose_weights=self.pose_weights,
+            foot_contact=foot_contact, foot_first_contact=first_contact, foot_air_time_s=air_at_touchdown,
+            foot_vel_xy=foot_vel_xy, undesired_contacts=rig.undesired_contact_count(), fell=fell,
+        )
+        with np.errstate(all="ignore"):
+            reward, terms = self.rewards(signals)
+        if diverged.any():
+            reward[diverged] = 0.0
+            for value in terms.values():
+                value[diverged] = 0.0
+            self.diverged_total += int(diverged.sum())
+        self.last_joint_vel = joint_vel
+        self.episode_return += reward
+
+        resample = (self.episode_step % max(1, round(cfg.commands.resample_s / dt))) == 0
+        if resample.any():
+            self.command[resample] = dr.sample_commands(cfg.commands, int(resample.sum()), self.rng)
+
+        info: dict = dict(terms)
+        info["fell"] = fell
+        info["diverged"] = diverged
+        info["nonfinite_action"] = nonfinite_action
+        info["pushed"] = pushed
+        obs = self._observe(lin_vel_body, ang_vel_body, gravity_body, joint_pos, joint_vel, foot_contact)
+        done = terminated | truncated
+        if done.any():
+            ids = np.flatnonzero(done)
+            info["episode_return"] = self.episode_return.copy()
+            info["episode_length"] = self.episode_step.copy()
+            info["_episode"] = done
+            if self.autoreset:
+                info["final_obs"] = {key: value.copy() for key, value in obs.items()}
+                info["_final_obs"] = done
+                self._reset_envs(ids)
+                fresh = self._observe()
+                for key in obs:
+                    obs[key][ids] = fresh[key][ids]
+            else:
+                self._needs_reset[ids] = True
+        return obs, reward, terminated, truncated, info
+
+    def _observe(self, lin_vel_body=None, ang_vel_body=None, gravity_body=None, joint_pos=None, joint_vel=None, foot_contact=None):
+        rig = self.rig
+        if lin_vel_body is None:
+            quat = rig.base_pose()[:, 3:7]
+            gravity_body = projected_gravity(quat)
+            lin_vel_body = quat_rotate_inverse(quat, rig.base_lin_vel_world())
+            ang_vel_body = rig.base_ang_vel_body()
+            joint_pos, joint_vel = rig.joint_pos(), rig.joint_vel()
+            foot_contact = rig.foot_force() > CONTACT_FORCE_THRESHOLD_N
+        with np.errstate(all="ignore"):
+            policy = policy_observation(
+                ang_vel_body, gravity_body, self.command, joint_pos - self.default_pose, joint_vel,
+                self.action, self.cfg.noise, self.rng,
+            )
+            weight = rig.robot_mass() * 9.81
+            privileged = privileged_observation(
+                lin_vel_body, rig.base_pose()[:, 2], self.domain.as_features(), foot_contact,
+                self.push_force / weight[:, None],
+            )
+        # a diverged simulation's garbage must not reach a learner as NaN or inf
+        np.nan_to_num(policy, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        np.nan_to_num(privileged, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        return {"policy": policy, "privileged": privileged}
+
+    def close(self, **kwargs) -> None:
+        self.batch = None
+
+
+def _assign_rows(current: dr.DomainParams, ids: np.ndarray, new: dr.DomainParams) -> dr.DomainParams:
+    values = {}
+    for name in current.__dataclass_fields__:
+        array = getattr(current, name).copy()
+        array[ids] = getattr(new, name)
+        values[name] = array
+    return dr.DomainParams(**values)
