@@ -1,0 +1,159 @@
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from ogi.envs import WalkConfig, WalkVecEnv
+from ogi.envs.config import RandomizationConfig, SimConfig
+from ogi.robots import robot_names
+
+SMALL = WalkConfig(num_envs=4, sim=SimConfig(nthread=1))
+
+
+@pytest.fixture(scope="module")
+def go2_env():
+    env = WalkVecEnv(SMALL)
+    env.reset(seed=0)
+    return env
+
+
+@pytest.mark.parametrize("robot", robot_names())
+def test_smoke_every_robot(robot):
+    env = WalkVecEnv(dataclasses.replace(SMALL, robot=robot))
+    obs, info = env.reset(seed=1)
+    nj = env.robot.num_joints
+    assert obs["policy"].shape == (4, 9 + 3 * nj) and obs["policy"].dtype == np.float32
+    assert obs["privileged"].shape == (4, env.privileged_layout.size)
+    assert env.single_action_space.shape == (nj,)
+    rng = np.random.default_rng(0)
+    for _ in range(25):
+        obs, reward, terminated, truncated, info = env.step(rng.uniform(-1, 1, (4, nj)))
+        assert reward.shape == terminated.shape == truncated.shape == (4,)
+        assert np.isfinite(reward).all()
+        for group in obs.values():
+            assert np.isfinite(group).all()
+        assert not info["diverged"].any()
+    assert env.observation_space.contains(obs)
+
+
+def test_reward_equals_sum_of_logged_terms(go2_env):
+    rng = np.random.default_rng(2)
+    for _ in range(10):
+        _, reward, _, _, info = go2_env.step(rng.normal(0, 1, (4, 12)))
+        terms = [v for k, v in info.items() if k.startswith("reward/")]
+        assert len(terms) == len(go2_env.rewards.active)
+        np.testing.assert_allclose(reward, np.sum(terms, axis=0), rtol=0, atol=1e-12)
+
+
+def test_standing_robot_stays_up_with_zero_actions():
+    cfg = dataclasses.replace(SMALL, randomization=RandomizationConfig(enabled=False))
+    env = WalkVecEnv(cfg)
+    env.reset(seed=0)
+    for _ in range(100):  # 2 s
+        _, _, terminated, _, _ = env.step(np.zeros((4, 12)))
+        assert not terminated.any()
+    height = env.rig.base_pose()[:, 2]
+    assert (height > 0.6 * env.robot.nominal_base_height).all()
+
+
+def test_divergence_injection_terminates_only_that_env():
+    env = WalkVecEnv(SMALL)
+    env.reset(seed=0)
+    env.step(np.zeros((4, 12)))
+    env.rig.qvel()[2, :] = np.nan
+    obs, reward, terminated, truncated, info = env.step(np.zeros((4, 12)))
+    assert info["diverged"].tolist() == [False, False, True, False]
+    assert terminated[2] and not truncated[2]
+    assert reward[2] == 0.0
+    assert not info["fell"][2]
+    assert info["_final_obs"][2] and info["_episode"][2]
+    for group in obs.values():
+        assert np.isfinite(group).all()
+    # the diverged env restarted from a clean state, the others kept going
+    assert env.episode_step.tolist() == [2, 2, 0, 2]
+    assert np.isfinite(env.rig.qvel()).all()
+    assert env.diverged_total == 1
+    _, _, terminated, _, info = env.step(np.zeros((4, 12)))
+    assert not info["diverged"].any()
+
+
+def test_huge_velocity_is_caught_as_divergence():
+    env = WalkVecEnv(SMALL)
+    env.reset(seed=0)
+    env.rig.qvel()[1, env.rig.dof_adr] = 1e9
+    _, _, terminated, _, info = env.step(np.zeros((4, 12)))
+    assert info["diverged"][1] and terminated[1]
+
+
+def test_per_env_reset_leaves_others_untouched():
+    env = WalkVecEnv(SMALL)
+    env.reset(seed=0)
+    rng = np.random.default_rng(3)
+    for _ in range(10):
+        env.step(rng.normal(0, 1, (4, 12)))
+    before = env.rig.qpos().copy()
+    steps_before = env.episode_step.copy()
+    env._reset_envs(np.array([1]))
+    after = env.rig.qpos()
+    np.testing.assert_array_equal(after[[0, 2, 3]], before[[0, 2, 3]])
+    assert not np.array_equal(after[1], before[1])
+    assert env.episode_step[1] == 0 and (env.episode_step[[0, 2, 3]] == steps_before[[0, 2, 3]]).all()
+
+
+def test_time_limit_truncates_and_autoresets():
+    env = WalkVecEnv(dataclasses.replace(SMALL, episode_length_s=0.1))  # 5 policy steps
+    env.reset(seed=0)
+    for step in range(5):
+        _, _, terminated, truncated, info = env.step(np.zeros((4, 12)))
+    assert truncated.all() and not terminated.any()
+    assert info["episode_length"].tolist() == [5, 5, 5, 5]
+    assert set(info["final_obs"]) == {"policy", "privileged"}
+    assert (env.episode_step == 0).all()
+
+
+def test_without_autoreset_a_finished_env_must_be_reset():
+    env = WalkVecEnv(dataclasses.replace(SMALL, episode_length_s=0.04), autoreset=False)
+    env.reset(seed=0)
+    env.step(np.zeros((4, 12)))
+    _, _, _, truncated, _ = env.step(np.zeros((4, 12)))
+    assert truncated.all()
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(np.zeros((4, 12)))
+    env.reset()
+    env.step(np.zeros((4, 12)))
+
+
+def test_same_seed_same_rollout():
+    def run():
+        env = WalkVecEnv(SMALL)
+        obs, _ = env.reset(seed=7)
+        for _ in range(5):
+            obs, *_ = env.step(np.full((4, 12), 0.3))
+        return obs["policy"]
+
+    np.testing.assert_array_equal(run(), run())
+
+
+finite_or_not = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=32),
+    st.floats(min_value=-10.0, max_value=10.0, width=32),
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(action=hnp.arrays(np.float32, (4, 12), elements=finite_or_not))
+def test_bad_actions_are_clipped_or_flagged_never_corrupting(go2_env, action):
+    env = go2_env
+    expected_flags = ~np.isfinite(action).all(axis=1)
+    obs, reward, _, _, info = env.step(action)
+    np.testing.assert_array_equal(info["nonfinite_action"], expected_flags)
+    assert not info["diverged"].any()
+    assert np.isfinite(env.rig.qpos()).all() and np.isfinite(env.rig.qvel()).all()
+    assert np.isfinite(reward).all()
+    # stored actions (fed back as observations) are finite and within the clip range
+    assert np.isfinite(env.action).all() and (np.abs(env.action) <= env.cfg.action_clip).all()
+    pd_targets = env.rig._ctrl[:, env.rig.pd_ids]
+    assert (np.abs(pd_targets - env.default_pose) <= env.robot.action_scale * env.cfg.action_clip + 1e-9).all()
