@@ -14,6 +14,8 @@ same actuators, sensors and `stand` keyframe, named the same way:
 
 from __future__ import annotations
 
+import math
+
 import mujoco
 import numpy as np
 
@@ -88,7 +90,9 @@ def instrument(spec: mujoco.MjSpec, robot: RobotSpec) -> mujoco.MjSpec:
         robot.joint_names, robot.joint_limits, robot.torque_limit, robot.kp, robot.kd, pd_names, ff_names
     ):
         joint = spec.joint(joint_name)
-        joint.range = list(lim)
+        # the spec stores hinge ranges in the MJCF's own angle unit, which is degrees by default
+        in_degrees = spec.compiler.degree and joint.type == mujoco.mjtJoint.mjJNT_HINGE
+        joint.range = [math.degrees(v) for v in lim] if in_degrees else list(lim)
         joint.limited = mujoco.mjtLimited.mjLIMITED_TRUE
         joint.actfrclimited = mujoco.mjtLimited.mjLIMITED_TRUE
         joint.actfrcrange = [-tau_max, tau_max]
