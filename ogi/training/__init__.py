@@ -1,0 +1,3 @@
+"""Training: PPO and its variants, runners, checkpoints."""
+
+__all__: list[str] = []
