@@ -22,7 +22,8 @@ import numpy as np
 from ogi.robots.spec import RobotSpec, RobotSpecError
 
 STAND_KEY = "stand"
-FOOT_ZONE_RADIUS_M = 0.035  # touch zone around a foot site: foot radius plus a few mm
+FOOT_ZONE_RADIUS_M = 0.035  # touch zone around a foot site without a sphere or box foot geom
+FOOT_ZONE_MARGIN_M = 0.01  # a touch zone reaches this far beyond the foot geom
 _STAND_CLEARANCE_M = 0.001
 
 
@@ -114,14 +115,7 @@ def instrument(spec: mujoco.MjSpec, robot: RobotSpec) -> mujoco.MjSpec:
         spec.add_sensor(name=sensor_name, type=sensor_type, objtype=site_obj, objname=robot.imu_site)
 
     for foot in robot.foot_sites:
-        site = spec.site(foot)
-        zone = site.parent.add_site(
-            name=f"{foot}_zone",
-            pos=list(site.pos),
-            size=[FOOT_ZONE_RADIUS_M, 0, 0],
-            type=mujoco.mjtGeom.mjGEOM_SPHERE,
-            group=4,
-        )
+        zone = _add_foot_zone(spec.site(foot))
         spec.add_sensor(name=f"{foot}_touch", type=mujoco.mjtSensor.mjSENS_TOUCH, objtype=site_obj, objname=zone.name)
 
     contact_bodies = dict.fromkeys((*robot.termination_contact_bodies, *robot.undesired_contact_bodies))
@@ -137,6 +131,29 @@ def instrument(spec: mujoco.MjSpec, robot: RobotSpec) -> mujoco.MjSpec:
 
     _add_stand_key(spec, robot)
     return spec
+
+
+def _add_foot_zone(site: mujoco.MjsSite) -> mujoco.MjsSite:
+    """A site enclosing the foot's collision geom (a touch sensor counts contacts inside its site).
+
+    The zone copies the sphere or box geom of the site's body nearest to the site, grown by a margin;
+    without one, it is a sphere of `FOOT_ZONE_RADIUS_M` around the site.
+    """
+    body = site.parent
+    candidates = [
+        g for g in body.geoms
+        if (g.contype or g.conaffinity) and g.type in (mujoco.mjtGeom.mjGEOM_SPHERE, mujoco.mjtGeom.mjGEOM_BOX)
+    ]
+    name = f"{site.name}_zone"
+    if not candidates:
+        return body.add_site(name=name, pos=list(site.pos), size=[FOOT_ZONE_RADIUS_M, 0, 0],
+                             type=mujoco.mjtGeom.mjGEOM_SPHERE, group=4)
+    geom = min(candidates, key=lambda g: float(np.linalg.norm(np.asarray(g.pos) - np.asarray(site.pos))))
+    if geom.type == mujoco.mjtGeom.mjGEOM_SPHERE:
+        size = [geom.size[0] + FOOT_ZONE_MARGIN_M, 0, 0]
+    else:
+        size = [v + FOOT_ZONE_MARGIN_M for v in geom.size]
+    return body.add_site(name=name, pos=list(geom.pos), quat=list(geom.quat), size=size, type=geom.type, group=4)
 
 
 def _add_stand_key(spec: mujoco.MjSpec, robot: RobotSpec) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ogi.robots.biped import BIPED
 from ogi.robots.go2 import GO2
+from ogi.robots.humanoid import HUMANOID
 from ogi.robots.spec import RobotSpec
 
-ROBOTS: dict[str, RobotSpec] = {GO2.name: GO2}
+ROBOTS: dict[str, RobotSpec] = {GO2.name: GO2, BIPED.name: BIPED, HUMANOID.name: HUMANOID}
 
 
 def robot_names() -> list[str]:
