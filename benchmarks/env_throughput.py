@@ -69,6 +69,7 @@ def main() -> None:
                 "bare_policy_steps_per_s": round(bare_rate, 1),
                 "physics_steps_per_s": round(env_rate * substeps, 1),
                 "ratio_flat": round(env_rate / bare_rate, 4),
+                "ratio_flat_median_of_rounds": round(statistics.median(e / b for e, b in zip(env_rates, bare_rates)), 4),
                 "env_rates_per_round": [round(r, 1) for r in env_rates],
                 "bare_rates_per_round": [round(r, 1) for r in bare_rates],
                 "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
