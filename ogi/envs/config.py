@@ -12,23 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ogi.envs.curriculum import CurriculumConfig
+from ogi.envs.sensing import DepthCameraConfig, HeightScanConfig
+from ogi.validation import ConfigError, check_interval, check_range
 
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the field and the allowed range."""
-
-
-def _check_range(name: str, value: float, low: float, high: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
-        raise ConfigError(f"{name} = {value!r} must be a finite number in [{low}, {high}]")
-
-
-def _check_interval(name: str, interval: tuple[float, float], low: float, high: float) -> None:
-    if len(interval) != 2:
-        raise ConfigError(f"{name} = {interval!r} must be a (min, max) pair")
-    _check_range(f"{name}[0]", interval[0], low, high)
-    _check_range(f"{name}[1]", interval[1], low, high)
-    if interval[0] > interval[1]:
-        raise ConfigError(f"{name} = {interval!r}: min must not exceed max")
+TERRAIN_KINDS = (
+    "flat", "rough", "slope_up", "slope_down", "stairs_up", "stairs_down", "obstacles", "stepping_stones", "gaps", "waves",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,14 +30,14 @@ class SimConfig:
     gravity_feedforward: bool = True
 
     def __post_init__(self) -> None:
-        _check_range("sim.sim_dt_s", self.sim_dt_s, 1e-5, 0.01)
-        _check_range("sim.ctrl_dt_s", self.ctrl_dt_s, self.sim_dt_s, 1.0)
+        check_range("sim.sim_dt_s", self.sim_dt_s, 1e-5, 0.01)
+        check_range("sim.ctrl_dt_s", self.ctrl_dt_s, self.sim_dt_s, 1.0)
         ratio = self.ctrl_dt_s / self.sim_dt_s
         if abs(ratio - round(ratio)) > 1e-6:
             raise ConfigError(
                 f"sim.ctrl_dt_s / sim.sim_dt_s = {ratio:.6g} must be a whole number of physics steps per policy step"
             )
-        _check_range("sim.nthread", self.nthread, 0, 1024)
+        check_range("sim.nthread", self.nthread, 0, 1024)
 
     @property
     def substeps(self) -> int:
@@ -63,11 +53,11 @@ class CommandConfig:
     standing_probability: float = 0.1  # share of commands that are exactly zero
 
     def __post_init__(self) -> None:
-        _check_interval("commands.lin_vel_x_mps", self.lin_vel_x_mps, -10, 10)
-        _check_interval("commands.lin_vel_y_mps", self.lin_vel_y_mps, -10, 10)
-        _check_interval("commands.yaw_rate_radps", self.yaw_rate_radps, -10, 10)
-        _check_range("commands.resample_s", self.resample_s, 0.02, 1e6)
-        _check_range("commands.standing_probability", self.standing_probability, 0, 1)
+        check_interval("commands.lin_vel_x_mps", self.lin_vel_x_mps, -10, 10)
+        check_interval("commands.lin_vel_y_mps", self.lin_vel_y_mps, -10, 10)
+        check_interval("commands.yaw_rate_radps", self.yaw_rate_radps, -10, 10)
+        check_range("commands.resample_s", self.resample_s, 0.02, 1e6)
+        check_range("commands.standing_probability", self.standing_probability, 0, 1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,7 +72,7 @@ class NoiseConfig:
 
     def __post_init__(self) -> None:
         for name in ("ang_vel_radps", "gravity", "joint_pos_rad", "joint_vel_radps"):
-            _check_range(f"noise.{name}", getattr(self, name), 0, 100)
+            check_range(f"noise.{name}", getattr(self, name), 0, 100)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,15 +91,15 @@ class RandomizationConfig:
     push_velocity_mps: float = 0.5  # base velocity change one push gives, horizontal
 
     def __post_init__(self) -> None:
-        _check_interval("randomization.friction", self.friction, 0.0, 5.0)
-        _check_interval("randomization.added_base_mass_kg", self.added_base_mass_kg, -100, 100)
-        _check_range("randomization.com_offset_m", self.com_offset_m, 0, 0.5)
-        _check_interval("randomization.motor_strength", self.motor_strength, 0.0, 5.0)
-        _check_interval("randomization.kp_scale", self.kp_scale, 0.0, 5.0)
-        _check_interval("randomization.kd_scale", self.kd_scale, 0.0, 5.0)
-        _check_range("randomization.initial_joint_offset_rad", self.initial_joint_offset_rad, 0, 1)
-        _check_interval("randomization.push_interval_s", self.push_interval_s, 0.02, 1e6)
-        _check_range("randomization.push_velocity_mps", self.push_velocity_mps, 0, 10)
+        check_interval("randomization.friction", self.friction, 0.0, 5.0)
+        check_interval("randomization.added_base_mass_kg", self.added_base_mass_kg, -100, 100)
+        check_range("randomization.com_offset_m", self.com_offset_m, 0, 0.5)
+        check_interval("randomization.motor_strength", self.motor_strength, 0.0, 5.0)
+        check_interval("randomization.kp_scale", self.kp_scale, 0.0, 5.0)
+        check_interval("randomization.kd_scale", self.kd_scale, 0.0, 5.0)
+        check_range("randomization.initial_joint_offset_rad", self.initial_joint_offset_rad, 0, 1)
+        check_interval("randomization.push_interval_s", self.push_interval_s, 0.02, 1e6)
+        check_range("randomization.push_velocity_mps", self.push_velocity_mps, 0, 10)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,9 +109,36 @@ class TerminationConfig:
     max_joint_vel_radps: float = 500.0  # beyond this the state is treated as diverged
 
     def __post_init__(self) -> None:
-        _check_range("termination.max_tilt_rad", self.max_tilt_rad, 0.01, math.pi)
-        _check_range("termination.min_base_height_fraction", self.min_base_height_fraction, 0, 1)
-        _check_range("termination.max_joint_vel_radps", self.max_joint_vel_radps, 1, 1e6)
+        check_range("termination.max_tilt_rad", self.max_tilt_rad, 0.01, math.pi)
+        check_range("termination.min_base_height_fraction", self.min_base_height_fraction, 0, 1)
+        check_range("termination.max_joint_vel_radps", self.max_joint_vel_radps, 1, 1e6)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TerrainConfig:
+    """Terrain tiles of every kind and level in one heightfield, and the success-rate curriculum over them.
+
+    Disabled, the ground is a flat plane. Height scan and depth camera are independent of the terrain.
+    """
+
+    enabled: bool = False
+    kinds: tuple[str, ...] = TERRAIN_KINDS
+    tile_size_m: float = 8.0
+    resolution_m: float = 0.1  # as legged_gym's 0.1 m: a foot meets fewer cells, so contacts cost less
+    seed: int = 0
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+
+    def __post_init__(self) -> None:
+        if not self.kinds:
+            raise ConfigError("terrain.kinds must name at least one kind")
+        for kind in self.kinds:
+            if kind not in TERRAIN_KINDS:
+                raise ConfigError(f"terrain.kinds: unknown kind '{kind}'; known kinds: {', '.join(TERRAIN_KINDS)}")
+        check_range("terrain.tile_size_m", self.tile_size_m, 2.0, 50.0)
+        check_range("terrain.resolution_m", self.resolution_m, 0.01, 0.5)
+        ratio = self.tile_size_m / self.resolution_m
+        if abs(ratio - round(ratio)) > 1e-6:
+            raise ConfigError(f"terrain.tile_size_m / terrain.resolution_m = {ratio:.6g} must be a whole number")
 
 
 DEFAULT_REWARD_WEIGHTS: Mapping[str, float] = types.MappingProxyType(
@@ -158,10 +175,10 @@ class RewardConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "weights", types.MappingProxyType(dict(self.weights)))
         for name, weight in self.weights.items():
-            _check_range(f"rewards.weights.{name}", weight, -1e6, 1e6)
-        _check_range("rewards.tracking_sigma", self.tracking_sigma, 1e-6, 100)
-        _check_range("rewards.feet_air_time_target_s", self.feet_air_time_target_s, 0, 10)
-        _check_range("rewards.soft_joint_limit_fraction", self.soft_joint_limit_fraction, 0.1, 1)
+            check_range(f"rewards.weights.{name}", weight, -1e6, 1e6)
+        check_range("rewards.tracking_sigma", self.tracking_sigma, 1e-6, 100)
+        check_range("rewards.feet_air_time_target_s", self.feet_air_time_target_s, 0, 10)
+        check_range("rewards.soft_joint_limit_fraction", self.soft_joint_limit_fraction, 0.1, 1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -179,11 +196,22 @@ class WalkConfig:
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
     termination: TerminationConfig = field(default_factory=TerminationConfig)
     rewards: RewardConfig = field(default_factory=RewardConfig)
+    terrain: TerrainConfig = field(default_factory=TerrainConfig)
+    height_scan: HeightScanConfig = field(default_factory=HeightScanConfig)
+    depth_camera: DepthCameraConfig = field(default_factory=DepthCameraConfig)
 
     def __post_init__(self) -> None:
-        _check_range("num_envs", self.num_envs, 1, 1 << 20)
-        _check_range("episode_length_s", self.episode_length_s, self.sim.ctrl_dt_s, 1e6)
-        _check_range("action_clip", self.action_clip, 1e-3, 1e3)
+        check_range("num_envs", self.num_envs, 1, 1 << 20)
+        check_range("episode_length_s", self.episode_length_s, self.sim.ctrl_dt_s, 1e6)
+        check_range("action_clip", self.action_clip, 1e-3, 1e3)
+
+    @staticmethod
+    def rough(**overrides: Any) -> "WalkConfig":
+        """The rough-terrain preset: every terrain kind with the curriculum, height scan and depth camera."""
+        return WalkConfig(
+            terrain=TerrainConfig(enabled=True), height_scan=HeightScanConfig(enabled=True),
+            depth_camera=DepthCameraConfig(enabled=True), **overrides,
+        )
 
     @property
     def max_episode_steps(self) -> int:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ogi.envs.config import NoiseConfig
+if TYPE_CHECKING:
+    from ogi.envs.config import NoiseConfig
 
 # scales that bring each policy observation to order one
 ANG_VEL_SCALE = 0.25
@@ -53,18 +55,20 @@ class ObservationLayout:
         return out
 
 
-def policy_layout(num_joints: int) -> ObservationLayout:
-    return ObservationLayout(
-        names=("base_ang_vel", "projected_gravity", "command", "joint_pos", "joint_vel", "last_action"),
-        sizes=(3, 3, 3, num_joints, num_joints, num_joints),
-    )
+def policy_layout(num_joints: int, depth_pixels: int = 0) -> ObservationLayout:
+    names = ("base_ang_vel", "projected_gravity", "command", "joint_pos", "joint_vel", "last_action")
+    sizes = (3, 3, 3, num_joints, num_joints, num_joints)
+    if depth_pixels:
+        names, sizes = names + ("depth_image",), sizes + (depth_pixels,)
+    return ObservationLayout(names=names, sizes=sizes)
 
 
-def privileged_layout(num_feet: int) -> ObservationLayout:
-    return ObservationLayout(
-        names=("base_lin_vel", "base_height", "domain_params", "foot_contact", "push_force"),
-        sizes=(3, 1, 8, num_feet, 3),
-    )
+def privileged_layout(num_feet: int, scan_points: int = 0) -> ObservationLayout:
+    names = ("base_lin_vel", "base_height", "domain_params", "foot_contact", "push_force")
+    sizes = (3, 1, 8, num_feet, 3)
+    if scan_points:
+        names, sizes = names + ("height_scan",), sizes + (scan_points,)
+    return ObservationLayout(names=names, sizes=sizes)
 
 
 def policy_observation(
@@ -76,8 +80,12 @@ def policy_observation(
     last_action: np.ndarray,
     noise: NoiseConfig,
     rng: np.random.Generator,
+    depth: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(n, 9 + 3 j) float32: what a real robot measures, with uniform sensor noise, scaled."""
+    """(n, 9 + 3 j [+ p]) float32: what a real robot measures, with uniform sensor noise, scaled.
+
+    depth: (n, p) depth image in [0, 1] from the downward camera, already noisy, or None.
+    """
     if noise.enabled:
         n, j = joint_pos_rel.shape
         ang_vel_body = ang_vel_body + rng.uniform(-noise.ang_vel_radps, noise.ang_vel_radps, (n, 3))
@@ -92,6 +100,7 @@ def policy_observation(
             joint_pos_rel,
             joint_vel * JOINT_VEL_SCALE,
             last_action,
+            *([depth] if depth is not None else []),
         ],
         axis=1,
         dtype=np.float32,
@@ -104,10 +113,15 @@ def privileged_observation(
     domain_features: np.ndarray,
     foot_contact: np.ndarray,
     push_force_over_weight: np.ndarray,
+    height_scan: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(n, 15 + f) float32: noise-free quantities only a simulator knows."""
+    """(n, 15 + f [+ r]) float32: noise-free quantities only a simulator knows.
+
+    height_scan: (n, r) base height above the ground at each scan point, m, or None.
+    """
+    extra = [np.clip(height_scan, -1.0, 2.0)] if height_scan is not None else []
     return np.concatenate(
-        [lin_vel_body * LIN_VEL_SCALE, base_height[:, None], domain_features, foot_contact, push_force_over_weight],
+        [lin_vel_body * LIN_VEL_SCALE, base_height[:, None], domain_features, foot_contact, push_force_over_weight, *extra],
         axis=1,
         dtype=np.float32,
     )

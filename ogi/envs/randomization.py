@@ -35,6 +35,15 @@ class DomainParams:
         )
 
 
+def replace_friction(params: DomainParams, friction: np.ndarray) -> DomainParams:
+    """The same parameters with the friction of the ground the robots stand on."""
+    return DomainParams(
+        friction=np.asarray(friction, dtype=np.float64), added_base_mass_kg=params.added_base_mass_kg,
+        com_offset_m=params.com_offset_m, motor_strength=params.motor_strength, kp_scale=params.kp_scale,
+        kd_scale=params.kd_scale,
+    )
+
+
 def sample_domain_params(cfg: RandomizationConfig, n: int, rng: np.random.Generator) -> DomainParams:
     """Draw n simulations' parameters uniformly within the configured ranges (nominal if disabled)."""
     if not cfg.enabled:

@@ -6,6 +6,8 @@ order, foot positions, base pose), never by literal ids or qpos slices.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import mujoco
 import numpy as np
 
@@ -14,6 +16,9 @@ from ogi.envs.config import SimConfig
 from ogi.envs.randomization import DomainParams
 from ogi.envs.scene import GROUND_GEOM, build_scene_model
 from ogi.robots import STAND_KEY, RobotSpec, actuator_names
+
+if TYPE_CHECKING:
+    from ogi.envs.terrain_grid import TerrainGrid
 
 _BAD_STATE_WARNINGS = (
     mujoco.mjtWarning.mjWARN_BADQPOS,
@@ -24,11 +29,12 @@ _BAD_STATE_WARNINGS = (
 
 
 class Rig:
-    def __init__(self, robot: RobotSpec, sim: SimConfig, *, randomize: bool):
+    def __init__(self, robot: RobotSpec, sim: SimConfig, *, randomize: bool, terrain: "TerrainGrid | None" = None):
         self.robot = robot
         self.sim = sim
         self.randomize = randomize
-        self.model = m = build_scene_model(robot, sim)
+        self.terrain = terrain
+        self.model = m = build_scene_model(robot, sim, terrain)
         self.joint_ids = np.array([m.joint(j).id for j in robot.joint_names])
         self.qpos_adr = m.jnt_qposadr[self.joint_ids]
         self.dof_adr = m.jnt_dofadr[self.joint_ids]
@@ -63,6 +69,14 @@ class Rig:
         self.ground_geom = m.geom(GROUND_GEOM).id
         self._bad_warning_idx = np.array([int(w) for w in _BAD_STATE_WARNINGS])
         self._added_mass = None
+        stand_qpos = m.key_qpos[self.stand_key]
+        self.stand_height_m = float(stand_qpos[self.base_qpos_adr + 2])
+        self.stand_joint_pos = stand_qpos[self.qpos_adr].copy()
+        data = mujoco.MjData(m)
+        mujoco.mj_resetDataKeyframe(m, data, self.stand_key)
+        mujoco.mj_kinematics(m, data)
+        # feet relative to the base in the stand pose (heading frame): where spawning must find ground
+        self.stand_foot_xy = data.site_xpos[self.foot_site_ids, :2] - stand_qpos[self.base_qpos_adr : self.base_qpos_adr + 2]
 
     def bind(self, batch) -> None:
         """Bind the batch's fields this rig reads and writes."""
@@ -74,12 +88,16 @@ class Rig:
         self._xanchor, self._xaxis, self._xipos = batch.bind("xanchor"), batch.bind("xaxis"), batch.bind("xipos")
         self._added_mass = np.zeros(batch.nsim)
         if self.randomize:
-            self._friction = batch.expand("geom_friction")
             self._body_mass = batch.expand("body_mass")
             self._body_ipos = batch.expand("body_ipos")
             self._gainprm = batch.expand("actuator_gainprm")
             self._biasprm = batch.expand("actuator_biasprm")
             self._actfrcrange = batch.expand("jnt_actfrcrange")
+        if self.randomize or self.terrain is not None:
+            self._friction = batch.expand("geom_friction")
+        if self.terrain is not None:
+            self._solref = batch.expand("geom_solref")
+            self._solimp = batch.expand("geom_solimp")
 
     # ---- writes ------------------------------------------------------------------------------
     def reset_to_stand(self, ids: np.ndarray) -> None:
@@ -88,9 +106,11 @@ class Rig:
     def apply_domain(self, ids: np.ndarray, params: DomainParams) -> None:
         """Write per-simulation physical parameters (a no-op for a rig built without randomization)."""
         self._added_mass[ids] = params.added_base_mass_kg if self.randomize else 0.0
+        if self.randomize or self.terrain is not None:
+            # MuJoCo takes the larger friction of two geoms in contact, so robot and ground get the same
+            self._friction[np.ix_(ids, np.r_[self.robot_geoms, self.ground_geom], [0])] = params.friction[:, None, None]
         if not self.randomize:
             return
-        self._friction[np.ix_(ids, np.r_[self.robot_geoms, self.ground_geom], [0])] = params.friction[:, None, None]
         self._body_mass[ids, self.base_id] = self.nominal_body_mass[self.base_id] + params.added_base_mass_kg
         self._body_ipos[ids, self.base_id] = self.nominal_body_ipos[self.base_id] + params.com_offset_m
         kp = self.kp * (params.motor_strength * params.kp_scale)[:, None]
@@ -103,11 +123,20 @@ class Rig:
         self._actfrcrange[np.ix_(ids, self.joint_ids)] = np.stack([-limit, limit], axis=-1)
         self.batch.set_const(ids)
 
-    def set_initial_state(self, ids: np.ndarray, joint_pos: np.ndarray, yaw_rad: np.ndarray) -> None:
-        """Joint angles (k, j) clipped to limits and a base heading; then recompute derived fields."""
+    def apply_ground(self, ids: np.ndarray, solref: np.ndarray, solimp: np.ndarray) -> None:
+        """Per-simulation softness of the ground geom: solref (k, 2), solimp (k, 5)."""
+        self._solref[ids, self.ground_geom] = solref
+        self._solimp[ids, self.ground_geom] = solimp
+
+    def set_initial_state(
+        self, ids: np.ndarray, joint_pos: np.ndarray, yaw_rad: np.ndarray, base_xyz: np.ndarray | None = None
+    ) -> None:
+        """Joint angles (k, j) clipped to limits, a base heading and position; then recompute derived fields."""
         rows = self._qpos[ids]
         rows[:, self.qpos_adr] = np.clip(joint_pos, self.joint_low, self.joint_high)
         a = self.base_qpos_adr
+        if base_xyz is not None:
+            rows[:, a : a + 3] = base_xyz
         rows[:, a + 3 : a + 7] = np.column_stack([np.cos(yaw_rad / 2), np.zeros_like(yaw_rad), np.zeros_like(yaw_rad), np.sin(yaw_rad / 2)])
         self._qpos[ids] = rows
         self._xfrc[ids] = 0.0

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import mujoco
+import numpy as np
+
+from typing import TYPE_CHECKING
 
 from ogi.envs.config import SimConfig
+from ogi.envs.sensing import GROUND_GROUP
 from ogi.robots import RobotSpec, instrument
 from ogi.robots.geometry import COLLIDE_GROUND
 
+if TYPE_CHECKING:
+    from ogi.envs.terrain_grid import TerrainGrid
+
 GROUND_GEOM = "ground"
+TERRAIN_SOLMIX = 1000.0  # the ground's solref/solimp dominate a contact's mix, so soft ground stays soft
+_HFIELD_BASE_M = 0.05  # solid depth under the lowest point; rays cost grows with the box height
 
 
-def build_scene_spec(robot: RobotSpec, sim: SimConfig) -> mujoco.MjSpec:
-    """The robot (with OGI's actuators and sensors) standing on a flat ground plane."""
+def build_scene_spec(robot: RobotSpec, sim: SimConfig, terrain: "TerrainGrid | None" = None) -> mujoco.MjSpec:
+    """The robot (with OGI's actuators and sensors) on a flat ground plane, or on a terrain grid."""
     spec = instrument(robot.build(), robot)
+    # rays see only the ground group, so the robot's own geoms must not be in it
+    for geom in spec.geoms:
+        if geom.group == GROUND_GROUP:
+            geom.group = GROUND_GROUP + 1
     spec.option.timestep = sim.sim_dt_s
     spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC if sim.elliptic_cone else mujoco.mjtCone.mjCONE_PYRAMIDAL
@@ -24,16 +37,34 @@ def build_scene_spec(robot: RobotSpec, sim: SimConfig) -> mujoco.MjSpec:
     )
     material = spec.add_material(name="grid", texrepeat=[8, 8], reflectance=0.1)
     material.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = texture.name
-    spec.worldbody.add_geom(
-        name=GROUND_GEOM, type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 0.05], material="grid",
-        friction=[1.0, 0.005, 0.0001], **COLLIDE_GROUND,
-    )
+    if terrain is None:
+        spec.worldbody.add_geom(
+            name=GROUND_GEOM, type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 0.05], material="grid",
+            friction=[1.0, 0.005, 0.0001], group=GROUND_GROUP, solmix=TERRAIN_SOLMIX, **COLLIDE_GROUND,
+        )
+    else:
+        _add_terrain(spec, terrain)
     spec.worldbody.add_light(name="sun", pos=[0, 0, 4], dir=[0, 0, -1], type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL)
     return spec
 
 
-def build_scene_model(robot: RobotSpec, sim: SimConfig) -> mujoco.MjModel:
-    spec = build_scene_spec(robot, sim)
+def _add_terrain(spec: mujoco.MjSpec, terrain: "TerrainGrid") -> None:
+    heights = terrain.heights_m.astype(np.float64)
+    low, high = float(heights.min()), float(heights.max())
+    span = max(high - low, 1e-3)
+    hx, hy = terrain.half_extent_m
+    rows, cols = heights.shape
+    field = spec.add_hfield(name="terrain", size=[hx, hy, span, _HFIELD_BASE_M], nrow=rows, ncol=cols)
+    # world height = geom z + normalized elevation * size_z
+    field.userdata = ((heights - low) / span).ravel().tolist()
+    spec.worldbody.add_geom(
+        name=GROUND_GEOM, type=mujoco.mjtGeom.mjGEOM_HFIELD, hfieldname="terrain", pos=[0, 0, low],
+        material="grid", friction=[1.0, 0.005, 0.0001], group=GROUND_GROUP, solmix=TERRAIN_SOLMIX, **COLLIDE_GROUND,
+    )
+
+
+def build_scene_model(robot: RobotSpec, sim: SimConfig, terrain: "TerrainGrid | None" = None) -> mujoco.MjModel:
+    spec = build_scene_spec(robot, sim, terrain)
     try:
         return spec.compile()
     except ValueError as err:

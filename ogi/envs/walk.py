@@ -14,7 +14,15 @@ from gymnasium.vector.utils import batch_space
 from mujoco import batch as mjbatch
 
 from ogi.envs import randomization as dr
+from ogi.envs import sensing
 from ogi.envs.config import WalkConfig
+from ogi.envs.curriculum import (
+    command_scale,
+    curriculum_summary,
+    episode_success,
+    initial_curriculum,
+    update_curriculum,
+)
 from ogi.envs.observations import (
     policy_layout,
     policy_observation,
@@ -48,7 +56,15 @@ class WalkVecEnv(VectorEnv):
         self.autoreset = autoreset
         self.metadata = dict(self.metadata, autoreset_mode=AutoresetMode.SAME_STEP if autoreset else AutoresetMode.DISABLED)
         self.num_envs = n = cfg.num_envs
-        self.rig = Rig(self.robot, cfg.sim, randomize=cfg.randomization.enabled)
+        self.terrain = None
+        if cfg.terrain.enabled:
+            from ogi.envs.terrain_grid import build_terrain_grid
+
+            t = cfg.terrain
+            self.terrain = build_terrain_grid(
+                t.kinds, t.curriculum.num_levels, t.tile_size_m, t.resolution_m, t.seed
+            )
+        self.rig = Rig(self.robot, cfg.sim, randomize=cfg.randomization.enabled, terrain=self.terrain)
         self.model = self.rig.model
         self.batch = mjbatch.Batch(self.model, n, nthread=cfg.sim.nthread)
         self.rig.bind(self.batch)
@@ -56,7 +72,17 @@ class WalkVecEnv(VectorEnv):
         self.rng = np.random.default_rng(cfg.seed)
 
         nj, nf = self.robot.num_joints, len(self.robot.foot_sites)
-        self.policy_layout, self.privileged_layout = policy_layout(nj), privileged_layout(nf)
+        self.scan_offsets = cfg.height_scan.offsets() if cfg.height_scan.enabled else None
+        self.depth_directions = cfg.depth_camera.ray_directions_body() if cfg.depth_camera.enabled else None
+        self.policy_layout = policy_layout(nj, depth_pixels=cfg.depth_camera.pixels if cfg.depth_camera.enabled else 0)
+        self.privileged_layout = privileged_layout(
+            nf, scan_points=len(self.scan_offsets) if self.scan_offsets is not None else 0
+        )
+        # march depth rays at the heightfield's resolution (the plane needs no finer steps)
+        self._depth_step_m = cfg.terrain.resolution_m if self.terrain is not None else 0.1
+        self.curriculum = None
+        if self.terrain is not None:
+            self.curriculum = initial_curriculum(n, self.terrain.num_kinds, cfg.terrain.curriculum, self.rng)
         self.single_observation_space = spaces.Dict(
             {
                 "policy": spaces.Box(-np.inf, np.inf, (self.policy_layout.size,), np.float32),
@@ -86,6 +112,8 @@ class WalkVecEnv(VectorEnv):
         self.last_foot_contact = np.zeros((n, nf), dtype=bool)
         self.last_foot_pos = np.zeros((n, nf, 3))
         self.bad_warnings = np.zeros(n, dtype=np.int64)
+        self.spawn_xy = np.zeros((n, 2))
+        self.commanded_distance = np.zeros(n)
         self.diverged_total = 0
         self._needs_reset = np.ones(n, dtype=bool)
 
@@ -97,6 +125,10 @@ class WalkVecEnv(VectorEnv):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         if seed is not None:
             self.rng = np.random.default_rng(seed)
+            if self.terrain is not None:
+                self.curriculum = initial_curriculum(
+                    self.num_envs, self.terrain.num_kinds, self.cfg.terrain.curriculum, self.rng
+                )
         self._reset_envs(np.arange(self.num_envs))
         return self._observe(), {}
 
@@ -106,15 +138,25 @@ class WalkVecEnv(VectorEnv):
             return
         rig, cfg = self.rig, self.cfg
         params = dr.sample_domain_params(cfg.randomization, k, self.rng)
+        yaw = self.rng.uniform(-np.pi, np.pi, k)
+        base_xyz = None
+        if self.terrain is not None:
+            kind, level = self.curriculum.kind[ids], self.curriculum.level[ids]
+            friction, solref, solimp = self.terrain.contact_params(kind, level)
+            params = dr.replace_friction(params, friction)
+            base_xyz = self._spawn_position(kind, level, yaw)
         self.domain = _assign_rows(self.domain, ids, params)
         rig.reset_to_stand(ids)
         rig.apply_domain(ids, params)
+        if self.terrain is not None:
+            rig.apply_ground(ids, solref, solimp)
         offsets = self.rng.uniform(-1, 1, (k, self.robot.num_joints)) * cfg.randomization.initial_joint_offset_rad
-        yaw = self.rng.uniform(-np.pi, np.pi, k)
-        rig.set_initial_state(ids, self.default_pose + offsets, yaw)
+        rig.set_initial_state(ids, self.default_pose + offsets, yaw, base_xyz)
+        self.spawn_xy[ids] = rig.base_pose()[ids, :2]
+        self.commanded_distance[ids] = 0.0
         self.bad_warnings[ids] = rig.bad_warning_count(ids)
 
-        self.command[ids] = dr.sample_commands(cfg.commands, k, self.rng)
+        self.command[ids] = self._sample_commands(k)
         self.action[ids] = 0.0
         self.last_action[ids] = 0.0
         self.last_joint_vel[ids] = rig.joint_vel()[ids]
@@ -126,6 +168,28 @@ class WalkVecEnv(VectorEnv):
         self.last_foot_contact[ids] = False
         self.last_foot_pos[ids] = rig.foot_pos()[ids]
         self._needs_reset[ids] = False
+
+    def _sample_commands(self, k: int) -> np.ndarray:
+        scale = 1.0
+        if self.curriculum is not None:
+            scale = command_scale(self.curriculum, self.cfg.terrain.curriculum)
+        return dr.sample_commands(self.cfg.commands, k, self.rng) * scale
+
+    def _spawn_position(self, kind: np.ndarray, level: np.ndarray, yaw: np.ndarray) -> np.ndarray:
+        """(k, 3) base positions near the tile centres, high enough that no foot starts in the ground."""
+        xy = self.terrain.tile_origin(kind, level) + self.rng.uniform(-0.3, 0.3, (len(kind), 2))
+        c, s = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
+        feet = self.rig.stand_foot_xy[None]  # (1, f, 2)
+        foot_world = np.stack([c * feet[..., 0] - s * feet[..., 1], s * feet[..., 0] + c * feet[..., 1]], axis=-1)
+        points = np.concatenate([xy[:, None, :], xy[:, None, :] + foot_world], axis=1)
+        ground = self.terrain.height_at(points).max(axis=1)
+        return np.column_stack([xy, ground + self.rig.stand_height_m])
+
+    def ground_height(self, xy: np.ndarray) -> np.ndarray:
+        """Ground height, m, under world points (..., 2); 0 on the flat plane."""
+        if self.terrain is None:
+            return np.zeros(xy.shape[:-1])
+        return self.terrain.height_at(xy)
 
     # ---- step --------------------------------------------------------------------------------
     def step(self, actions):
@@ -185,7 +249,7 @@ class WalkVecEnv(VectorEnv):
             | (np.abs(joint_vel).max(axis=1) > cfg.termination.max_joint_vel_radps)
         )
         self.bad_warnings = bad
-        base_height = qpos_base[:, 2]
+        base_height = qpos_base[:, 2] - self.ground_height(qpos_base[:, :2])
         tilted = gravity_body[:, 2] > -np.cos(cfg.termination.max_tilt_rad)
         too_low = base_height < cfg.termination.min_base_height_fraction * self.robot.nominal_base_height
         fell = (rig.termination_contact() | tilted | too_low) & ~diverged
@@ -215,7 +279,8 @@ class WalkVecEnv(VectorEnv):
 
         resample = (self.episode_step % max(1, round(cfg.commands.resample_s / dt))) == 0
         if resample.any():
-            self.command[resample] = dr.sample_commands(cfg.commands, int(resample.sum()), self.rng)
+            self.command[resample] = self._sample_commands(int(resample.sum()))
+        self.commanded_distance += np.linalg.norm(self.command[:, :2], axis=1) * dt
 
         info: dict = dict(terms)
         info["fell"] = fell
@@ -229,6 +294,13 @@ class WalkVecEnv(VectorEnv):
             info["episode_return"] = self.episode_return.copy()
             info["episode_length"] = self.episode_step.copy()
             info["_episode"] = done
+            if self.curriculum is not None:
+                distance = np.linalg.norm(rig.base_pose()[ids, :2] - self.spawn_xy[ids], axis=1)
+                success = episode_success(fell[ids], distance, self.commanded_distance[ids], cfg.terrain.curriculum)
+                info["terrain_success"] = np.zeros(n, dtype=bool)
+                info["terrain_success"][ids] = success
+                info["terrain_level"] = self.curriculum.level.copy()
+                self.curriculum = update_curriculum(self.curriculum, ids, success, cfg.terrain.curriculum, self.rng)
             if self.autoreset:
                 info["final_obs"] = {key: value.copy() for key, value in obs.items()}
                 info["_final_obs"] = done
@@ -249,20 +321,35 @@ class WalkVecEnv(VectorEnv):
             ang_vel_body = rig.base_ang_vel_body()
             joint_pos, joint_vel = rig.joint_pos(), rig.joint_vel()
             foot_contact = rig.foot_force() > CONTACT_FORCE_THRESHOLD_N
+        base = rig.base_pose()
         with np.errstate(all="ignore"):
+            depth = scan = None
+            if self.depth_directions is not None:
+                depth = sensing.depth_image(
+                    base[:, :3], base[:, 3:7], self.cfg.depth_camera, self.depth_directions, self.ground_height,
+                    self._depth_step_m, self.rng,
+                )
+            if self.scan_offsets is not None:
+                scan = sensing.height_scan(self.batch, base[:, :3], base[:, 3:7], self.cfg.height_scan, self.scan_offsets)
             policy = policy_observation(
                 ang_vel_body, gravity_body, self.command, joint_pos - self.default_pose, joint_vel,
-                self.action, self.cfg.noise, self.rng,
+                self.action, self.cfg.noise, self.rng, depth=depth,
             )
             weight = rig.robot_mass() * 9.81
             privileged = privileged_observation(
-                lin_vel_body, rig.base_pose()[:, 2], self.domain.as_features(), foot_contact,
-                self.push_force / weight[:, None],
+                lin_vel_body, base[:, 2] - self.ground_height(base[:, :2]), self.domain.as_features(), foot_contact,
+                self.push_force / weight[:, None], height_scan=scan,
             )
         # a diverged simulation's garbage must not reach a learner as NaN or inf
         np.nan_to_num(policy, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
         np.nan_to_num(privileged, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
         return {"policy": policy, "privileged": privileged}
+
+    def curriculum_summary(self) -> dict:
+        """Mean terrain level overall and per kind, share at the top level, command level; {} without terrain."""
+        if self.curriculum is None:
+            return {}
+        return curriculum_summary(self.curriculum, self.terrain.num_kinds)
 
     def close(self, **kwargs) -> None:
         self.batch = None

@@ -1,3 +1,36 @@
-"""Policies: the actors and critics of the control hierarchy."""
+"""Policies: the actors and critics of the control hierarchy, with their normaliser and Gaussian helpers."""
 
-__all__: list[str] = []
+from ogi.policies.actors import (
+    Actor,
+    GRUActor,
+    LSTMActor,
+    MLPActor,
+    State,
+    TransformerActor,
+    build_mlp,
+    make_actor,
+)
+from ogi.policies.config import ACTIVATIONS, ACTOR_KINDS, ActorConfig, CriticConfig
+from ogi.policies.critic import Critic
+from ogi.policies.distributions import gaussian_entropy, gaussian_kl, gaussian_log_prob
+from ogi.policies.normalizer import EmpiricalNormalizer
+
+__all__ = [
+    "ACTIVATIONS",
+    "ACTOR_KINDS",
+    "Actor",
+    "ActorConfig",
+    "Critic",
+    "CriticConfig",
+    "EmpiricalNormalizer",
+    "GRUActor",
+    "LSTMActor",
+    "MLPActor",
+    "State",
+    "TransformerActor",
+    "build_mlp",
+    "gaussian_entropy",
+    "gaussian_kl",
+    "gaussian_log_prob",
+    "make_actor",
+]

@@ -1,0 +1,82 @@
+"""Typed, frozen configuration of the actor and critic networks."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ogi.validation import ConfigError
+
+ACTOR_KINDS = ("mlp", "gru", "lstm", "transformer")
+ACTIVATIONS = ("elu", "relu", "tanh", "silu", "gelu")
+
+
+def _check_int(name: str, value: int, low: int, high: int) -> None:
+    # bool is an int subclass; `recurrent_size = true` in a TOML file is a mistake, not 1
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{name} = {value!r} must be an integer in [{low}, {high}]")
+
+
+def _check_sizes(name: str, sizes: tuple[int, ...]) -> None:
+    if not isinstance(sizes, tuple):
+        raise ConfigError(f"{name} = {sizes!r} must be a tuple of layer widths")
+    for index, width in enumerate(sizes):
+        _check_int(f"{name}[{index}]", width, 1, 65536)
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} = {value!r} must be one of {', '.join(allowed)}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActorConfig:
+    """The policy network: a recurrent (or feed-forward) core, then an MLP head to the action mean.
+
+    For `kind = "mlp"` the MLP is the whole network; for the recurrent kinds `hidden_sizes` is the head
+    after the core. The action standard deviation is one learned, state-independent parameter per joint.
+    """
+
+    kind: str = "gru"
+    hidden_sizes: tuple[int, ...] = (256, 128)
+    recurrent_size: int = 128  # GRU / LSTM hidden units
+    activation: str = "elu"
+    init_std: float = 1.0  # initial action standard deviation, in action units
+    # transformer: a sliding window of past observation embeddings plus one carried memory token
+    window: int = 8
+    model_dim: int = 64
+    heads: int = 4
+    layers: int = 1
+
+    def __post_init__(self) -> None:
+        _check_choice("actor.kind", self.kind, ACTOR_KINDS)
+        _check_sizes("actor.hidden_sizes", self.hidden_sizes)
+        _check_int("actor.recurrent_size", self.recurrent_size, 1, 65536)
+        _check_choice("actor.activation", self.activation, ACTIVATIONS)
+        if not (
+            isinstance(self.init_std, (int, float))
+            and not isinstance(self.init_std, bool)
+            and math.isfinite(self.init_std)
+            and 0.0 < self.init_std <= 100.0
+        ):
+            raise ConfigError(f"actor.init_std = {self.init_std!r} must be a finite number in (0, 100]")
+        _check_int("actor.window", self.window, 1, 4096)
+        _check_int("actor.model_dim", self.model_dim, 1, 65536)
+        _check_int("actor.heads", self.heads, 1, 1024)
+        _check_int("actor.layers", self.layers, 1, 64)
+        if self.model_dim % self.heads != 0:
+            raise ConfigError(
+                f"actor.model_dim = {self.model_dim} must be a multiple of actor.heads = {self.heads}"
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CriticConfig:
+    """The value network: an MLP on the policy and privileged observations concatenated."""
+
+    hidden_sizes: tuple[int, ...] = (256, 128)
+    activation: str = "elu"
+
+    def __post_init__(self) -> None:
+        _check_sizes("critic.hidden_sizes", self.hidden_sizes)
+        _check_choice("critic.activation", self.activation, ACTIVATIONS)
