@@ -7,6 +7,8 @@ observations, rewards and terminations with numpy over the whole batch.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
@@ -35,6 +37,9 @@ from ogi.envs.rewards import RewardComposer, Signals
 from ogi.envs.rig import Rig
 from ogi.robots import RobotSpec, get_robot
 
+if TYPE_CHECKING:
+    from ogi.envs.terrain_grid import TerrainGrid
+
 CONTACT_FORCE_THRESHOLD_N = 1.0
 
 
@@ -50,19 +55,32 @@ class WalkVecEnv(VectorEnv):
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
-    def __init__(self, config: WalkConfig | None = None, *, robot: RobotSpec | None = None, autoreset: bool = True):
+    def __init__(
+        self,
+        config: WalkConfig | None = None,
+        *,
+        robot: RobotSpec | None = None,
+        autoreset: bool = True,
+        terrain: "TerrainGrid | None" = None,
+    ):
+        """`terrain` overrides the grid `config.terrain` would generate (e.g. a hand-made test terrain)."""
         self.cfg = cfg = config or WalkConfig()
         self.robot = robot or get_robot(cfg.robot)
         self.autoreset = autoreset
         self.metadata = dict(self.metadata, autoreset_mode=AutoresetMode.SAME_STEP if autoreset else AutoresetMode.DISABLED)
         self.num_envs = n = cfg.num_envs
-        self.terrain = None
-        if cfg.terrain.enabled:
+        self.terrain = terrain
+        if terrain is None and cfg.terrain.enabled:
             from ogi.envs.terrain_grid import build_terrain_grid
 
             t = cfg.terrain
             self.terrain = build_terrain_grid(
                 t.kinds, t.curriculum.num_levels, t.tile_size_m, t.resolution_m, t.seed
+            )
+        if self.terrain is not None and self.terrain.num_levels != cfg.terrain.curriculum.num_levels:
+            raise ValueError(
+                f"terrain grid has {self.terrain.num_levels} levels but terrain.curriculum.num_levels is "
+                f"{cfg.terrain.curriculum.num_levels}"
             )
         self.rig = Rig(self.robot, cfg.sim, randomize=cfg.randomization.enabled, terrain=self.terrain)
         self.model = self.rig.model
@@ -79,7 +97,7 @@ class WalkVecEnv(VectorEnv):
             nf, scan_points=len(self.scan_offsets) if self.scan_offsets is not None else 0
         )
         # march depth rays at the heightfield's resolution (the plane needs no finer steps)
-        self._depth_step_m = cfg.terrain.resolution_m if self.terrain is not None else 0.1
+        self._depth_step_m = self.terrain.resolution_m if self.terrain is not None else 0.1
         self.curriculum = None
         if self.terrain is not None:
             self.curriculum = initial_curriculum(n, self.terrain.num_kinds, cfg.terrain.curriculum, self.rng)
