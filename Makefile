@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+SYSTEM_STAMP := $(VENV)/.system-deps
+# offscreen rendering (terrain preview, videos) uses EGL with Mesa's software rasterizer
+APT_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri
 
 .PHONY: demo test install bench clean
 
@@ -11,7 +14,17 @@ $(PY):
 
 # torch is pinned to 2.13.0, the CPU build these machines carry; installing it first keeps
 # the other packages from asking for another build
-$(STAMP): $(PY) pyproject.toml
+$(SYSTEM_STAMP): | $(PY)
+	@if ldconfig -p | grep -q 'libEGL.so.1 ' && ls /usr/lib/*/dri/swrast_dri.so >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing system libraries: $(APT_PACKAGES)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+	else \
+		echo "note: offscreen rendering needs $(APT_PACKAGES) (apt-get install as root); tests that render will skip"; \
+	fi
+	touch $@
+
+$(STAMP): $(PY) pyproject.toml | $(SYSTEM_STAMP)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "torch==2.13.0"
 	$(PY) -m pip install --quiet -e ".[test]"

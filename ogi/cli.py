@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -86,7 +87,65 @@ def rollout(
     console.print(table)
 
 
+terrain_app = typer.Typer(help="Terrain family: look at it, print its difficulty table.", no_args_is_help=True)
+app.add_typer(terrain_app, name="terrain")
+
+
+@terrain_app.command("preview")
+def terrain_preview(
+    out: Annotated[Path, typer.Option(help="PNG file to write.")] = Path("terrain.png"),
+    robot: Annotated[str, typer.Option(help="Robot standing on each tile.")] = "go2",
+    kinds: Annotated[Optional[str], typer.Option(help="Comma-separated kinds (default: all).")] = None,
+    cell_width: Annotated[int, typer.Option(min=32, max=2048, help="Pixels per cell, horizontally.")] = 240,
+    cell_height: Annotated[int, typer.Option(min=32, max=2048, help="Pixels per cell, vertically.")] = 180,
+    seed: Annotated[int, typer.Option(help="Terrain seed.")] = 0,
+) -> None:
+    """Render every terrain kind (rows) at difficulty 0, 0.25, 0.5, 0.75, 1 (columns) to a PNG, offscreen."""
+    from ogi.envs import ConfigError
+    from ogi.envs.config import TerrainConfig
+    from ogi.envs.terrain_preview import render_terrain_preview, write_png
+    from ogi.robots import get_robot
+
+    try:
+        chosen = tuple(k.strip() for k in kinds.split(",")) if kinds else TerrainConfig().kinds
+        terrain = TerrainConfig(enabled=True, kinds=chosen, seed=seed)
+        image = render_terrain_preview(get_robot(robot), terrain, cell_px=(cell_width, cell_height))
+    except (ConfigError, KeyError) as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
+    except mujoco_gl_errors() as err:
+        console.print(f"[red]error:[/red] no offscreen OpenGL context ({err}); install libegl1 and libgl1-mesa-dri "
+                      "and set MUJOCO_GL=egl")
+        raise typer.Exit(3) from None
+    write_png(out, image)
+    console.print(f"wrote {out} ({image.shape[1]}x{image.shape[0]}): rows {', '.join(terrain.kinds)}; "
+                  "columns difficulty 0, 0.25, 0.5, 0.75, 1")
+
+
+@terrain_app.command("table")
+def terrain_table() -> None:
+    """Print the difficulty -> parameter table (Markdown)."""
+    from ogi.envs.terrain import difficulty_table_markdown
+
+    print(difficulty_table_markdown())
+
+
+def mujoco_gl_errors() -> tuple[type[BaseException], ...]:
+    """Errors MuJoCo's renderer raises when no OpenGL context can be made."""
+    errors: list[type[BaseException]] = [RuntimeError, ImportError, AttributeError]
+    try:
+        from mujoco import FatalError
+
+        errors.append(FatalError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
 def main() -> None:
+    # a headless machine renders offscreen through EGL unless the user chose another backend
+    if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+        os.environ["MUJOCO_GL"] = "egl"
     app()
 
 

@@ -148,11 +148,14 @@ DEFAULT_REWARD_WEIGHTS: Mapping[str, float] = types.MappingProxyType(
         "lin_vel_z": -0.5,
         "ang_vel_xy": -0.05,
         "orientation": -5.0,
-        "base_height": -10.0,
+        "base_height": -1.0,
         "torques": -2e-4,
         "joint_acc": -2.5e-7,
         "action_rate": -0.01,
+        "energy": -1e-3,
         "feet_air_time": 0.1,
+        "feet_clearance": -2.0,
+        "feet_height": -0.2,
         "foot_slip": -0.1,
         "undesired_contacts": -1.0,
         "joint_limits": -10.0,
@@ -170,6 +173,7 @@ class RewardConfig:
     weights: Mapping[str, float] = field(default_factory=lambda: DEFAULT_REWARD_WEIGHTS)
     tracking_sigma: float = 0.25  # (m/s)^2 and (rad/s)^2
     feet_air_time_target_s: float = 0.1
+    foot_clearance_target_m: float = 0.08  # swing height the feet terms ask for; scale it for other robots
     soft_joint_limit_fraction: float = 0.9
 
     def __post_init__(self) -> None:
@@ -178,6 +182,7 @@ class RewardConfig:
             check_range(f"rewards.weights.{name}", weight, -1e6, 1e6)
         check_range("rewards.tracking_sigma", self.tracking_sigma, 1e-6, 100)
         check_range("rewards.feet_air_time_target_s", self.feet_air_time_target_s, 0, 10)
+        check_range("rewards.foot_clearance_target_m", self.foot_clearance_target_m, 1e-3, 1.0)
         check_range("rewards.soft_joint_limit_fraction", self.soft_joint_limit_fraction, 0.1, 1)
 
 

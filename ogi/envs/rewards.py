@@ -39,6 +39,9 @@ class Signals:
     foot_first_contact: np.ndarray  # (n, f) bool, touched down this step
     foot_air_time_s: np.ndarray  # (n, f) air time that ended at this touchdown (0 otherwise)
     foot_vel_xy: np.ndarray  # (n, f, 2) m/s, world frame
+    foot_height: np.ndarray  # (n, f) m above the ground under the foot
+    foot_swing_peak: np.ndarray  # (n, f) highest foot height of the swing that ended at this touchdown (0 otherwise)
+    joint_power: np.ndarray  # (n, j) W, torque times joint velocity
     undesired_contacts: np.ndarray  # (n,) number of bodies in unwanted contact
     fell: np.ndarray  # (n,) bool, terminated by a fall (not a time-out)
 
@@ -95,6 +98,22 @@ def cost_foot_slip(s: Signals) -> np.ndarray:
     return np.sum(s.foot_contact * np.sum(np.square(s.foot_vel_xy), axis=2), axis=1)
 
 
+def cost_feet_clearance(s: Signals, target_m: float) -> np.ndarray:
+    # sum over feet of |h_foot - target| sqrt(|v_foot_xy|): a moving foot should be at the target height
+    speed = np.sqrt(np.linalg.norm(s.foot_vel_xy, axis=2))
+    return np.sum(np.abs(s.foot_height - target_m) * speed, axis=1)
+
+
+def cost_feet_height(s: Signals, target_m: float) -> np.ndarray:
+    # sum over feet touching down of (swing_peak / target - 1)^2
+    return np.sum(np.square(s.foot_swing_peak / target_m - 1.0) * s.foot_first_contact, axis=1)
+
+
+def cost_energy(s: Signals) -> np.ndarray:
+    # sum |qd tau|, W
+    return np.sum(np.abs(s.joint_power), axis=1)
+
+
 def cost_undesired_contacts(s: Signals) -> np.ndarray:
     return s.undesired_contacts.astype(np.float64)
 
@@ -135,6 +154,9 @@ REWARD_TERMS: Mapping[str, RewardTerm] = {
     "action_rate": lambda s, c: cost_action_rate(s),
     "feet_air_time": lambda s, c: reward_feet_air_time(s, c.feet_air_time_target_s),
     "foot_slip": lambda s, c: cost_foot_slip(s),
+    "feet_clearance": lambda s, c: cost_feet_clearance(s, c.foot_clearance_target_m),
+    "feet_height": lambda s, c: cost_feet_height(s, c.foot_clearance_target_m),
+    "energy": lambda s, c: cost_energy(s),
     "undesired_contacts": lambda s, c: cost_undesired_contacts(s),
     "joint_limits": lambda s, c: cost_joint_limits(s),
     "pose": lambda s, c: reward_pose(s),

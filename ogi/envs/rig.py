@@ -145,11 +145,10 @@ class Rig:
     def set_push(self, force_world: np.ndarray) -> None:
         self._xfrc[:, self.base_id, :3] = force_world
 
-    def set_targets(self, q_des: np.ndarray, motor_strength: np.ndarray) -> None:
-        """PD targets (n, j) rad, and the gravity feed-forward from the current state when enabled."""
+    def set_targets(self, q_des: np.ndarray, tau_ff: np.ndarray) -> None:
+        """PD targets (n, j) rad and feed-forward torques (n, j) N*m, held for the next policy step."""
         self._ctrl[:, self.pd_ids] = q_des
-        if self.sim.gravity_feedforward:
-            self._ctrl[:, self.ff_ids] = self.gravity_torque() * motor_strength[:, None]
+        self._ctrl[:, self.ff_ids] = tau_ff
 
     def step(self, substeps: int) -> np.ndarray:
         """Advance every simulation by `substeps` physics steps; (n,) bool of simulations MuJoCo failed."""

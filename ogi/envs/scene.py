@@ -57,9 +57,12 @@ def _add_terrain(spec: mujoco.MjSpec, terrain: "TerrainGrid") -> None:
     field = spec.add_hfield(name="terrain", size=[hx, hy, span, _HFIELD_BASE_M], nrow=rows, ncol=cols)
     # world height = geom z + normalized elevation * size_z
     field.userdata = ((heights - low) / span).ravel().tolist()
+    # one checker square per metre (the builtin checker texture holds 2 x 2 squares)
+    material = spec.add_material(name="terrain_grid", texrepeat=[hx, hy], reflectance=0.05)
+    material.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = "grid"
     spec.worldbody.add_geom(
         name=GROUND_GEOM, type=mujoco.mjtGeom.mjGEOM_HFIELD, hfieldname="terrain", pos=[0, 0, low],
-        material="grid", friction=[1.0, 0.005, 0.0001], group=GROUND_GROUP, solmix=TERRAIN_SOLMIX, **COLLIDE_GROUND,
+        material="terrain_grid", friction=[1.0, 0.005, 0.0001], group=GROUND_GROUP, solmix=TERRAIN_SOLMIX, **COLLIDE_GROUND,
     )
 
 

@@ -127,6 +127,9 @@ class WalkVecEnv(VectorEnv):
         self.push_countdown = np.zeros(n, dtype=np.int64)
         self.push_force = np.zeros((n, 3))
         self.foot_air_time = np.zeros((n, nf))
+        self.foot_swing_peak = np.zeros((n, nf))
+        # gravity feed-forward for the next step, from the state the last step ended in
+        self.tau_ff = np.zeros((n, nj))
         self.last_foot_contact = np.zeros((n, nf), dtype=bool)
         self.last_foot_pos = np.zeros((n, nf, 3))
         self.bad_warnings = np.zeros(n, dtype=np.int64)
@@ -183,9 +186,16 @@ class WalkVecEnv(VectorEnv):
         self.push_countdown[ids] = dr.sample_push_delay_steps(cfg.randomization, k, cfg.sim.ctrl_dt_s, self.rng)
         self.push_force[ids] = 0.0
         self.foot_air_time[ids] = 0.0
+        self.foot_swing_peak[ids] = 0.0
         self.last_foot_contact[ids] = False
         self.last_foot_pos[ids] = rig.foot_pos()[ids]
         self._needs_reset[ids] = False
+        self._update_feedforward()
+
+    def _update_feedforward(self) -> None:
+        # kept as a buffer (not recomputed before a step) so a restored env continues bit for bit
+        if self.cfg.sim.gravity_feedforward:
+            self.tau_ff = self.rig.gravity_torque() * self.domain.motor_strength[:, None]
 
     def _sample_commands(self, k: int) -> np.ndarray:
         scale = 1.0
@@ -230,7 +240,7 @@ class WalkVecEnv(VectorEnv):
             )
             self.push_countdown[ids] = dr.sample_push_delay_steps(cfg.randomization, len(ids), cfg.sim.ctrl_dt_s, self.rng)
         rig.set_push(self.push_force)
-        rig.set_targets(self.default_pose + self.robot.action_scale * action, self.domain.motor_strength)
+        rig.set_targets(self.default_pose + self.robot.action_scale * action, self.tau_ff)
         failed = rig.step(cfg.sim.substeps)
         self.episode_step += 1
         if pushed.any():
@@ -253,6 +263,10 @@ class WalkVecEnv(VectorEnv):
         self.foot_air_time += dt
         air_at_touchdown = self.foot_air_time * first_contact
         self.foot_air_time *= ~contact_filtered
+        foot_height = foot_pos[:, :, 2] - self.ground_height(foot_pos[:, :, :2])
+        swing_peak = np.maximum(self.foot_swing_peak, foot_height)
+        peak_at_touchdown = swing_peak * first_contact
+        self.foot_swing_peak = np.where(contact_filtered, 0.0, swing_peak)
         self.last_foot_contact = foot_contact
         foot_vel_xy = (foot_pos[:, :, :2] - self.last_foot_pos[:, :, :2]) / dt
         self.last_foot_pos = foot_pos
@@ -283,7 +297,8 @@ class WalkVecEnv(VectorEnv):
             action=self.action, last_action=self.last_action,
             soft_joint_low=self.soft_joint_low, soft_joint_high=self.soft_joint_high, pose_weights=self.pose_weights,
             foot_contact=foot_contact, foot_first_contact=first_contact, foot_air_time_s=air_at_touchdown,
-            foot_vel_xy=foot_vel_xy, undesired_contacts=rig.undesired_contact_count(), fell=fell,
+            foot_vel_xy=foot_vel_xy, foot_height=foot_height, foot_swing_peak=peak_at_touchdown,
+            joint_power=rig.joint_torque() * joint_vel, undesired_contacts=rig.undesired_contact_count(), fell=fell,
         )
         with np.errstate(all="ignore"):
             reward, terms = self.rewards(signals)
@@ -328,6 +343,7 @@ class WalkVecEnv(VectorEnv):
                     obs[key][ids] = fresh[key][ids]
             else:
                 self._needs_reset[ids] = True
+        self._update_feedforward()
         return obs, reward, terminated, truncated, info
 
     def _observe(self, lin_vel_body=None, ang_vel_body=None, gravity_body=None, joint_pos=None, joint_vel=None, foot_contact=None):

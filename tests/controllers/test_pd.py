@@ -63,12 +63,12 @@ def test_batched_randomized_gains_equal_pure_pd():
     assert np.ptp(dom.motor_strength) > 0  # randomization really varies across sims
     rng = np.random.default_rng(1)
     q_des = env.default_pose + rng.normal(0, 0.3, (8, 12))
-    rig.set_targets(q_des, dom.motor_strength)
-    env.batch.forward()
     strength = dom.motor_strength[:, None]
+    tau_ff = rig.gravity_torque() * strength
+    rig.set_targets(q_des, tau_ff)
+    env.batch.forward()
     kp = rig.kp * strength * dom.kp_scale[:, None]
     kd = rig.kd * strength * dom.kd_scale[:, None]
-    tau_ff = rig.gravity_torque() * strength
     expected = pd_torque(rig.joint_pos(), rig.joint_vel(), q_des, kp, kd, tau_ff, rig.torque_limit * strength)
     np.testing.assert_allclose(rig.joint_torque(), expected, rtol=0, atol=1e-9)
 

@@ -14,7 +14,8 @@ def make_signals(**overrides) -> Signals:
         joint_acc=np.zeros((n, j)), torque=np.zeros((n, j)), action=np.zeros((n, j)), last_action=np.zeros((n, j)),
         soft_joint_low=np.full(j, -1.0), soft_joint_high=np.full(j, 1.0), pose_weights=np.ones(j),
         foot_contact=np.zeros((n, f), bool), foot_first_contact=np.zeros((n, f), bool),
-        foot_air_time_s=np.zeros((n, f)), foot_vel_xy=np.zeros((n, f, 2)), undesired_contacts=np.zeros(n),
+        foot_air_time_s=np.zeros((n, f)), foot_vel_xy=np.zeros((n, f, 2)), foot_height=np.zeros((n, f)),
+        foot_swing_peak=np.zeros((n, f)), joint_power=np.zeros((n, j)), undesired_contacts=np.zeros(n),
         fell=np.zeros(n, bool),
     )
     base.update(overrides)
@@ -67,6 +68,21 @@ def test_feet_terms_by_hand():
     np.testing.assert_allclose(R.cost_foot_slip(s), [0.05, 1.0])
 
 
+def test_swing_and_energy_terms_by_hand():
+    s = make_signals(
+        foot_height=np.array([[0.08, 0.0], [0.18, 0.0]]),
+        foot_vel_xy=np.array([[[3.0, 4.0], [0.0, 0.0]], [[0.0, 1.0], [0.0, 0.0]]]),
+        foot_first_contact=np.array([[True, False], [True, True]]),
+        foot_swing_peak=np.array([[0.04, 0.0], [0.08, 0.16]]),
+        joint_power=np.array([[1.0, -2.0, 0.5], [0.0, 0.0, 0.0]]),
+    )
+    # |0.08-0.08| sqrt(5) + |0-0.08| sqrt(0) = 0; env 1: |0.18-0.08| sqrt(1) = 0.1
+    np.testing.assert_allclose(R.cost_feet_clearance(s, 0.08), [0.0, 0.1], atol=1e-12)
+    # (0.04/0.08 - 1)^2 = 0.25; env 1: 0 + (0.16/0.08 - 1)^2 = 1
+    np.testing.assert_allclose(R.cost_feet_height(s, 0.08), [0.25, 1.0])
+    np.testing.assert_allclose(R.cost_energy(s), [3.5, 0.0])
+
+
 def test_limit_pose_and_event_terms_by_hand():
     s = make_signals(
         joint_pos=np.array([[1.5, -1.2, 0.0], [0.0, 0.0, 0.0]]),
@@ -88,10 +104,10 @@ def test_costs_are_non_negative_on_random_signals():
         name: rng.normal(size=getattr(make_signals(), name).shape)
         for name in ("lin_vel_body", "ang_vel_body", "torque", "joint_acc", "action", "joint_pos", "joint_pos_rel")
     })
-    for name in REWARD_TERMS:
-        fn = getattr(R, f"cost_{name}", None)
-        if fn is not None:
-            assert (fn(s) >= 0).all(), name
+    cfg = RewardConfig()
+    for name, term in REWARD_TERMS.items():
+        if hasattr(R, f"cost_{name}"):
+            assert (term(s, cfg) >= 0).all(), name
 
 
 def test_composer_total_equals_sum_of_weighted_terms():

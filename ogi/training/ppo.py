@@ -1,0 +1,232 @@
+"""Proximal policy optimization with GAE, recurrent actors trained by truncated BPTT, and an asymmetric critic.
+
+The algorithm takes its collaborators as arguments and splits its work into `act`, `process_step`,
+`compute_returns` and `update`; it never touches the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ogi.policies import Actor, Critic, EmpiricalNormalizer, State, gaussian_entropy, gaussian_kl, gaussian_log_prob
+from ogi.training.storage import RolloutStorage
+from ogi.validation import ConfigError, check_range
+
+
+@dataclass(frozen=True, kw_only=True)
+class PPOConfig:
+    gamma: float = 0.99
+    lam: float = 0.95
+    clip: float = 0.2  # eps of the clipped surrogate and of the clipped value loss
+    value_coef: float = 1.0
+    entropy_coef: float = 0.01
+    learning_rate: float = 1e-3
+    adaptive_lr: bool = True  # scale the learning rate to keep the policy KL near desired_kl
+    desired_kl: float = 0.01
+    min_learning_rate: float = 1e-5
+    max_learning_rate: float = 1e-2
+    max_grad_norm: float = 1.0
+    epochs: int = 5
+    minibatches: int = 4
+    rollout_steps: int = 24
+
+    def __post_init__(self) -> None:
+        check_range("ppo.gamma", self.gamma, 0.0, 1.0)
+        check_range("ppo.lam", self.lam, 0.0, 1.0)
+        check_range("ppo.clip", self.clip, 1e-3, 1.0)
+        check_range("ppo.value_coef", self.value_coef, 0.0, 100.0)
+        check_range("ppo.entropy_coef", self.entropy_coef, 0.0, 1.0)
+        check_range("ppo.learning_rate", self.learning_rate, 1e-7, 1.0)
+        check_range("ppo.desired_kl", self.desired_kl, 1e-5, 1.0)
+        check_range("ppo.min_learning_rate", self.min_learning_rate, 1e-8, self.learning_rate)
+        check_range("ppo.max_learning_rate", self.max_learning_rate, self.learning_rate, 1.0)
+        check_range("ppo.max_grad_norm", self.max_grad_norm, 1e-3, 1e3)
+        check_range("ppo.epochs", self.epochs, 1, 100)
+        check_range("ppo.minibatches", self.minibatches, 1, 4096)
+        check_range("ppo.rollout_steps", self.rollout_steps, 1, 10_000)
+        for name in ("epochs", "minibatches", "rollout_steps"):
+            if not isinstance(getattr(self, name), int):
+                raise ConfigError(f"ppo.{name} = {getattr(self, name)!r} must be an integer")
+
+
+def compute_gae(
+    rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor, last_values: torch.Tensor, gamma: float,
+    lam: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Advantages and returns, (T, n) each, by generalized advantage estimation.
+
+    dones[t] marks that the episode ended at step t (terminated or truncated); a time-out's bootstrap value
+    is already in its reward. last_values (n,) is V of the state after the last step.
+    """
+    steps = rewards.shape[0]
+    advantages = torch.zeros_like(rewards)
+    gae = torch.zeros_like(last_values)
+    next_values = last_values
+    for t in reversed(range(steps)):
+        not_done = 1.0 - dones[t].float()
+        # delta_t = r_t + gamma V(s_{t+1}) - V(s_t)
+        delta = rewards[t] + gamma * next_values * not_done - values[t]
+        # A_t = delta_t + gamma lambda A_{t+1}
+        gae = delta + gamma * lam * not_done * gae
+        advantages[t] = gae
+        next_values = values[t]
+    return advantages, advantages + values
+
+
+def clipped_surrogate_loss(log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantages: torch.Tensor, clip: float) -> torch.Tensor:
+    """-E[min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t)] with r_t = pi(a|s) / pi_old(a|s)."""
+    ratio = torch.exp(log_prob - old_log_prob)
+    unclipped = ratio * advantages
+    clipped = torch.clamp(ratio, 1.0 - clip, 1.0 + clip) * advantages
+    return -torch.min(unclipped, clipped).mean()
+
+
+def clipped_value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, clip: float) -> torch.Tensor:
+    """E[max((V - R)^2, (V_old + clip(V - V_old, -eps, eps) - R)^2)]."""
+    clipped = old_values + torch.clamp(values - old_values, -clip, clip)
+    return torch.max((values - returns).square(), (clipped - returns).square()).mean()
+
+
+def adapt_learning_rate(lr: float, kl: float, cfg: PPOConfig) -> float:
+    """Shrink the step when the update moved the policy too far (KL > 2 target), grow it when too little."""
+    if kl > 2.0 * cfg.desired_kl:
+        lr = lr / 1.5
+    elif kl < 0.5 * cfg.desired_kl:
+        lr = lr * 1.5
+    return min(max(lr, cfg.min_learning_rate), cfg.max_learning_rate)
+
+
+class PPO:
+    """PPO over a rollout of T steps of n envs; the actor may be recurrent, the critic reads privileged obs."""
+
+    def __init__(
+        self,
+        actor: Actor,
+        critic: Critic,
+        actor_normalizer: EmpiricalNormalizer,
+        critic_normalizer: EmpiricalNormalizer,
+        num_envs: int,
+        cfg: PPOConfig,
+    ):
+        self.actor, self.critic = actor, critic
+        self.actor_normalizer, self.critic_normalizer = actor_normalizer, critic_normalizer
+        self.cfg = cfg
+        self.num_envs = num_envs
+        self.learning_rate = cfg.learning_rate
+        self.optimizer = torch.optim.Adam([*actor.parameters(), *critic.parameters()], lr=cfg.learning_rate)
+        self.storage = RolloutStorage(
+            cfg.rollout_steps, num_envs, actor.obs_dim, critic_normalizer.mean.shape[0], actor.act_dim
+        )
+        self.state: State = actor.initial_state(num_envs)
+        self._step = 0
+
+    # ---- collection --------------------------------------------------------------------------
+    @torch.no_grad()
+    def act(self, policy_obs: torch.Tensor, critic_obs: torch.Tensor) -> torch.Tensor:
+        """Sample actions (n, a) for raw observations, recording what the update needs."""
+        if self._step == 0:
+            self.storage.state0 = tuple(s.clone() for s in self.state)
+        self.actor_normalizer.update(policy_obs)
+        self.critic_normalizer.update(critic_obs)
+        obs = self.actor_normalizer(policy_obs)
+        cobs = self.critic_normalizer(critic_obs)
+        mean, self.state = self.actor(obs, self.state)
+        std = self.actor.log_std.exp()
+        action = mean + std * torch.randn_like(mean)
+        t = self._step
+        st = self.storage
+        st.policy_obs[t] = obs
+        st.critic_obs[t] = cobs
+        st.actions[t] = action
+        st.means[t] = mean
+        st.log_probs[t] = gaussian_log_prob(mean, self.actor.log_std, action)
+        st.values[t] = self.critic(cobs)
+        return action
+
+    @torch.no_grad()
+    def process_step(
+        self, rewards: torch.Tensor, terminated: torch.Tensor, truncated: torch.Tensor,
+        final_critic_obs: torch.Tensor | None = None,
+    ) -> None:
+        """Record one step's outcome; time-outs are bootstrapped with V of their final observation."""
+        t = self._step
+        st = self.storage
+        rewards = rewards.clone()
+        if final_critic_obs is not None and truncated.any():
+            final_values = self.critic(self.critic_normalizer(final_critic_obs[truncated]))
+            rewards[truncated] += self.cfg.gamma * final_values
+        done = terminated | truncated
+        st.rewards[t] = rewards
+        st.dones[t] = done
+        if t + 1 < st.steps:
+            st.starts[t + 1] = done
+        self.state = self.actor.reset_state(self.state, done)
+        self._step += 1
+
+    @torch.no_grad()
+    def compute_returns(self, last_critic_obs: torch.Tensor) -> None:
+        last_values = self.critic(self.critic_normalizer(last_critic_obs))
+        st = self.storage
+        st.advantages, st.returns = compute_gae(st.rewards, st.values, st.dones, last_values, self.cfg.gamma, self.cfg.lam)
+
+    # ---- update ------------------------------------------------------------------------------
+    def update(self) -> dict[str, float]:
+        """Epochs of minibatch updates over envs (whole sequences, for BPTT); returns mean losses and stats."""
+        cfg, st = self.cfg, self.storage
+        n = self.num_envs
+        minibatches = min(cfg.minibatches, n)
+        sums = {"loss/surrogate": 0.0, "loss/value": 0.0, "loss/entropy": 0.0, "policy/kl": 0.0}
+        count = 0
+        for _ in range(cfg.epochs):
+            for env_ids in torch.randperm(n).chunk(minibatches):
+                stats = self._update_minibatch(env_ids)
+                for key in sums:
+                    sums[key] += stats[key]
+                count += 1
+        self._step = 0
+        out = {key: value / count for key, value in sums.items()}
+        out["policy/learning_rate"] = self.learning_rate
+        out["policy/std"] = float(self.actor.log_std.exp().mean())
+        return out
+
+    def _update_minibatch(self, env_ids: torch.Tensor) -> dict[str, float]:
+        cfg, st = self.cfg, self.storage
+        state0 = tuple(s[env_ids] for s in st.state0)
+        obs = st.policy_obs[:, env_ids]
+        mean = self.actor.forward_sequence(obs, state0, st.starts[:, env_ids])
+        log_std = self.actor.log_std
+        actions = st.actions[:, env_ids]
+        log_prob = gaussian_log_prob(mean, log_std, actions)
+        advantages = st.advantages[:, env_ids]
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+        with torch.no_grad():
+            # KL(pi_old || pi) between the collecting policy and the current one
+            kl = gaussian_kl(st.means[:, env_ids], st.log_std_at_collection, mean.detach(), log_std.detach()).mean()
+        if cfg.adaptive_lr:
+            self.learning_rate = adapt_learning_rate(self.learning_rate, float(kl), cfg)
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.learning_rate
+
+        surrogate = clipped_surrogate_loss(log_prob, st.log_probs[:, env_ids], advantages, cfg.clip)
+        values = self.critic(st.critic_obs[:, env_ids])
+        value_loss = clipped_value_loss(values, st.values[:, env_ids], st.returns[:, env_ids], cfg.clip)
+        entropy = gaussian_entropy(log_std, mean.shape[:-1]).mean()
+        # L = L_clip + c_v L_value - c_e H
+        loss = surrogate + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
+
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_([*self.actor.parameters(), *self.critic.parameters()], cfg.max_grad_norm)
+        self.optimizer.step()
+        return {
+            "loss/surrogate": float(surrogate), "loss/value": float(value_loss), "loss/entropy": float(entropy),
+            "policy/kl": float(kl),
+        }
+
+    def begin_rollout(self) -> None:
+        """Remember the std the rollout is collected with, for the KL of the update."""
+        self.storage.log_std_at_collection = self.actor.log_std.detach().clone()
