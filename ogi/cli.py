@@ -87,6 +87,67 @@ def rollout(
     console.print(table)
 
 
+class Algo(str, Enum):
+    ogi = "ogi"
+    sb3_ppo = "sb3-ppo"
+
+
+class ActorKind(str, Enum):
+    mlp = "mlp"
+    gru = "gru"
+    lstm = "lstm"
+    transformer = "transformer"
+
+
+@app.command()
+def train(
+    robot: Annotated[str, typer.Option(help="Robot name or robot .toml.")] = "go2",
+    task: Annotated[str, typer.Option(help="Task (walk).")] = "walk",
+    algo: Annotated[Algo, typer.Option(help="ogi: our recurrent PPO; sb3-ppo: Stable-Baselines3 PPO baseline.")] = Algo.ogi,
+    config: Annotated[Optional[Path], typer.Option(help="TOML overriding the preset ([env], [ppo], [actor], ...).")] = None,
+    run_dir: Annotated[Optional[Path], typer.Option(help="Run directory (default runs/<robot>-<task>-<time>).")] = None,
+    iterations: Annotated[Optional[int], typer.Option(min=1, help="PPO iterations.")] = None,
+    minutes: Annotated[Optional[float], typer.Option(min=0.0, help="Stop after this many minutes of training.")] = None,
+    num_envs: Annotated[Optional[int], typer.Option(min=1, help="Simulations stepped together.")] = None,
+    actor: Annotated[Optional[ActorKind], typer.Option(help="Actor network.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --run-dir from its newest valid checkpoint.")] = False,
+    evaluate_after: Annotated[bool, typer.Option("--eval/--no-eval", help="Evaluate the final policy.")] = True,
+) -> None:
+    """Train a walking policy with PPO; live progress, TensorBoard logs, checkpoints with lineage."""
+    from ogi.training.cli_train import run_train
+
+    code = run_train(
+        robot=robot, task=task, algo=algo.value, config=config, run_dir=run_dir, iterations=iterations,
+        minutes=minutes, num_envs=num_envs, actor=actor.value if actor else None, seed=seed, resume=resume,
+        evaluate_after=evaluate_after, console=console,
+    )
+    raise typer.Exit(code)
+
+
+@app.command("eval")
+def eval_run(
+    run: Annotated[Path, typer.Argument(help="Run directory or checkpoint directory.")],
+    num_envs: Annotated[int, typer.Option(min=1, help="Fresh episodes, one per simulation.")] = 32,
+    seconds: Annotated[float, typer.Option(min=0.1, help="Episode length, s.")] = 20.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+) -> None:
+    """Evaluate a trained policy (deterministic actions): tracking error, fall rate, duty factors, terrain level."""
+    from ogi.training.cli_train import run_eval
+
+    raise typer.Exit(run_eval(run, num_envs=num_envs, seconds=seconds, as_json=as_json, console=console))
+
+
+@app.command()
+def verify(
+    path: Annotated[Path, typer.Argument(help="Checkpoint directory, or a run directory to check every checkpoint.")],
+) -> None:
+    """Re-derive every hash of a checkpoint and walk its lineage chain back to the run's start."""
+    from ogi.training.checkpoint import verify_command
+
+    raise typer.Exit(verify_command(path))
+
+
 terrain_app = typer.Typer(help="Terrain family: look at it, print its difficulty table.", no_args_is_help=True)
 app.add_typer(terrain_app, name="terrain")
 

@@ -379,6 +379,62 @@ class WalkVecEnv(VectorEnv):
         np.nan_to_num(privileged, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
         return {"policy": policy, "privileged": privileged}
 
+    # ---- exact save and restore -----------------------------------------------------------------
+    _BUFFERS = (
+        "command", "action", "last_action", "last_joint_vel", "episode_step", "episode_return", "push_countdown",
+        "push_force", "foot_air_time", "foot_swing_peak", "last_foot_contact", "last_foot_pos", "spawn_xy",
+        "commanded_distance", "tau_ff",
+    )
+
+    def get_state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """Everything needed to continue bit for bit: (arrays, JSON-able metadata).
+
+        Arrays: every simulation's integration state, the per-simulation model fields, the task's buffers and
+        domain parameters. Metadata: the RNG state, the curriculum, counters.
+        """
+        arrays = {"sim/state": self.batch.state.copy()}
+        for name in mjbatch.MODEL_FIELDS:
+            values = self.batch.expanded(name)
+            if values is not None:
+                arrays[f"model/{name}"] = np.array(values)
+        for name in self._BUFFERS:
+            arrays[f"task/{name}"] = np.array(getattr(self, name))
+        for name in self.domain.__dataclass_fields__:
+            arrays[f"domain/{name}"] = np.array(getattr(self.domain, name))
+        meta = {
+            "rng": self.rng.bit_generator.state,
+            "curriculum": self.curriculum.to_dict() if self.curriculum is not None else None,
+            "diverged_total": self.diverged_total,
+            "needs_reset": self._needs_reset.tolist(),
+        }
+        return arrays, meta
+
+    def set_state(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        """Restore what `get_state` saved, into an env built from the same config."""
+        state = arrays["sim/state"]
+        if state.shape != self.batch.state.shape:
+            raise ValueError(f"saved simulation state has shape {state.shape}, this env {self.batch.state.shape}")
+        for key, values in arrays.items():
+            if key.startswith("model/"):
+                self.batch.expand(key.removeprefix("model/"))[:] = values
+        if any(key.startswith("model/") for key in arrays):
+            self.batch.set_const()
+        self.batch.state[:] = state
+        for name in self._BUFFERS:
+            setattr(self, name, np.array(arrays[f"task/{name}"]))
+        self.domain = dr.DomainParams(**{n: np.array(arrays[f"domain/{n}"]) for n in self.domain.__dataclass_fields__})
+        self.rig._added_mass[:] = self.domain.added_base_mass_kg if self.rig.randomize else 0.0
+        self.rng = np.random.default_rng()
+        self.rng.bit_generator.state = meta["rng"]
+        if meta["curriculum"] is not None:
+            from ogi.envs.curriculum import CurriculumState
+
+            self.curriculum = CurriculumState.from_dict(meta["curriculum"])
+        self.diverged_total = int(meta["diverged_total"])
+        self._needs_reset = np.array(meta["needs_reset"], dtype=bool)
+        # warning counters restart with the batch; divergence is judged against the current count
+        self.bad_warnings = self.rig.bad_warning_count()
+
     def curriculum_summary(self) -> dict:
         """Mean terrain level overall and per kind, share at the top level, command level; {} without terrain."""
         if self.curriculum is None:

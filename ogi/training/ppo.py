@@ -189,7 +189,7 @@ class PPO:
         self._step = 0
         out = {key: value / count for key, value in sums.items()}
         out["policy/learning_rate"] = self.learning_rate
-        out["policy/std"] = float(self.actor.log_std.exp().mean())
+        out["policy/std"] = float(self.actor.log_std.detach().exp().mean())
         return out
 
     def _update_minibatch(self, env_ids: torch.Tensor) -> dict[str, float]:
@@ -223,7 +223,8 @@ class PPO:
         nn.utils.clip_grad_norm_([*self.actor.parameters(), *self.critic.parameters()], cfg.max_grad_norm)
         self.optimizer.step()
         return {
-            "loss/surrogate": float(surrogate), "loss/value": float(value_loss), "loss/entropy": float(entropy),
+            "loss/surrogate": float(surrogate.detach()), "loss/value": float(value_loss.detach()),
+            "loss/entropy": float(entropy.detach()),
             "policy/kl": float(kl),
         }
 

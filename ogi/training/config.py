@@ -1,0 +1,112 @@
+"""What a training run is: env, actor, critic, PPO and run settings; presets per (robot, task)."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ogi.envs.config import CommandConfig, SimConfig, WalkConfig, config_from_dict
+from ogi.policies import ActorConfig, CriticConfig
+from ogi.training.ppo import PPOConfig
+from ogi.validation import ConfigError, check_range
+
+TASKS = ("walk",)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    env: WalkConfig = field(default_factory=WalkConfig)
+    actor: ActorConfig = field(default_factory=ActorConfig)
+    critic: CriticConfig = field(default_factory=CriticConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    iterations: int = 1500
+    max_minutes: float = 0.0  # wall-clock limit, 0: none
+    checkpoint_every: int = 50  # iterations
+    seed: int = 0
+    collect_threads: int = 1  # torch threads while the simulation steps (it takes the cores)
+    update_threads: int = 2
+
+    def __post_init__(self) -> None:
+        check_range("iterations", self.iterations, 1, 10**9)
+        check_range("max_minutes", self.max_minutes, 0.0, 1e6)
+        check_range("checkpoint_every", self.checkpoint_every, 1, 10**9)
+        check_range("collect_threads", self.collect_threads, 1, 1024)
+        check_range("update_threads", self.update_threads, 1, 1024)
+
+
+def preset(robot: str = "go2", task: str = "walk") -> TrainConfig:
+    """The default run for a robot and task: works out of the box on a 2-core machine.
+
+    Physics at 500 Hz for training (the design's 500-1000 Hz band; deployment runs 1 kHz), 128 simulations,
+    a GRU actor, forward velocity commands in [0, 1] m/s.
+    """
+    if task not in TASKS:
+        raise ConfigError(f"unknown task '{task}'; known tasks: {', '.join(TASKS)}")
+    env = WalkConfig(
+        robot=robot,
+        num_envs=128,
+        sim=SimConfig(sim_dt_s=0.002),
+        commands=CommandConfig(lin_vel_x_mps=(0.0, 1.0), lin_vel_y_mps=(0.0, 0.0), yaw_rate_radps=(0.0, 0.0)),
+    )
+    return TrainConfig(env=env, actor=ActorConfig(kind="gru"))
+
+
+def load_train_config(path: Path, base: TrainConfig) -> TrainConfig:
+    """Override `base` with the tables of a TOML file (`[env.sim]`, `[ppo]`, `[actor]`, ...)."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from None
+    try:
+        return merge(base, data)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def merge(base: Any, data: Mapping[str, Any], prefix: str = "") -> Any:
+    """`base` with the fields `data` names replaced; nested tables merge into nested configs."""
+    if not dataclasses.is_dataclass(base):
+        raise ConfigError(f"{prefix or 'config'} is not a table")
+    names = {f.name for f in dataclasses.fields(base)}
+    changes: dict[str, Any] = {}
+    leaves: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in names:
+            import difflib
+
+            close = difflib.get_close_matches(key, list(names), n=1)
+            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+            raise ConfigError(f"unknown config field '{prefix}{key}'{hint}")
+        current = getattr(base, key)
+        if dataclasses.is_dataclass(current) and isinstance(value, Mapping):
+            changes[key] = merge(current, value, f"{prefix}{key}.")
+        elif isinstance(current, Mapping) and isinstance(value, Mapping):
+            leaves[key] = {**current, **value}  # e.g. reward weights: override some, keep the rest
+        else:
+            leaves[key] = value
+    if leaves:
+        typed = config_from_dict(type(base), leaves, prefix)  # type-checks the leaves with their own defaults
+        changes.update({key: getattr(typed, key) for key in leaves})
+    return dataclasses.replace(base, **changes)
+
+
+def config_to_dict(cfg: Any) -> Any:
+    """Plain JSON-able data of a (nested) config: mappings to dicts, tuples to lists."""
+    if dataclasses.is_dataclass(cfg):
+        return {f.name: config_to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    if isinstance(cfg, Mapping):
+        return {str(k): config_to_dict(v) for k, v in cfg.items()}
+    if isinstance(cfg, (tuple, list)):
+        return [config_to_dict(v) for v in cfg]
+    return cfg
+
+
+def config_from_plain(data: Mapping[str, Any]) -> TrainConfig:
+    """Rebuild a `TrainConfig` from `config_to_dict` output (a checkpoint's manifest)."""
+    return merge(TrainConfig(), data)

@@ -1,0 +1,114 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ogi.policies import ActorConfig, Critic, CriticConfig, EmpiricalNormalizer, make_actor
+from ogi.training.ppo import (
+    PPO,
+    PPOConfig,
+    adapt_learning_rate,
+    clipped_surrogate_loss,
+    clipped_value_loss,
+    compute_gae,
+)
+from ogi.validation import ConfigError
+
+
+def test_gae_hand_computed():
+    # one env, three steps, gamma 0.5, lambda 0.5, episode ends at t = 1
+    rewards = torch.tensor([[1.0], [2.0], [3.0]])
+    values = torch.tensor([[0.5], [1.0], [2.0]])
+    dones = torch.tensor([[False], [True], [False]])
+    last = torch.tensor([4.0])
+    adv, ret = compute_gae(rewards, values, dones, last, gamma=0.5, lam=0.5)
+    # t=2: delta = 3 + 0.5*4 - 2 = 3;               A2 = 3
+    # t=1: delta = 2 + 0 - 1 = 1 (episode ended);    A1 = 1
+    # t=0: delta = 1 + 0.5*1.0 - 0.5 = 1;            A0 = 1 + 0.25 * 1 = 1.25
+    np.testing.assert_allclose(adv[:, 0].numpy(), [1.25, 1.0, 3.0])
+    np.testing.assert_allclose(ret[:, 0].numpy(), [1.75, 2.0, 5.0])
+
+
+def test_gae_with_lambda_one_is_discounted_return_minus_value():
+    rng = np.random.default_rng(0)
+    r = torch.tensor(rng.normal(size=(6, 1)), dtype=torch.float32)
+    v = torch.tensor(rng.normal(size=(6, 1)), dtype=torch.float32)
+    last = torch.tensor([0.7])
+    adv, _ = compute_gae(r, v, torch.zeros(6, 1, dtype=torch.bool), last, gamma=0.9, lam=1.0)
+    expected = [sum(0.9**k * float(r[t + k]) for k in range(6 - t)) + 0.9 ** (6 - t) * 0.7 - float(v[t]) for t in range(6)]
+    np.testing.assert_allclose(adv[:, 0].numpy(), expected, rtol=1e-5)
+
+
+def test_clipped_surrogate_by_hand():
+    adv = torch.tensor([1.0, -1.0, 2.0])
+    old = torch.zeros(3)
+    new = torch.log(torch.tensor([1.5, 1.5, 0.9]))  # ratios 1.5, 1.5, 0.9
+    # min(1.5*1, 1.2*1) = 1.2; min(1.5*-1, 1.2*-1) = -1.5; min(0.9*2, 0.9*2) = 1.8 -> mean 0.5 -> loss -0.5
+    assert float(clipped_surrogate_loss(new, old, adv, 0.2)) == pytest.approx(-0.5)
+
+
+def test_clipped_value_loss_by_hand():
+    values, old, returns = torch.tensor([2.0, 0.0]), torch.tensor([1.0, 0.0]), torch.tensor([3.0, 1.0])
+    # env 0: unclipped (2-3)^2 = 1, clipped 1 + 0.2 = 1.2 -> (1.2 - 3)^2 = 3.24 -> max 3.24; env 1: 1, 1 -> 1
+    assert float(clipped_value_loss(values, old, returns, 0.2)) == pytest.approx((3.24 + 1.0) / 2)
+
+
+def test_adaptive_learning_rate_follows_kl():
+    cfg = PPOConfig(learning_rate=1e-3, desired_kl=0.01)
+    assert adapt_learning_rate(1e-3, 0.05, cfg) == pytest.approx(1e-3 / 1.5)
+    assert adapt_learning_rate(1e-3, 0.001, cfg) == pytest.approx(1.5e-3)
+    assert adapt_learning_rate(1e-3, 0.01, cfg) == pytest.approx(1e-3)
+    assert adapt_learning_rate(cfg.max_learning_rate, 0.0, cfg) == cfg.max_learning_rate
+    assert adapt_learning_rate(cfg.min_learning_rate, 1.0, cfg) == cfg.min_learning_rate
+
+
+def test_bad_ppo_config_names_the_field():
+    with pytest.raises(ConfigError, match="ppo.clip"):
+        PPOConfig(clip=0.0)
+    with pytest.raises(ConfigError, match="ppo.epochs"):
+        PPOConfig(epochs=2.5)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "gru", "lstm", "transformer"])
+def test_update_sees_the_collected_policy_and_resets_state_at_episode_ends(kind):
+    """BPTT masking: the update's first pass reproduces the collection's log-probs (same state, same resets)."""
+    torch.manual_seed(0)
+    n, obs_dim, act_dim, steps = 6, 5, 2, 7
+    actor = make_actor(obs_dim, act_dim, ActorConfig(kind=kind, hidden_sizes=(16,), recurrent_size=8, model_dim=8, heads=2))
+    actor.train()
+    critic = Critic(obs_dim + 3, CriticConfig(hidden_sizes=(16,)))
+    ppo = PPO(actor, critic, EmpiricalNormalizer(obs_dim), EmpiricalNormalizer(obs_dim + 3), n,
+              PPOConfig(rollout_steps=steps, epochs=1, minibatches=2))
+    rng = torch.Generator().manual_seed(1)
+    for _ in range(2):  # two rollouts: the second starts from carried, partly reset state
+        ppo.begin_rollout()
+        for t in range(steps):
+            obs = torch.randn(n, obs_dim, generator=rng)
+            ppo.act(obs, torch.cat([obs, torch.randn(n, 3, generator=rng)], dim=1))
+            done = torch.rand(n, generator=rng) < 0.3
+            ppo.process_step(torch.randn(n, generator=rng), done, torch.zeros(n, dtype=torch.bool))
+        ppo.compute_returns(torch.randn(n, obs_dim + 3, generator=rng))
+        st = ppo.storage
+        with torch.no_grad():
+            mean = actor.forward_sequence(st.policy_obs, st.state0, st.starts)
+        np.testing.assert_allclose(mean.numpy(), st.means.numpy(), atol=1e-5)
+        assert not st.starts[0].any()
+        np.testing.assert_array_equal(st.starts[1:].numpy(), st.dones[:-1].numpy())
+        stats = ppo.update()
+        assert all(math.isfinite(v) for v in stats.values())
+
+
+def test_time_outs_are_bootstrapped_with_the_final_value():
+    torch.manual_seed(0)
+    actor = make_actor(3, 1, ActorConfig(kind="mlp", hidden_sizes=(4,)))
+    critic = Critic(3, CriticConfig(hidden_sizes=(4,)))
+    ppo = PPO(actor, critic, EmpiricalNormalizer(3), EmpiricalNormalizer(3), 2, PPOConfig(rollout_steps=1, gamma=0.9))
+    ppo.begin_rollout()
+    obs = torch.ones(2, 3)
+    ppo.act(obs, obs)
+    final = torch.full((2, 3), 2.0)
+    ppo.process_step(torch.tensor([1.0, 1.0]), torch.tensor([False, False]), torch.tensor([True, False]), final)
+    v_final = critic(ppo.critic_normalizer(final))[0]
+    assert float(ppo.storage.rewards[0, 0]) == pytest.approx(1.0 + 0.9 * float(v_final), rel=1e-6)
+    assert float(ppo.storage.rewards[0, 1]) == pytest.approx(1.0)
