@@ -175,6 +175,7 @@ class RewardConfig:
     feet_air_time_target_s: float = 0.1
     foot_clearance_target_m: float = 0.08  # swing height the feet terms ask for; scale it for other robots
     soft_joint_limit_fraction: float = 0.9
+    only_positive: bool = True  # clip the per-step sum of terms (termination aside) at zero
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "weights", types.MappingProxyType(dict(self.weights)))

@@ -166,7 +166,13 @@ REWARD_TERMS: Mapping[str, RewardTerm] = {
 
 
 class RewardComposer:
-    """Weighted sum of named terms; an unknown term name raises at construction."""
+    """Weighted sum of named terms; an unknown term name raises at construction.
+
+    With `only_positive`, the sum of the terms other than `termination` is clipped at zero (legged_gym's
+    only_positive_rewards): early in training, per-step costs outweigh the rewards and a policy would
+    otherwise learn to end episodes early. The clipped amount is logged as its own term, `reward/clip`,
+    so the total still equals the sum of the logged terms; the termination penalty is added after it.
+    """
 
     def __init__(self, cfg: RewardConfig, ctrl_dt_s: float):
         unknown = sorted(set(cfg.weights) - set(REWARD_TERMS))
@@ -184,6 +190,13 @@ class RewardComposer:
         }
         n = signals.command.shape[0]
         total = np.zeros(n)
-        for value in terms.values():
-            total += value
+        for key, value in terms.items():
+            if key != "reward/termination":
+                total += value
+        if self.cfg.only_positive:
+            clip = np.maximum(-total, 0.0)
+            terms["reward/clip"] = clip
+            total = total + clip
+        if "reward/termination" in terms:
+            total = total + terms["reward/termination"]
         return total, terms

@@ -136,8 +136,13 @@ class Runner:
         task = bar.add_task("train", total=total, rate="")
         table = Table.grid(padding=(0, 2))
         stats: dict[str, float] = {}
+        console = Console(stderr=True)
+        # a live display needs a terminal; into a log file, print a line every 30 s instead
+        plain = progress and not console.is_terminal
+        live = progress and not plain
+        last_line = 0.0
         try:
-            with Live(Group(bar, table), refresh_per_second=4, console=Console(stderr=True), transient=False) if progress else _Null():
+            with Live(Group(bar, table), refresh_per_second=4, console=console, transient=False) if live else _Null():
                 while self.iteration < target:
                     t0 = time.perf_counter()
                     stats = self.collect()
@@ -150,9 +155,12 @@ class Runner:
                     if writer is not None:
                         for key, value in stats.items():
                             writer.add_scalar(key, value, self.env_steps)
-                    if progress:
+                    if live:
                         bar.update(task, completed=self.iteration - (target - total), rate=f"{rate:,.0f} steps/s")
                         _fill(table, self.iteration, self.env_steps, stats)
+                    elif plain and (elapsed - last_line > 30 or self.iteration == target):
+                        last_line = elapsed
+                        console.print(_line(self.iteration, self.env_steps, elapsed, stats), soft_wrap=True)
                     if self.iteration % self.cfg.checkpoint_every == 0:
                         self.save()
                     if self.cfg.max_minutes and elapsed > 60 * self.cfg.max_minutes:
@@ -237,6 +245,16 @@ def _summary_writer(path: Path):
     except ImportError:
         return None
     return SummaryWriter(str(path))
+
+
+def _line(iteration: int, env_steps: int, elapsed_s: float, stats: dict[str, float]) -> str:
+    return (
+        f"it {iteration} | {env_steps:,} steps | {elapsed_s / 60:.1f} min | {stats.get('perf/env_steps_per_s', 0):,.0f} steps/s"
+        f" | reward/step {stats.get('reward/total', 0):+.4f} | ep len {stats.get('episode/length_s', float('nan')):.1f} s"
+        f" | falls {stats.get('episode/fall_rate', float('nan')):.3f} | tracking {stats.get('reward/tracking_lin_vel', 0):.4f}"
+        f" | terrain {stats.get('terrain/mean_level', 0.0):.2f} | lr {stats.get('policy/learning_rate', 0):.1e}"
+        f" | std {stats.get('policy/std', 0):.3f}"
+    )
 
 
 def _fill(table: Table, iteration: int, env_steps: int, stats: dict[str, float]) -> None:

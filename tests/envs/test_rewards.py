@@ -120,6 +120,20 @@ def test_composer_total_equals_sum_of_weighted_terms():
     np.testing.assert_allclose(terms["reward/termination"], [-1.0 * 0.02, 0.0])
 
 
+def test_only_positive_clips_before_the_termination_penalty():
+    s = make_signals(torque=np.array([[100.0, 0.0, 0.0], [0.0, 0.0, 0.0]]), fell=np.array([True, False]))
+    weights = {"torques": -1.0, "pose": 1.0, "termination": -10.0}
+    clipped = RewardComposer(RewardConfig(weights=weights, only_positive=True), ctrl_dt_s=0.02)
+    total, terms = clipped(s)
+    # env 0: -1 * 1e4 * 0.02 + 1 * 0.02 < 0 -> clipped to 0, then the termination -10 * 0.02 = -0.2
+    np.testing.assert_allclose(total, [-0.2, 0.02])
+    np.testing.assert_allclose(total, sum(terms.values()))
+    assert (terms["reward/clip"] >= 0).all()
+    raw, raw_terms = RewardComposer(RewardConfig(weights=weights, only_positive=False), ctrl_dt_s=0.02)(s)
+    assert "reward/clip" not in raw_terms
+    np.testing.assert_allclose(raw, [-200.0 + 0.02 - 0.2, 0.02])
+
+
 def test_unknown_reward_term_raises_at_construction():
     with pytest.raises(ValueError, match="unknown reward terms"):
         RewardComposer(RewardConfig(weights={"tracking_lin_vel": 1.0, "fly": 2.0}), ctrl_dt_s=0.02)

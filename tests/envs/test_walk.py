@@ -44,7 +44,7 @@ def test_reward_equals_sum_of_logged_terms(go2_env):
     for _ in range(10):
         _, reward, _, _, info = go2_env.step(rng.normal(0, 1, (4, 12)))
         terms = [v for k, v in info.items() if k.startswith("reward/")]
-        assert len(terms) == len(go2_env.rewards.active)
+        assert len(terms) == len(go2_env.rewards.active) + go2_env.cfg.rewards.only_positive
         np.testing.assert_allclose(reward, np.sum(terms, axis=0), rtol=0, atol=1e-12)
 
 
