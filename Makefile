@@ -32,9 +32,16 @@ $(STAMP): $(PY) pyproject.toml | $(SYSTEM_STAMP)
 
 install: $(STAMP)
 
+DEMO_MINUTES ?= 4
+DEMO_RUN := runs/demo-$(shell date +%Y%m%d-%H%M%S)
+
+# trains the default quadruped for a few minutes, evaluates it, and records a short rollout of it
 demo: $(STAMP)
 	$(VENV)/bin/ogi robots
-	$(VENV)/bin/ogi rollout --robot go2 --policy zero --num-envs 16 --seconds 5
+	$(VENV)/bin/ogi train --robot go2 --task walk --minutes $(DEMO_MINUTES) --run-dir $(DEMO_RUN)
+	$(VENV)/bin/ogi eval $(DEMO_RUN) --num-envs 16 --seconds 10
+	$(VENV)/bin/ogi rollout --policy $(DEMO_RUN) --num-envs 4 --seconds 10 --save $(DEMO_RUN)/rollout.safetensors
+	@echo "demo run: $(DEMO_RUN) (summary.json, checkpoints/, tb/, rollout.safetensors)"
 
 test: $(STAMP)
 	$(PY) -m pytest tests

@@ -44,42 +44,45 @@ def robots(
     console.print(table)
 
 
-class RolloutPolicy(str, Enum):
-    zero = "zero"
-    random = "random"
-
-
 @app.command()
 def rollout(
     robot: Annotated[str, typer.Option(help="Built-in robot name or path to a robot .toml.")] = "go2",
-    policy: Annotated[RolloutPolicy, typer.Option(help="zero: hold the default pose; random: uniform actions.")] = RolloutPolicy.zero,
+    policy: Annotated[str, typer.Option(help="zero: hold the default pose; random: uniform actions; or a trained run directory or checkpoint.")] = "zero",
     num_envs: Annotated[int, typer.Option(min=1, help="Simulations stepped together.")] = 16,
     seconds: Annotated[float, typer.Option(min=0.02, help="Simulated seconds per simulation.")] = 5.0,
     threads: Annotated[int, typer.Option(min=0, help="Simulation threads (0: all cores).")] = 0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     config: Annotated[Optional[Path], typer.Option(help="TOML file with a walk task config.")] = None,
+    save: Annotated[Optional[Path], typer.Option(help="Write the trajectory here (.safetensors + .json + .xml).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Run a zero- or random-action rollout of the `walk` task and print a summary."""
+    """Run a rollout of the `walk` task (zero, random or trained policy) and print a summary."""
     from ogi.envs import ConfigError, WalkConfig, load_walk_config
     from ogi.envs.config import SimConfig
     from ogi.envs.rollout import run_rollout
 
     try:
+        policy_fn = None
         base = load_walk_config(config) if config else WalkConfig()
+        if policy not in ("zero", "random"):
+            from ogi.training.cli_train import policy_function
+
+            policy_fn, trained_env = policy_function(Path(policy), num_envs)
+            base = trained_env if config is None else base
+            robot = trained_env.robot
         cfg = dataclasses.replace(
             base, robot=robot, num_envs=num_envs, seed=seed, sim=dataclasses.replace(base.sim, nthread=threads)
         )
         if not cfg.sim.ctrl_dt_s <= seconds:
             raise ConfigError(f"--seconds {seconds} is shorter than one policy step ({cfg.sim.ctrl_dt_s} s)")
-        summary = run_rollout(cfg, policy=policy.value, seconds=seconds, progress=not as_json)
-    except (ConfigError, KeyError, ValueError) as err:
+        summary = run_rollout(cfg, policy=policy_fn or policy, seconds=seconds, progress=not as_json, save=save)
+    except (ConfigError, KeyError, ValueError, FileNotFoundError) as err:
         console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2) from None
     if as_json:
         print(json.dumps(summary, indent=2))
         return
-    table = Table(title=f"rollout: {cfg.robot}, {policy.value} actions, {num_envs} envs x {seconds:g} s")
+    table = Table(title=f"rollout: {cfg.robot}, {policy} policy, {num_envs} envs x {seconds:g} s")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in summary.items():

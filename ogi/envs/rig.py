@@ -14,7 +14,7 @@ import numpy as np
 from ogi.controllers.gravity import gravity_compensation_torque, subtree_mask
 from ogi.envs.config import SimConfig
 from ogi.envs.randomization import DomainParams
-from ogi.envs.scene import GROUND_GEOM, build_scene_model
+from ogi.envs.scene import GROUND_GEOM, build_scene_spec, compile_scene
 from ogi.robots import STAND_KEY, RobotSpec, actuator_names
 
 if TYPE_CHECKING:
@@ -34,7 +34,8 @@ class Rig:
         self.sim = sim
         self.randomize = randomize
         self.terrain = terrain
-        self.model = m = build_scene_model(robot, sim, terrain)
+        self.spec = build_scene_spec(robot, sim, terrain)
+        self.model = m = compile_scene(self.spec, robot)
         self.joint_ids = np.array([m.joint(j).id for j in robot.joint_names])
         self.qpos_adr = m.jnt_qposadr[self.joint_ids]
         self.dof_adr = m.jnt_dofadr[self.joint_ids]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -11,10 +14,25 @@ from ogi.envs.config import WalkConfig
 from ogi.envs.walk import WalkVecEnv
 
 
-def run_rollout(cfg: WalkConfig, *, policy: str = "zero", seconds: float = 5.0, progress: bool = True) -> dict:
-    """Step `cfg.num_envs` simulations for `seconds` of simulated time with zero or uniform random actions."""
-    if policy not in ("zero", "random"):
-        raise ValueError(f"policy '{policy}' must be 'zero' or 'random'")
+# a policy: (observations, done mask of the last step) -> actions (n, j)
+PolicyFn = Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]
+
+
+def run_rollout(
+    cfg: WalkConfig,
+    *,
+    policy: str | PolicyFn = "zero",
+    seconds: float = 5.0,
+    progress: bool = True,
+    save: Path | None = None,
+) -> dict:
+    """Step `cfg.num_envs` simulations for `seconds` of simulated time and summarize.
+
+    policy: "zero" (hold the default pose), "random" (uniform actions) or a function of the observations.
+    save: write the trajectory (time, qpos, qvel, ctrl, reward per step) as safetensors plus a JSON sidecar.
+    """
+    if isinstance(policy, str) and policy not in ("zero", "random"):
+        raise ValueError(f"policy '{policy}' must be 'zero', 'random' or a trained run")
     env = WalkVecEnv(cfg)
     obs, _ = env.reset(seed=cfg.seed)
     rng = np.random.default_rng(cfg.seed + 1)
@@ -24,6 +42,8 @@ def run_rollout(cfg: WalkConfig, *, policy: str = "zero", seconds: float = 5.0, 
     falls = diverged = episodes = 0
     returns: list[float] = []
     height = []
+    done = np.zeros(n, dtype=bool)
+    trajectory: dict[str, list[np.ndarray]] = {"time": [], "qpos": [], "qvel": [], "ctrl": [], "reward": []}
     start = time.perf_counter()
     columns = (TextColumn("[bold]rollout"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
                TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
@@ -32,9 +52,18 @@ def run_rollout(cfg: WalkConfig, *, policy: str = "zero", seconds: float = 5.0, 
         for step in range(steps):
             if policy == "zero":
                 action = np.zeros((n, nj), dtype=np.float32)
-            else:
+            elif policy == "random":
                 action = rng.uniform(-1.0, 1.0, (n, nj)).astype(np.float32)
+            else:
+                action = policy(obs, done)
             obs, reward, terminated, truncated, info = env.step(action)
+            done = terminated | truncated
+            if save is not None:
+                trajectory["time"].append(env.batch.bind("time").copy())
+                trajectory["qpos"].append(env.rig.qpos().copy())
+                trajectory["qvel"].append(env.rig.qvel().copy())
+                trajectory["ctrl"].append(env.batch.bind("ctrl").copy())
+                trajectory["reward"].append(reward.copy())
             reward_sum += reward
             falls += int(info["fell"].sum())
             diverged += int(info["diverged"].sum())
@@ -47,10 +76,12 @@ def run_rollout(cfg: WalkConfig, *, policy: str = "zero", seconds: float = 5.0, 
                 elapsed = time.perf_counter() - start
                 bar.update(task, completed=step + 1, rate=f"{(step + 1) * n / max(elapsed, 1e-9):,.0f} env steps/s")
     wall = time.perf_counter() - start
+    if save is not None:
+        _save_trajectory(Path(save), trajectory, env, cfg)
     env.close()
     return {
         "robot": cfg.robot,
-        "policy": policy,
+        "policy": policy if isinstance(policy, str) else "trained",
         "num_envs": n,
         "policy_steps": steps,
         "simulated_s_per_env": steps * cfg.sim.ctrl_dt_s,
@@ -65,3 +96,21 @@ def run_rollout(cfg: WalkConfig, *, policy: str = "zero", seconds: float = 5.0, 
         "mean_base_height_m": float(np.mean(height)),
         "all_observations_finite": bool(all(np.isfinite(v).all() for v in obs.values())),
     }
+
+
+def _save_trajectory(path: Path, trajectory: dict[str, list[np.ndarray]], env: WalkVecEnv, cfg: WalkConfig) -> None:
+    """(steps, n, ...) arrays as safetensors, with the compiled model's MJCF and names in a JSON sidecar."""
+    import mujoco
+    from safetensors.numpy import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {key: np.ascontiguousarray(np.stack(values)) for key, values in trajectory.items()}
+    save_file(arrays, str(path), metadata={"format": "ogi-rollout-v0"})
+    xml_path = path.with_suffix(".xml")
+    xml_path.write_text(env.rig.spec.to_xml())
+    sidecar = {
+        "robot": cfg.robot, "num_envs": cfg.num_envs, "ctrl_dt_s": cfg.sim.ctrl_dt_s, "sim_dt_s": cfg.sim.sim_dt_s,
+        "mujoco": mujoco.__version__, "model_xml": xml_path.name, "joint_names": list(env.robot.joint_names),
+        "arrays": {key: list(value.shape) for key, value in arrays.items()},
+    }
+    path.with_suffix(".json").write_text(json.dumps(sidecar, indent=2))

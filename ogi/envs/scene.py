@@ -67,7 +67,10 @@ def _add_terrain(spec: mujoco.MjSpec, terrain: "TerrainGrid") -> None:
 
 
 def build_scene_model(robot: RobotSpec, sim: SimConfig, terrain: "TerrainGrid | None" = None) -> mujoco.MjModel:
-    spec = build_scene_spec(robot, sim, terrain)
+    return compile_scene(build_scene_spec(robot, sim, terrain), robot)
+
+
+def compile_scene(spec: mujoco.MjSpec, robot: RobotSpec) -> mujoco.MjModel:
     try:
         return spec.compile()
     except ValueError as err:

@@ -163,3 +163,20 @@ def _print_summary(console: Console, summary: dict) -> None:
             ", ".join(f"{v:.2f}" for v in value) if isinstance(value, (tuple, list)) else str(value))
         table.add_row(key, text)
     console.print(table)
+
+
+def policy_function(run: Path, num_envs: int):
+    """A deterministic actor from a run, as a rollout policy function, and the env config it trained on."""
+    import numpy as np
+    import torch
+
+    actor, normalizer, cfg, _ = load_policy(run)
+    state = [actor.initial_state(num_envs)]
+
+    @torch.no_grad()
+    def act(obs: dict, done: np.ndarray) -> np.ndarray:
+        state[0] = actor.reset_state(state[0], torch.as_tensor(done))
+        mean, state[0] = actor(normalizer(torch.as_tensor(obs["policy"])), state[0])
+        return mean.numpy()
+
+    return act, cfg.env

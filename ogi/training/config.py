@@ -42,7 +42,7 @@ def preset(robot: str = "go2", task: str = "walk") -> TrainConfig:
     """The default run for a robot and task: works out of the box on a 2-core machine.
 
     Physics at 500 Hz for training (the design's 500-1000 Hz band; deployment runs 1 kHz), 128 simulations,
-    a GRU actor, forward velocity commands in [0, 1] m/s.
+    a GRU actor with initial action std 0.5, forward velocity commands in [0, 1] m/s.
     """
     if task not in TASKS:
         raise ConfigError(f"unknown task '{task}'; known tasks: {', '.join(TASKS)}")
@@ -52,7 +52,8 @@ def preset(robot: str = "go2", task: str = "walk") -> TrainConfig:
         sim=SimConfig(sim_dt_s=0.002),
         commands=CommandConfig(lin_vel_x_mps=(0.0, 1.0), lin_vel_y_mps=(0.0, 0.0), yaw_rate_radps=(0.0, 0.0)),
     )
-    return TrainConfig(env=env, actor=ActorConfig(kind="gru"))
+    # initial std 0.5: at 1.0 the jitter's costs outweigh every reward and 93% of steps clip to zero
+    return TrainConfig(env=env, actor=ActorConfig(kind="gru", init_std=0.5))
 
 
 def load_train_config(path: Path, base: TrainConfig) -> TrainConfig:
