@@ -91,8 +91,11 @@ def main() -> None:
             result = evaluate(runner.actor, runner.actor_normalizer, cfg.env, num_envs=args.eval_envs, episode_s=20.0)
             point = {"train_minutes": train_s / 60, "env_steps": runner.env_steps, **result.as_dict()}
             curve.append(point)
-            print(json.dumps({k: point[k] for k in ("train_minutes", "env_steps", "tracking_error_mps",
-                                                     "tracking_error_fastest_fifth_mps", "fall_rate", "duty_factors")}),
+            watched = ("reward/total", "reward/tracking_lin_vel", "policy/std", "policy/learning_rate", "policy/kl",
+                       "episode/fall_rate", "perf/env_steps_per_s")
+            print(json.dumps({**{k: point[k] for k in ("train_minutes", "env_steps", "tracking_error_mps",
+                                                        "tracking_error_fastest_fifth_mps", "fall_rate", "duty_factors")},
+                              "train": {k: round(runner.last_stats.get(k, float("nan")), 5) for k in watched}}),
                   flush=True)
             if minutes_to_walk is None and walks(result):
                 minutes_to_walk = train_s / 60

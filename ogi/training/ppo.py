@@ -180,14 +180,25 @@ class PPO:
         minibatches = min(cfg.minibatches, n)
         sums = {"loss/surrogate": 0.0, "loss/value": 0.0, "loss/entropy": 0.0, "policy/kl": 0.0}
         count = 0
+        last_epoch_kl = 0.0
         for _ in range(cfg.epochs):
+            last_epoch_kl = 0.0
             for env_ids in torch.randperm(n).chunk(minibatches):
                 stats = self._update_minibatch(env_ids)
                 for key in sums:
                     sums[key] += stats[key]
+                last_epoch_kl += stats["policy/kl"] / minibatches
                 count += 1
+        # once per iteration, from how far the last epoch had moved the policy: adapting per minibatch
+        # compounds (Adam moves every weight by ~lr, so KL stays high while the rate is cut 1.5x per
+        # minibatch) and collapsed the rate to its floor within one iteration
+        if cfg.adaptive_lr:
+            self.learning_rate = adapt_learning_rate(self.learning_rate, last_epoch_kl, cfg)
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.learning_rate
         self._step = 0
         out = {key: value / count for key, value in sums.items()}
+        out["policy/kl_last_epoch"] = last_epoch_kl
         out["policy/learning_rate"] = self.learning_rate
         out["policy/std"] = float(self.actor.log_std.detach().exp().mean())
         return out
@@ -206,11 +217,6 @@ class PPO:
         with torch.no_grad():
             # KL(pi_old || pi) between the collecting policy and the current one
             kl = gaussian_kl(st.means[:, env_ids], st.log_std_at_collection, mean.detach(), log_std.detach()).mean()
-        if cfg.adaptive_lr:
-            self.learning_rate = adapt_learning_rate(self.learning_rate, float(kl), cfg)
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.learning_rate
-
         surrogate = clipped_surrogate_loss(log_prob, st.log_probs[:, env_ids], advantages, cfg.clip)
         values = self.critic(st.critic_obs[:, env_ids])
         value_loss = clipped_value_loss(values, st.values[:, env_ids], st.returns[:, env_ids], cfg.clip)

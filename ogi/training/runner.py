@@ -46,6 +46,7 @@ class Runner:
         self.last_checkpoint: ckpt.Checkpoint | None = None
         self.episode_stats: dict[str, float] = {}
         self.last_eval: dict[str, float] = {}
+        self.last_stats: dict[str, float] = {}  # the last iteration's figures
         if resume:
             self._resume()
         else:
@@ -152,6 +153,7 @@ class Runner:
                     rate = (self.env_steps - start_steps) / max(elapsed, 1e-9)
                     stats["perf/env_steps_per_s"] = rate
                     stats["perf/iteration_s"] = time.perf_counter() - t0
+                    self.last_stats = stats
                     if writer is not None:
                         for key, value in stats.items():
                             writer.add_scalar(key, value, self.env_steps)
