@@ -59,7 +59,8 @@ def evaluate(
         env_cfg, num_envs=num_envs, episode_length_s=episode_s, seed=seed,
         commands=dataclasses.replace(env_cfg.commands, resample_s=episode_s + 1.0, standing_probability=0.0),
     )
-    env = WalkVecEnv(cfg, autoreset=False)
+    # envs that end early restart by themselves; only each env's first episode is counted
+    env = WalkVecEnv(cfg)
     obs, _ = env.reset(seed=seed)
     state = actor.initial_state(num_envs)
     steps = cfg.max_episode_steps

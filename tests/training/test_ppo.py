@@ -112,3 +112,21 @@ def test_time_outs_are_bootstrapped_with_the_final_value():
     v_final = critic(ppo.critic_normalizer(final))[0]
     assert float(ppo.storage.rewards[0, 0]) == pytest.approx(1.0 + 0.9 * float(v_final), rel=1e-6)
     assert float(ppo.storage.rewards[0, 1]) == pytest.approx(1.0)
+
+
+def test_evaluate_counts_falls_and_keeps_going():
+    """A policy that throws the robot down: every episode is a fall, and evaluation still finishes."""
+    from ogi.envs import WalkConfig
+    from ogi.envs.config import SimConfig
+    from ogi.training.evaluate import evaluate
+
+    env_cfg = WalkConfig(num_envs=2, sim=SimConfig(sim_dt_s=0.002, nthread=1))
+    actor = make_actor(45, 12, ActorConfig(kind="mlp", hidden_sizes=(8,)))
+    last = actor.mlp[-1] if hasattr(actor, "mlp") else [m for m in actor.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([4.0, -4.0, 4.0] * 4))  # hips out, thighs back, calves open: collapse
+    result = evaluate(actor, EmpiricalNormalizer(45), env_cfg, num_envs=3, episode_s=3.0, settle_s=0.5)
+    assert result.episodes == 3
+    assert result.fall_rate == 1.0
+    assert result.mean_episode_length_s < 3.0
