@@ -110,7 +110,7 @@ def test_time_outs_are_bootstrapped_with_the_final_value():
     final = torch.full((2, 3), 2.0)
     ppo.process_step(torch.tensor([1.0, 1.0]), torch.tensor([False, False]), torch.tensor([True, False]), final)
     v_final = critic(ppo.critic_normalizer(final))[0]
-    assert float(ppo.storage.rewards[0, 0]) == pytest.approx(1.0 + 0.9 * float(v_final), rel=1e-6)
+    assert float(ppo.storage.rewards[0, 0]) == pytest.approx(1.0 + 0.9 * float(v_final.detach()), rel=1e-6)
     assert float(ppo.storage.rewards[0, 1]) == pytest.approx(1.0)
 
 
