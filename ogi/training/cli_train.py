@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from pathlib import Path
 
@@ -136,8 +137,10 @@ def run_eval(run: Path, *, num_envs: int, seconds: float, as_json: bool, console
         return 2
     result = evaluate(actor, normalizer, cfg.env, num_envs=num_envs, episode_s=seconds)
     out = {"checkpoint": str(checkpoint.path), "env_steps": checkpoint.step, **result.as_dict()}
+    # strict JSON: a metric with nothing to average (e.g. every episode shorter than the settling time) is null
+    out = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
     if as_json:
-        print(json.dumps(out, indent=2))
+        print(json.dumps(out, indent=2, allow_nan=False))
         return 0
     table = Table(title=f"eval: {checkpoint.path}")
     table.add_column("metric")
@@ -147,7 +150,7 @@ def run_eval(run: Path, *, num_envs: int, seconds: float, as_json: bool, console
             ", ".join(f"{v:.2f}" for v in value) if isinstance(value, tuple) else str(value))
         table.add_row(key, text)
     console.print(table)
-    print(json.dumps(out))
+    print(json.dumps(out, allow_nan=False))
     return 0
 
 
