@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import math
+from collections.abc import Iterable
+import tomllib
+from pathlib import Path
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -21,3 +26,21 @@ def check_interval(name: str, interval: tuple[float, float], low: float, high: f
     check_range(f"{name}[1]", interval[1], low, high)
     if interval[0] > interval[1]:
         raise ConfigError(f"{name} = {interval!r}: min must not exceed max")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML config file's tables; a missing file or bad syntax is a `ConfigError` naming the file."""
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from None
+
+
+def unknown_field(key: str, known: Iterable[str], prefix: str = "") -> ConfigError:
+    """The error for a config key no field has, with the closest field name as a hint."""
+    known = list(known)
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+    return ConfigError(f"unknown config field '{prefix}{key}'{hint}; known: {', '.join(known)}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 import types
 import typing
 from collections.abc import Mapping
@@ -14,7 +13,7 @@ from typing import Any
 
 from ogi.envs.curriculum import CurriculumConfig
 from ogi.envs.sensing import DepthCameraConfig, HeightScanConfig
-from ogi.validation import ConfigError, check_interval, check_range
+from ogi.validation import ConfigError, check_interval, check_range, read_toml, unknown_field
 
 TERRAIN_KINDS = (
     "flat", "rough", "slope_up", "slope_down", "stairs_up", "stairs_down", "obstacles", "stepping_stones", "gaps", "waves",
@@ -232,11 +231,7 @@ def config_from_dict(cls: type, data: Mapping[str, Any], prefix: str = "") -> An
     for key, value in data.items():
         path = f"{prefix}{key}"
         if key not in fields:
-            import difflib
-
-            close = difflib.get_close_matches(key, list(fields), n=1)
-            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
-            raise ConfigError(f"unknown config field '{path}'{hint}; known: {', '.join(fields)}")
+            raise unknown_field(key, fields, prefix)
         hint = hints[key]
         if dataclasses.is_dataclass(hint):
             if not isinstance(value, Mapping):
@@ -264,12 +259,7 @@ def config_from_dict(cls: type, data: Mapping[str, Any], prefix: str = "") -> An
 
 def load_walk_config(path: Path, **overrides: Any) -> WalkConfig:
     """Read a `WalkConfig` from a TOML file; errors name the file and the field."""
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: invalid TOML: {err}") from None
+    data = read_toml(path)
     try:
         cfg = config_from_dict(WalkConfig, data)
     except ConfigError as err:

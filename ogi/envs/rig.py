@@ -214,10 +214,11 @@ class Rig:
         mass = self.nominal_robot_mass + self._added_mass
         return mass if ids is None else mass[ids]
 
-    def gravity_torque(self) -> np.ndarray:
-        """(n, j) N*m holding each joint's carried bodies against gravity at the current state."""
-        mass = self._body_mass if self.randomize else self.model.body_mass
+    def gravity_torque(self, ids: np.ndarray | None = None) -> np.ndarray:
+        """(k, j) N*m holding each joint's carried bodies against gravity, for simulations `ids` (all if None)."""
+        rows = slice(None) if ids is None else ids
+        mass = self._body_mass[rows] if self.randomize else self.model.body_mass
         return gravity_compensation_torque(
-            self._xaxis[:, self.joint_ids], self._xanchor[:, self.joint_ids], self._xipos, mass,
+            self._xaxis[rows][:, self.joint_ids], self._xanchor[rows][:, self.joint_ids], self._xipos[rows], mass,
             self.gravity_mask, self.model.opt.gravity,
         )

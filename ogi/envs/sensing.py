@@ -101,8 +101,13 @@ def yaw_of(quat_wxyz: np.ndarray) -> np.ndarray:
     return np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
 
 
-def height_scan(batch, base_pos: np.ndarray, base_quat: np.ndarray, cfg: HeightScanConfig, offsets: np.ndarray) -> np.ndarray:
+def height_scan(
+    batch, base_pos: np.ndarray, base_quat: np.ndarray, cfg: HeightScanConfig, offsets: np.ndarray,
+    ids: np.ndarray | None = None,
+) -> np.ndarray:
     """(n, r) ground height below each scan point relative to the base, m (base z minus ground z).
+
+    base_pos, base_quat are those of the simulations `ids` (all when None), in that order.
 
     Rays that find no ground (over a hole deeper than the ray) read as the ray's full length.
     """
@@ -112,7 +117,7 @@ def height_scan(batch, base_pos: np.ndarray, base_quat: np.ndarray, cfg: HeightS
     y = base_pos[:, None, 1] + s * offsets[None, :, 0] + c * offsets[None, :, 1]
     start_z = base_pos[:, 2] + cfg.ray_start_above_base_m
     points = np.stack([x, y, np.broadcast_to(start_z[:, None], x.shape)], axis=-1)
-    dist, _ = batch.ray(points, np.array([0.0, 0.0, -1.0]), geomgroup=RAY_GEOMGROUP)
+    dist, _ = batch.ray(points, np.array([0.0, 0.0, -1.0]), geomgroup=RAY_GEOMGROUP, ids=ids)
     max_len = cfg.ray_start_above_base_m + 10.0
     dist = np.where(dist < 0, max_len, dist)
     return dist - cfg.ray_start_above_base_m

@@ -190,12 +190,13 @@ class WalkVecEnv(VectorEnv):
         self.last_foot_contact[ids] = False
         self.last_foot_pos[ids] = rig.foot_pos()[ids]
         self._needs_reset[ids] = False
-        self._update_feedforward()
+        self._update_feedforward(ids)
 
-    def _update_feedforward(self) -> None:
+    def _update_feedforward(self, ids: np.ndarray | None = None) -> None:
         # kept as a buffer (not recomputed before a step) so a restored env continues bit for bit
         if self.cfg.sim.gravity_feedforward:
-            self.tau_ff = self.rig.gravity_torque() * self.domain.motor_strength[:, None]
+            rows = slice(None) if ids is None else ids
+            self.tau_ff[rows] = self.rig.gravity_torque(ids) * self.domain.motor_strength[rows, None]
 
     def _sample_commands(self, k: int) -> np.ndarray:
         scale = 1.0
@@ -255,6 +256,7 @@ class WalkVecEnv(VectorEnv):
         joint_pos, joint_vel = rig.joint_pos(), rig.joint_vel()
         foot_pos = rig.foot_pos()
         foot_contact = rig.foot_force() > CONTACT_FORCE_THRESHOLD_N
+        torque = rig.joint_torque()
         dt = cfg.sim.ctrl_dt_s
 
         # feet: air time ends at touchdown; contact filtered over two steps against sensor flicker
@@ -293,12 +295,12 @@ class WalkVecEnv(VectorEnv):
             projected_gravity=gravity_body, base_height=base_height,
             base_height_target=self.robot.nominal_base_height,
             joint_pos_rel=joint_pos - self.default_pose, joint_pos=joint_pos, joint_vel=joint_vel,
-            joint_acc=(joint_vel - self.last_joint_vel) / dt, torque=rig.joint_torque(),
+            joint_acc=(joint_vel - self.last_joint_vel) / dt, torque=torque,
             action=self.action, last_action=self.last_action,
             soft_joint_low=self.soft_joint_low, soft_joint_high=self.soft_joint_high, pose_weights=self.pose_weights,
             foot_contact=foot_contact, foot_first_contact=first_contact, foot_air_time_s=air_at_touchdown,
             foot_vel_xy=foot_vel_xy, foot_height=foot_height, foot_swing_peak=peak_at_touchdown,
-            joint_power=rig.joint_torque() * joint_vel, undesired_contacts=rig.undesired_contact_count(), fell=fell,
+            joint_power=torque * joint_vel, undesired_contacts=rig.undesired_contact_count(), fell=fell,
         )
         with np.errstate(all="ignore"):
             reward, terms = self.rewards(signals)
@@ -320,7 +322,9 @@ class WalkVecEnv(VectorEnv):
         info["diverged"] = diverged
         info["nonfinite_action"] = nonfinite_action
         info["pushed"] = pushed
-        obs = self._observe(lin_vel_body, ang_vel_body, gravity_body, joint_pos, joint_vel, foot_contact)
+        obs = self._observe(
+            proprio=(lin_vel_body, ang_vel_body, gravity_body, joint_pos, joint_vel, foot_contact, base_height)
+        )
         done = terminated | truncated
         if done.any():
             ids = np.flatnonzero(done)
@@ -337,25 +341,36 @@ class WalkVecEnv(VectorEnv):
             if self.autoreset:
                 info["final_obs"] = {key: value.copy() for key, value in obs.items()}
                 info["_final_obs"] = done
+                # the ended envs' rows were already computed (final_obs); the rest keep going
+                self._update_feedforward(np.flatnonzero(~done))
                 self._reset_envs(ids)
-                fresh = self._observe()
+                fresh = self._observe(ids)
                 for key in obs:
-                    obs[key][ids] = fresh[key][ids]
-            else:
-                self._needs_reset[ids] = True
+                    obs[key][ids] = fresh[key]
+                return obs, reward, terminated, truncated, info
+            self._needs_reset[ids] = True
         self._update_feedforward()
         return obs, reward, terminated, truncated, info
 
-    def _observe(self, lin_vel_body=None, ang_vel_body=None, gravity_body=None, joint_pos=None, joint_vel=None, foot_contact=None):
+    def _observe(self, ids: np.ndarray | None = None, proprio: tuple | None = None) -> dict[str, np.ndarray]:
+        """Both observation groups for simulations `ids` (all if None), rows in that order.
+
+        proprio: the step's already-read (lin_vel_body, ang_vel_body, gravity_body, joint_pos, joint_vel,
+        foot_contact, base_height) for all simulations, so they are not read twice.
+        """
         rig = self.rig
-        if lin_vel_body is None:
-            quat = rig.base_pose()[:, 3:7]
+        rows = slice(None) if ids is None else ids
+        base = rig.base_pose()[rows]
+        if proprio is None:
+            quat = base[:, 3:7]
             gravity_body = projected_gravity(quat)
-            lin_vel_body = quat_rotate_inverse(quat, rig.base_lin_vel_world())
-            ang_vel_body = rig.base_ang_vel_body()
-            joint_pos, joint_vel = rig.joint_pos(), rig.joint_vel()
-            foot_contact = rig.foot_force() > CONTACT_FORCE_THRESHOLD_N
-        base = rig.base_pose()
+            lin_vel_body = quat_rotate_inverse(quat, rig.base_lin_vel_world()[rows])
+            ang_vel_body = rig.base_ang_vel_body()[rows]
+            joint_pos, joint_vel = rig.joint_pos()[rows], rig.joint_vel()[rows]
+            foot_contact = rig.foot_force()[rows] > CONTACT_FORCE_THRESHOLD_N
+            base_height = base[:, 2] - self.ground_height(base[:, :2])
+        else:
+            lin_vel_body, ang_vel_body, gravity_body, joint_pos, joint_vel, foot_contact, base_height = proprio
         with np.errstate(all="ignore"):
             depth = scan = None
             if self.depth_directions is not None:
@@ -364,15 +379,17 @@ class WalkVecEnv(VectorEnv):
                     self._depth_step_m, self.rng,
                 )
             if self.scan_offsets is not None:
-                scan = sensing.height_scan(self.batch, base[:, :3], base[:, 3:7], self.cfg.height_scan, self.scan_offsets)
+                scan = sensing.height_scan(
+                    self.batch, base[:, :3], base[:, 3:7], self.cfg.height_scan, self.scan_offsets, ids=ids
+                )
             policy = policy_observation(
-                ang_vel_body, gravity_body, self.command, joint_pos - self.default_pose, joint_vel,
-                self.action, self.cfg.noise, self.rng, depth=depth,
+                ang_vel_body, gravity_body, self.command[rows], joint_pos - self.default_pose, joint_vel,
+                self.action[rows], self.cfg.noise, self.rng, depth=depth,
             )
-            weight = rig.robot_mass() * 9.81
+            weight = rig.robot_mass()[rows] * 9.81
             privileged = privileged_observation(
-                lin_vel_body, base[:, 2] - self.ground_height(base[:, :2]), self.domain.as_features(), foot_contact,
-                self.push_force / weight[:, None], height_scan=scan,
+                lin_vel_body, base_height, self.domain.as_features()[rows], foot_contact,
+                self.push_force[rows] / weight[:, None], height_scan=scan,
             )
         # a diverged simulation's garbage must not reach a learner as NaN or inf
         np.nan_to_num(policy, copy=False, nan=0.0, posinf=0.0, neginf=0.0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 from ogi.envs.config import CommandConfig, RewardConfig, SimConfig, WalkConfig, config_from_dict
 from ogi.policies import ActorConfig, CriticConfig
 from ogi.training.ppo import PPOConfig
-from ogi.validation import ConfigError, check_range
+from ogi.validation import ConfigError, check_range, read_toml, unknown_field
 
 TASKS = ("walk",)
 
@@ -80,12 +79,7 @@ def preset(robot: str = "go2", task: str = "walk") -> TrainConfig:
 
 def load_train_config(path: Path, base: TrainConfig) -> TrainConfig:
     """Override `base` with the tables of a TOML file (`[env.sim]`, `[ppo]`, `[actor]`, ...)."""
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: invalid TOML: {err}") from None
+    data = read_toml(path)
     try:
         return merge(base, data)
     except ConfigError as err:
@@ -96,16 +90,12 @@ def merge(base: Any, data: Mapping[str, Any], prefix: str = "") -> Any:
     """`base` with the fields `data` names replaced; nested tables merge into nested configs."""
     if not dataclasses.is_dataclass(base):
         raise ConfigError(f"{prefix or 'config'} is not a table")
-    names = {f.name for f in dataclasses.fields(base)}
+    names = [f.name for f in dataclasses.fields(base)]
     changes: dict[str, Any] = {}
     leaves: dict[str, Any] = {}
     for key, value in data.items():
         if key not in names:
-            import difflib
-
-            close = difflib.get_close_matches(key, list(names), n=1)
-            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
-            raise ConfigError(f"unknown config field '{prefix}{key}'{hint}")
+            raise unknown_field(key, names, prefix)
         current = getattr(base, key)
         if dataclasses.is_dataclass(current) and isinstance(value, Mapping):
             changes[key] = merge(current, value, f"{prefix}{key}.")
