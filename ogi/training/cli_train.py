@@ -85,7 +85,9 @@ def run_train(
     if evaluate_after:
         from ogi.training.evaluate import evaluate
 
-        result = evaluate(runner.actor, runner.actor_normalizer, cfg.env, num_envs=16, episode_s=10.0)
+        result = evaluate(
+            runner.actor, runner.actor_normalizer, cfg.env, num_envs=16, episode_s=10.0, actor_obs=cfg.actor_obs
+        )
         runner.last_eval = result.scores()
         if runner.last_checkpoint is None or runner.last_checkpoint.iteration != runner.iteration:
             runner.save()
@@ -101,7 +103,8 @@ def load_policy(path: Path):
     from ogi.policies import EmpiricalNormalizer, make_actor
     from ogi.training.config import config_from_plain
     from ogi.envs import WalkVecEnv  # noqa: F401  (sizes come from the env's layouts)
-    from ogi.envs.observations import policy_layout
+    from ogi.envs.observations import policy_layout, privileged_layout
+    from ogi.training.config import actor_observation_size
 
     path = Path(path)
     target = path
@@ -116,7 +119,12 @@ def load_policy(path: Path):
 
     robot = get_robot(cfg.env.robot)
     depth = cfg.env.depth_camera.pixels if cfg.env.depth_camera.enabled else 0
-    obs_dim = policy_layout(robot.num_joints, depth_pixels=depth).size
+    scan = len(cfg.env.height_scan.offsets()) if cfg.env.height_scan.enabled else 0
+    obs_dim = actor_observation_size(
+        policy_layout(robot.num_joints, depth_pixels=depth).size,
+        privileged_layout(len(robot.foot_sites), scan_points=scan).size,
+        cfg.actor_obs,
+    )
     actor = make_actor(obs_dim, robot.num_joints, cfg.actor)
     actor.load_state_dict({k.removeprefix("actor/"): v for k, v in loaded.weights.items() if k.startswith("actor/")})
     normalizer = EmpiricalNormalizer(obs_dim)
@@ -135,7 +143,7 @@ def run_eval(run: Path, *, num_envs: int, seconds: float, as_json: bool, console
     except (FileNotFoundError, ckpt.CheckpointError, ConfigError, KeyError) as err:
         console.print(f"[red]error:[/red] {err}")
         return 2
-    result = evaluate(actor, normalizer, cfg.env, num_envs=num_envs, episode_s=seconds)
+    result = evaluate(actor, normalizer, cfg.env, num_envs=num_envs, episode_s=seconds, actor_obs=cfg.actor_obs)
     out = {"checkpoint": str(checkpoint.path), "env_steps": checkpoint.step, **result.as_dict()}
     # strict JSON: a metric with nothing to average (e.g. every episode shorter than the settling time) is null
     out = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
@@ -173,13 +181,15 @@ def policy_function(run: Path, num_envs: int):
     import numpy as np
     import torch
 
+    from ogi.training.config import actor_observation
+
     actor, normalizer, cfg, _ = load_policy(run)
     state = [actor.initial_state(num_envs)]
 
     @torch.no_grad()
     def act(obs: dict, done: np.ndarray) -> np.ndarray:
         state[0] = actor.reset_state(state[0], torch.as_tensor(done))
-        mean, state[0] = actor(normalizer(torch.as_tensor(obs["policy"])), state[0])
+        mean, state[0] = actor(normalizer(torch.as_tensor(actor_observation(obs, cfg.actor_obs))), state[0])
         return mean.numpy()
 
     return act, cfg.env

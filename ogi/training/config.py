@@ -14,6 +14,9 @@ from ogi.training.ppo import PPOConfig
 from ogi.validation import ConfigError, check_range, read_toml, unknown_field
 
 TASKS = ("walk",)
+# what the actor sees: "policy" (what the robot measures: a deployable policy) or "privileged" (the policy group
+# followed by the simulator's privileged group: a teacher for distillation)
+ACTOR_OBS = ("policy", "privileged")
 
 # Training weights for `walk`: tracking first, jitter costs as in legged_gym, and a reward per foot for
 # swings of at least 0.2 s so that every leg steps. Holding the default pose is rewarded only lightly: with
@@ -49,8 +52,11 @@ class TrainConfig:
     seed: int = 0
     collect_threads: int = 1  # torch threads while the simulation steps (it takes the cores)
     update_threads: int = 2
+    actor_obs: str = "policy"
 
     def __post_init__(self) -> None:
+        if self.actor_obs not in ACTOR_OBS:
+            raise ConfigError(f"actor_obs must be one of {', '.join(ACTOR_OBS)}, got {self.actor_obs!r}")
         check_range("iterations", self.iterations, 1, 10**9)
         check_range("max_minutes", self.max_minutes, 0.0, 1e6)
         check_range("checkpoint_every", self.checkpoint_every, 1, 10**9)
@@ -123,3 +129,16 @@ def config_to_dict(cfg: Any) -> Any:
 def config_from_plain(data: Mapping[str, Any]) -> TrainConfig:
     """Rebuild a `TrainConfig` from `config_to_dict` output (a checkpoint's manifest)."""
     return merge(TrainConfig(), data)
+
+
+def actor_observation(obs: Mapping[str, Any], actor_obs: str = "policy") -> Any:
+    """The actor's input from an env observation dict: the policy group, or policy + privileged for a teacher."""
+    import numpy as np
+
+    if actor_obs == "policy":
+        return obs["policy"]
+    return np.concatenate([obs["policy"], obs["privileged"]], axis=-1)
+
+
+def actor_observation_size(policy_size: int, privileged_size: int, actor_obs: str = "policy") -> int:
+    return policy_size if actor_obs == "policy" else policy_size + privileged_size

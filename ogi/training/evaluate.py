@@ -11,6 +11,7 @@ import torch
 from ogi.envs import WalkConfig, WalkVecEnv
 from ogi.envs.observations import quat_rotate_inverse
 from ogi.policies import Actor, EmpiricalNormalizer
+from ogi.training.config import actor_observation
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +51,7 @@ def evaluate(
     episode_s: float = 20.0,
     settle_s: float = 2.0,
     seed: int = 12345,
+    actor_obs: str = "policy",
 ) -> EvalResult:
     """Run one episode per env (commands fixed per episode, no resampling) and summarize it.
 
@@ -74,7 +76,7 @@ def evaluate(
     contact = np.zeros((num_envs, len(env.robot.foot_sites)))
     command = env.command.copy()
     for step in range(steps):
-        mean, state = actor(normalizer(torch.as_tensor(obs["policy"])), state)
+        mean, state = actor(normalizer(torch.as_tensor(actor_observation(obs, actor_obs))), state)
         action = np.where(alive[:, None], mean.numpy(), 0.0)
         obs, reward, terminated, truncated, info = env.step(action)
         v_xy = env.rig.base_lin_vel_world()

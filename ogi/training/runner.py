@@ -22,7 +22,7 @@ from rich.table import Table
 from ogi.envs import WalkVecEnv
 from ogi.policies import Critic, EmpiricalNormalizer, make_actor
 from ogi.training import checkpoint as ckpt
-from ogi.training.config import TrainConfig, config_to_dict
+from ogi.training.config import TrainConfig, actor_observation, actor_observation_size, config_to_dict
 from ogi.training.ppo import PPO
 
 
@@ -33,8 +33,8 @@ class Runner:
         torch.manual_seed(cfg.seed)
         self.env = WalkVecEnv(cfg.env)
         self.obs, _ = self.env.reset(seed=cfg.seed)
-        policy_dim = self.env.policy_layout.size
-        critic_dim = policy_dim + self.env.privileged_layout.size
+        policy_dim = actor_observation_size(self.env.policy_layout.size, self.env.privileged_layout.size, cfg.actor_obs)
+        critic_dim = self.env.policy_layout.size + self.env.privileged_layout.size
         act_dim = self.env.robot.num_joints
         self.actor = make_actor(policy_dim, act_dim, cfg.actor)
         self.critic = Critic(critic_dim, cfg.critic)
@@ -79,7 +79,7 @@ class Runner:
         episodes = falls = 0
         returns, lengths = [], []
         for _ in range(self.cfg.ppo.rollout_steps):
-            action = self.ppo.act(torch.as_tensor(self.obs["policy"]), self._critic_obs(self.obs))
+            action = self.ppo.act(torch.as_tensor(actor_observation(self.obs, self.cfg.actor_obs)), self._critic_obs(self.obs))
             obs, reward, terminated, truncated, info = self.env.step(action.numpy())
             final = None
             if "final_obs" in info:

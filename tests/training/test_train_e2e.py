@@ -75,3 +75,29 @@ def test_a_new_run_refuses_a_directory_with_checkpoints(tmp_path):
     Runner(cfg, tmp_path / "run").train(iterations=1, progress=False, log=False)
     with pytest.raises(FileExistsError, match="--resume"):
         Runner(cfg, tmp_path / "run")
+
+
+def test_a_teacher_sees_privileged_observations_and_loads_back(tmp_path):
+    from ogi.envs.sensing import HeightScanConfig
+    from ogi.training.cli_train import load_policy, policy_function
+
+    base = tiny_config(kind="mlp")
+    cfg = dataclasses.replace(
+        base, actor_obs="privileged", env=dataclasses.replace(base.env, height_scan=HeightScanConfig(enabled=True))
+    )
+    runner = Runner(cfg, tmp_path / "teacher")
+    policy = runner.env.policy_layout.size
+    privileged = runner.env.privileged_layout.size
+    assert runner.actor_normalizer.mean.shape[-1] == policy + privileged
+    runner.train(iterations=1, progress=False, log=False)
+    actor, normalizer, loaded_cfg, _ = load_policy(tmp_path / "teacher")
+    assert loaded_cfg.actor_obs == "privileged"
+    assert normalizer.mean.shape[-1] == policy + privileged
+    act, env_cfg = policy_function(tmp_path / "teacher", 4)
+    obs, _ = runner.env.reset(seed=0)
+    assert act(obs, np.zeros(4, dtype=bool)).shape == (4, runner.env.robot.num_joints)
+
+
+def test_actor_obs_is_checked():
+    with pytest.raises(Exception, match="actor_obs"):
+        TrainConfig(actor_obs="everything")
