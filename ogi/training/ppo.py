@@ -6,6 +6,7 @@ The algorithm takes its collaborators as arguments and splits its work into `act
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -32,6 +33,8 @@ class PPOConfig:
     epochs: int = 5
     minibatches: int = 4
     rollout_steps: int = 24
+    # fine-tuning: max J - beta KL(pi || pi_ref) against a frozen reference policy (PPO.reference); 0: none
+    reference_kl_coef: float = 0.0
 
     def __post_init__(self) -> None:
         check_range("ppo.gamma", self.gamma, 0.0, 1.0)
@@ -47,6 +50,7 @@ class PPOConfig:
         check_range("ppo.epochs", self.epochs, 1, 100)
         check_range("ppo.minibatches", self.minibatches, 1, 4096)
         check_range("ppo.rollout_steps", self.rollout_steps, 1, 10_000)
+        check_range("ppo.reference_kl_coef", self.reference_kl_coef, 0.0, 1e3)
         for name in ("epochs", "minibatches", "rollout_steps"):
             if not isinstance(getattr(self, name), int):
                 raise ConfigError(f"ppo.{name} = {getattr(self, name)!r} must be an integer")
@@ -99,6 +103,32 @@ def adapt_learning_rate(lr: float, kl: float, cfg: PPOConfig) -> float:
     return min(max(lr, cfg.min_learning_rate), cfg.max_learning_rate)
 
 
+class FrozenPolicy:
+    """A fixed actor with its own fixed normalizer, stepped beside the learner: the anchor of `reference_kl_coef`.
+
+    It reads the same raw observations as the learner and keeps its own recurrent state, so its action means are
+    exact for the states the learner visits.
+    """
+
+    def __init__(self, actor: Actor, normalizer: EmpiricalNormalizer, num_envs: int):
+        self.actor, self.normalizer = copy.deepcopy(actor).eval(), copy.deepcopy(normalizer)
+        for p in self.actor.parameters():
+            p.requires_grad_(False)
+        self.state: State = self.actor.initial_state(num_envs)
+
+    @torch.no_grad()
+    def mean(self, raw_obs: torch.Tensor) -> torch.Tensor:
+        mean, self.state = self.actor(self.normalizer(raw_obs), self.state)
+        return mean
+
+    def reset(self, done: torch.Tensor) -> None:
+        self.state = self.actor.reset_state(self.state, done)
+
+    @property
+    def log_std(self) -> torch.Tensor:
+        return self.actor.log_std
+
+
 class PPO:
     """PPO over a rollout of T steps of n envs; the actor may be recurrent, the critic reads privileged obs."""
 
@@ -110,7 +140,11 @@ class PPO:
         critic_normalizer: EmpiricalNormalizer,
         num_envs: int,
         cfg: PPOConfig,
+        reference: FrozenPolicy | None = None,
     ):
+        if cfg.reference_kl_coef > 0 and reference is None:
+            raise ValueError("ppo.reference_kl_coef > 0 needs a reference policy to stay close to")
+        self.reference = reference
         self.actor, self.critic = actor, critic
         self.actor_normalizer, self.critic_normalizer = actor_normalizer, critic_normalizer
         self.cfg = cfg
@@ -144,6 +178,8 @@ class PPO:
         st.means[t] = mean
         st.log_probs[t] = gaussian_log_prob(mean, self.actor.log_std, action)
         st.values[t] = self.critic(cobs)
+        if self.reference is not None:
+            st.reference_means[t] = self.reference.mean(policy_obs)
         return action
 
     @torch.no_grad()
@@ -164,6 +200,8 @@ class PPO:
         if t + 1 < st.steps:
             st.starts[t + 1] = done
         self.state = self.actor.reset_state(self.state, done)
+        if self.reference is not None:
+            self.reference.reset(done)
         self._step += 1
 
     @torch.no_grad()
@@ -178,7 +216,7 @@ class PPO:
         cfg, st = self.cfg, self.storage
         n = self.num_envs
         minibatches = min(cfg.minibatches, n)
-        sums = {"loss/surrogate": 0.0, "loss/value": 0.0, "loss/entropy": 0.0, "policy/kl": 0.0}
+        sums = {"loss/surrogate": 0.0, "loss/value": 0.0, "loss/entropy": 0.0, "policy/kl": 0.0, "policy/kl_reference": 0.0}
         count = 0
         last_epoch_kl = 0.0
         for _ in range(cfg.epochs):
@@ -223,6 +261,11 @@ class PPO:
         entropy = gaussian_entropy(log_std, mean.shape[:-1]).mean()
         # L = L_clip + c_v L_value - c_e H
         loss = surrogate + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
+        reference_kl = torch.zeros(())
+        if self.reference is not None:
+            # + beta KL(pi || pi_ref): fine-tuning stays near the policy it started from
+            reference_kl = gaussian_kl(mean, log_std, st.reference_means[:, env_ids], self.reference.log_std).mean()
+            loss = loss + cfg.reference_kl_coef * reference_kl
 
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -231,7 +274,7 @@ class PPO:
         return {
             "loss/surrogate": float(surrogate.detach()), "loss/value": float(value_loss.detach()),
             "loss/entropy": float(entropy.detach()),
-            "policy/kl": float(kl),
+            "policy/kl": float(kl), "policy/kl_reference": float(reference_kl.detach()),
         }
 
     def begin_rollout(self) -> None:

@@ -28,3 +28,4 @@ class RolloutStorage:
         self.returns = torch.zeros(shape)
         self.state0: State = ()
         self.log_std_at_collection = torch.zeros(act_dim)
+        self.reference_means = torch.zeros(*shape, act_dim)  # a frozen reference policy's means, when fine-tuning

@@ -130,3 +130,75 @@ def test_evaluate_counts_falls_and_keeps_going():
     assert result.episodes == 3
     assert result.fall_rate == 1.0
     assert result.mean_episode_length_s < 3.0
+
+
+def _collect(ppo, n, obs_dim, steps, seed):
+    rng = torch.Generator().manual_seed(seed)
+    ppo.begin_rollout()
+    for _ in range(steps):
+        obs = torch.randn(n, obs_dim, generator=rng)
+        ppo.act(obs, obs)
+        ppo.process_step(torch.randn(n, generator=rng), torch.rand(n, generator=rng) < 0.2, torch.zeros(n, dtype=torch.bool))
+    ppo.compute_returns(torch.randn(n, obs_dim, generator=rng))
+
+
+def test_reference_means_are_the_frozen_policys_own_recurrent_means():
+    from ogi.training.ppo import FrozenPolicy
+
+    torch.manual_seed(0)
+    n, obs_dim, steps = 4, 5, 6
+    cfg = ActorConfig(kind="gru", hidden_sizes=(8,), recurrent_size=8)
+    reference_actor = make_actor(obs_dim, 2, cfg)
+    normalizer = EmpiricalNormalizer(obs_dim)
+    normalizer.update(torch.randn(50, obs_dim) * 3 + 1)
+    actor = make_actor(obs_dim, 2, cfg)
+    ppo = PPO(actor, Critic(obs_dim, CriticConfig(hidden_sizes=(8,))), EmpiricalNormalizer(obs_dim),
+              EmpiricalNormalizer(obs_dim), n, PPOConfig(rollout_steps=steps, reference_kl_coef=0.5),
+              reference=FrozenPolicy(reference_actor, normalizer, n))
+    rng = torch.Generator().manual_seed(2)
+    raw = torch.randn(steps, n, obs_dim, generator=rng)
+    dones = torch.rand(steps, n, generator=rng) < 0.3
+    ppo.begin_rollout()
+    for t in range(steps):
+        ppo.act(raw[t], raw[t])
+        ppo.process_step(torch.zeros(n), dones[t], torch.zeros(n, dtype=torch.bool))
+    starts = torch.zeros(steps, n, dtype=torch.bool)
+    starts[1:] = dones[:-1]
+    with torch.no_grad():
+        expected = reference_actor.forward_sequence(normalizer(raw), reference_actor.initial_state(n), starts)
+    np.testing.assert_allclose(ppo.storage.reference_means.numpy(), expected.numpy(), atol=1e-5)
+
+
+def test_reference_kl_pulls_the_policy_toward_the_reference():
+    """With only the KL term (no advantage signal), updates shrink KL(pi || pi_ref); without it they do not."""
+    from ogi.training.ppo import FrozenPolicy
+
+    def run(coef):
+        torch.manual_seed(0)
+        n, obs_dim = 8, 4
+        cfg = ActorConfig(kind="mlp", hidden_sizes=(16,))
+        reference_actor = make_actor(obs_dim, 2, cfg)
+        actor = make_actor(obs_dim, 2, cfg)  # other weights: far from the reference
+        ppo = PPO(actor, Critic(obs_dim, CriticConfig(hidden_sizes=(8,))), EmpiricalNormalizer(obs_dim),
+                  EmpiricalNormalizer(obs_dim), n,
+                  PPOConfig(rollout_steps=8, epochs=4, minibatches=1, reference_kl_coef=coef, entropy_coef=0.0,
+                            adaptive_lr=False, learning_rate=3e-3),
+                  reference=FrozenPolicy(reference_actor, EmpiricalNormalizer(obs_dim), n))
+        kls = []
+        for i in range(6):
+            _collect(ppo, n, obs_dim, 8, seed=i)
+            ppo.storage.advantages.zero_()
+            kls.append(ppo.update()["policy/kl_reference"])
+        return kls
+
+    pulled, free = run(5.0), run(0.0)
+    assert pulled[-1] < 0.5 * pulled[0]
+    assert free[-1] > 0.8 * free[0]
+
+
+def test_reference_coefficient_without_reference_is_an_error():
+    torch.manual_seed(0)
+    actor = make_actor(3, 1, ActorConfig(kind="mlp", hidden_sizes=(4,)))
+    with pytest.raises(ValueError, match="reference"):
+        PPO(actor, Critic(3, CriticConfig(hidden_sizes=(4,))), EmpiricalNormalizer(3), EmpiricalNormalizer(3), 2,
+            PPOConfig(reference_kl_coef=1.0))
