@@ -4,26 +4,29 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-deps
-# offscreen rendering (terrain preview, videos) uses EGL with Mesa's software rasterizer
-APT_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri
+# offscreen rendering (terrain preview, videos) uses EGL with Mesa's software rasterizer; the web viewer's
+# browser test drives Debian's Chromium headless with software WebGL
+APT_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri chromium
 
 .PHONY: demo test install bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# torch is pinned to 2.13.0, the CPU build these machines carry; installing it first keeps
-# the other packages from asking for another build
+# installs only what is missing (as root, with apt); without root it says what the tests that need it will skip
 $(SYSTEM_STAMP): | $(PY)
-	@if ldconfig -p | grep -q 'libEGL.so.1 ' && ls /usr/lib/*/dri/swrast_dri.so >/dev/null 2>&1; then :; \
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing system libraries: $(APT_PACKAGES)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+		echo "installing system libraries:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	else \
-		echo "note: offscreen rendering needs $(APT_PACKAGES) (apt-get install as root); tests that render will skip"; \
+		echo "note: missing system packages:$$missing (apt-get install as root); tests that render or open a browser will skip"; \
 	fi
 	touch $@
 
+# torch is pinned to 2.13.0, the CPU build these machines carry; installing it first keeps
+# the other packages from asking for another build
 $(STAMP): $(PY) pyproject.toml | $(SYSTEM_STAMP)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "torch==2.13.0"
