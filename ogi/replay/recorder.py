@@ -1,0 +1,276 @@
+"""`Recorder`: stream a `WalkVecEnv` rollout into one self-contained MCAP file, step by step.
+
+The recorder observes the env without changing what it computes: it wraps the env's `step` and its
+rig's physics call on that one instance (both restored by `close`). Just before the physics of each
+control step it compares every simulation's integration state with the state the previous step
+ended in: controls are written every step; a changed `xfrc_applied` (a push, or its removal) and any
+other changed state (a reset, a layer that moved the robot) are written as exact overwrites, and so
+are changed per-simulation model fields (domain randomization at a reset). Replay from the initial
+state, the overwrites and the controls is then bit for bit the recorded run.
+
+Memory stays constant: each step is handed to the MCAP writer as it comes, which writes 1 MiB chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import mujoco
+import numpy as np
+from mcap.writer import CompressionType, Writer
+from mujoco import batch as mjbatch
+
+from ogi.replay import format as fmt
+from ogi.replay.model import compile_xml, model_patch, model_sha256
+
+if TYPE_CHECKING:
+    from ogi.envs.walk import WalkVecEnv
+
+CONTACT_FORCE_THRESHOLD_N = 1.0  # as the walk env's foot contact
+
+
+class Recorder:
+    """Record `env` into `path` from its next step on; use as a context manager or call `close()`.
+
+    Every later `env.step` is recorded. `add_event` adds an event (safety stop, planner decision, ...)
+    to the current step's events.
+    """
+
+    def __init__(self, env: "WalkVecEnv", path: str | Path, *, meta: dict[str, Any] | None = None):
+        self.env = env
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        model = env.model
+        xml = env.rig.spec.to_xml()
+        self.patch = model_patch(model, compile_xml(xml))
+        self.n = env.num_envs
+        self.step_index = 0
+        self._closed = False
+        self._xfrc = fmt.state_columns(model, mujoco.mjtState.mjSTATE_XFRC_APPLIED)
+        ctrl = fmt.state_columns(model, mujoco.mjtState.mjSTATE_CTRL)
+        keep = np.ones(env.batch.nstate, dtype=bool)
+        keep[self._xfrc] = False
+        keep[ctrl] = False
+        self._other = np.flatnonzero(keep)  # state columns neither controls nor applied forces
+        self._expanded = [name for name in sorted(mjbatch.MODEL_FIELDS) if env.batch.expanded(name) is not None]
+        self._model_rows: dict[str, np.ndarray] = {}
+        self._ended_state: np.ndarray | None = None
+        self._pending: dict[str, np.ndarray] = {}
+        self._events: list[dict] = []
+        self.reward_terms: list[str] = []
+        self.bytes_written = 0
+
+        self._file = open(self.path, "wb")
+        self._writer = Writer(self._file, compression=CompressionType.ZSTD)
+        self._writer.start(profile=fmt.PROFILE, library="ogi")
+        self._writer.add_attachment(0, 0, fmt.MODEL_ATTACHMENT, "application/xml", xml.encode())
+        robot = env.robot
+        self.info = {
+            "format": fmt.FORMAT,
+            "format_version": fmt.FORMAT_VERSION,
+            "mujoco_version": mujoco.__version__,
+            "model_sha256": model_sha256(xml),
+            "robot": robot.name,
+            "num_sims": self.n,
+            "ctrl_dt_s": env.cfg.sim.ctrl_dt_s,
+            "sim_dt_s": env.cfg.sim.sim_dt_s,
+            "substeps": env.cfg.sim.substeps,
+            "state_sig": fmt.STATE_SIG,
+            "nstate": env.batch.nstate,
+            "nq": model.nq, "nv": model.nv, "nu": model.nu, "nbody": model.nbody,
+            "base_body": robot.base_body,
+            "joint_names": list(robot.joint_names),
+            "foot_sites": list(robot.foot_sites),
+            "torque_limit_nm": [float(t) for t in robot.torque_limit],
+            "terrain_kinds": list(env.terrain.kinds) if env.terrain is not None else [],
+            "terrain_levels": env.terrain.num_levels if env.terrain is not None else 0,
+            "created_unix_s": time.time(),
+            **(meta or {}),
+        }
+        self._channels: dict[str, int] = {}
+        self._step_channel: int | None = None
+        self._orig_env_step = env.step
+        self._orig_rig_step = env.rig.step
+        env.step = self._env_step  # type: ignore[method-assign]
+        env.rig.step = self._rig_step  # type: ignore[method-assign]
+
+    # ---- public -------------------------------------------------------------------------------
+    def add_event(self, kind: str, *, sim: int = -1, cause: str = "", data: dict | None = None, step: int | None = None) -> None:
+        """Record an event at `step` (default: the step being or last recorded) for simulation `sim` (-1: all).
+
+        `data` must be JSON-serializable; kind and cause are free text (e.g. "safety", "torque_limit").
+        """
+        if self._closed:
+            raise RuntimeError("the recorder is closed")
+        step = max(0, self.step_index - 1) if step is None else int(step)
+        event = {"step": step, "time_s": step * self.info["ctrl_dt_s"], "sim": int(sim), "kind": str(kind),
+                 "cause": str(cause), "data": data or {}}
+        json.dumps(event)  # fail here, with the caller on the stack, if data is not JSON
+        self._events.append(event)
+
+    def close(self) -> None:
+        """Restore the env's methods, write the pending events and the file's summary."""
+        if self._closed:
+            return
+        self._closed = True
+        self.env.__dict__.pop("step", None)
+        self.env.rig.__dict__.pop("step", None)
+        try:
+            self._flush_events()
+            self._writer.finish()
+        finally:
+            self._file.close()
+        self.bytes_written = self.path.stat().st_size
+
+    def __enter__(self) -> "Recorder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- hooks ---------------------------------------------------------------------------------
+    def _rig_step(self, substeps: int) -> np.ndarray:
+        env, batch, k = self.env, self.env.batch, self.step_index
+        state = batch.state
+        if self._ended_state is None:
+            self._write_start(state)
+        else:
+            self._write_overwrites(state, k)
+        self._pending = {
+            "ctrl": state[:, self._ctrl_cols()].copy(),
+            "command": env.command.copy(),
+            "terrain": self._terrain(),
+        }
+        failed = self._orig_rig_step(substeps)
+        rig = env.rig
+        self._ended_state = state.copy()
+        self._pending["time"] = batch.bind("time").copy()
+        self._pending["qpos"] = rig.qpos().copy()
+        self._pending["qvel"] = rig.qvel().copy()
+        self._pending["torque"] = rig.joint_torque().copy()
+        self._pending["foot_contact"] = (rig.foot_force() > CONTACT_FORCE_THRESHOLD_N).astype(np.uint8)
+        return failed
+
+    def _env_step(self, actions):
+        obs, reward, terminated, truncated, info = self._orig_env_step(actions)
+        k = self.step_index
+        terms = {key: value for key, value in info.items() if key.startswith("reward/")}
+        if self._step_channel is None:
+            self.reward_terms = list(terms)
+        arrays = {
+            "step": np.array([k], dtype=np.int64),
+            "time": self._pending["time"],
+            "qpos": self._pending["qpos"],
+            "qvel": self._pending["qvel"],
+            "ctrl": self._pending["ctrl"],
+            "command": self._pending["command"],
+            "reward": np.asarray(reward, dtype=np.float64),
+            "reward_terms": np.column_stack([terms[t] for t in self.reward_terms]).astype(np.float64)
+            if self.reward_terms else np.zeros((self.n, 0)),
+            "torque": self._pending["torque"],
+            "foot_contact": self._pending["foot_contact"],
+            "terrain": self._pending["terrain"],
+            "terminated": np.asarray(terminated, dtype=np.uint8),
+            "truncated": np.asarray(truncated, dtype=np.uint8),
+        }
+        if self._step_channel is None:
+            self._register_step_channel(arrays)
+        self._message(self._step_channel, k, fmt.pack_fixed(arrays))
+        for sim in np.flatnonzero(info.get("pushed", np.zeros(self.n, dtype=bool))):
+            force = self.env.push_force[sim]
+            self.add_event("push", sim=int(sim), cause="randomization", data={"force_n": force.tolist()}, step=k)
+        done = np.asarray(terminated) | np.asarray(truncated)
+        for sim in np.flatnonzero(done):
+            cause = "diverged" if info["diverged"][sim] else "fell" if info["fell"][sim] else (
+                "terminated" if terminated[sim] else "time_limit")
+            self.add_event("reset", sim=int(sim), cause=cause, data={"episode_steps": int(info["episode_length"][sim])}, step=k)
+        self.step_index += 1
+        self._flush_events()
+        return obs, reward, terminated, truncated, info
+
+    # ---- writing ------------------------------------------------------------------------------
+    def _ctrl_cols(self) -> slice:
+        return fmt.state_columns(self.env.model, mujoco.mjtState.mjSTATE_CTRL)
+
+    def _terrain(self) -> np.ndarray:
+        cur = self.env.curriculum
+        if cur is None:
+            return np.full((self.n, 2), -1, dtype=np.int32)
+        return np.column_stack([cur.kind, cur.level]).astype(np.int32)
+
+    def _channel(self, topic: str, encoding: str, metadata: dict[str, str] | None = None, schema: int = 0) -> int:
+        if topic not in self._channels:
+            self._channels[topic] = self._writer.register_channel(topic, encoding, schema, metadata or {})
+        return self._channels[topic]
+
+    def _message(self, channel: int, step: int, payload: bytes) -> None:
+        t = round(step * self.info["ctrl_dt_s"] * 1e9)
+        self._writer.add_message(channel, log_time=t, data=payload, publish_time=t, sequence=step)
+
+    def _write_start(self, state: np.ndarray) -> None:
+        info = dict(self.info, expanded_fields=self._expanded)
+        self._message(self._channel(fmt.TOPIC_RECORDING, fmt.ENCODING_JSON), 0, json.dumps(info).encode())
+        self._message(self._channel(fmt.TOPIC_MODEL_PATCH, fmt.ENCODING_ARRAYS), 0, fmt.pack_arrays({}, self.patch))
+        sims = list(range(self.n))
+        self._model_rows = {name: np.array(self.env.batch.expanded(name)) for name in self._expanded}
+        self._write_model_rows(np.arange(self.n), 0)
+        self._message(
+            self._channel(fmt.TOPIC_INITIAL_STATE, fmt.ENCODING_ARRAYS), 0,
+            fmt.pack_arrays({"step": 0, "sims": sims}, {"state": state.copy()}),
+        )
+
+    def _write_model_rows(self, sims: np.ndarray, step: int) -> None:
+        rows = {}
+        for name in self._expanded:
+            rows[name] = np.array(self.env.batch.expanded(name)[sims])
+            self._model_rows[name][sims] = rows[name]
+        self._message(
+            self._channel(fmt.TOPIC_SIM_MODEL, fmt.ENCODING_ARRAYS), step,
+            fmt.pack_arrays({"step": step, "sims": sims.tolist()}, rows),
+        )
+
+    def _write_overwrites(self, state: np.ndarray, k: int) -> None:
+        before = self._ended_state
+        other = self._other
+        # compared as bits: -0.0 vs 0.0 and NaN payloads count as changes
+        changed = (state[:, other].view(np.uint64) != before[:, other].view(np.uint64)).any(axis=1)
+        if changed.any():
+            sims = np.flatnonzero(changed)
+            self._message(
+                self._channel(fmt.TOPIC_STATE_RESET, fmt.ENCODING_ARRAYS), k,
+                fmt.pack_arrays({"step": k, "sims": sims.tolist()}, {"state": state[sims].copy()}),
+            )
+        xfrc = self._xfrc
+        pushed = (state[:, xfrc].view(np.uint64) != before[:, xfrc].view(np.uint64)).any(axis=1) & ~changed
+        if pushed.any():
+            sims = np.flatnonzero(pushed)
+            nbody = self.info["nbody"]
+            self._message(
+                self._channel(fmt.TOPIC_XFRC, fmt.ENCODING_ARRAYS), k,
+                fmt.pack_arrays({"step": k, "sims": sims.tolist()}, {"xfrc_applied": state[sims][:, xfrc].reshape(-1, nbody, 6)}),
+            )
+        model_changed = np.zeros(self.n, dtype=bool)
+        for name in self._expanded:
+            now = np.ascontiguousarray(self.env.batch.expanded(name)).reshape(self.n, -1).view(np.uint8)
+            was = self._model_rows[name].reshape(self.n, -1).view(np.uint8)
+            model_changed |= (now != was).any(axis=1)
+        if model_changed.any():
+            self._write_model_rows(np.flatnonzero(model_changed), k)
+
+    def _register_step_channel(self, arrays: dict[str, np.ndarray]) -> None:
+        metadata = {"layout": json.dumps(fmt.layout_of(arrays)), "reward_terms": json.dumps(self.reward_terms)}
+        self._step_channel = self._channel(fmt.TOPIC_STEP, fmt.ENCODING_FIXED, metadata)
+
+    def _flush_events(self) -> None:
+        if not self._events:
+            return
+        if fmt.TOPIC_EVENTS not in self._channels:
+            schema = self._writer.register_schema("ogi.Event", "jsonschema", json.dumps(fmt.EVENT_SCHEMA).encode())
+            self._channel(fmt.TOPIC_EVENTS, fmt.ENCODING_JSON, schema=schema)
+        channel = self._channels[fmt.TOPIC_EVENTS]
+        for event in sorted(self._events, key=lambda e: e["step"]):
+            self._message(channel, event["step"], json.dumps(event).encode())
+        self._events.clear()
