@@ -73,7 +73,7 @@ class OptimizerConfig:
 @dataclass(frozen=True, kw_only=True)
 class PretrainConfig:
     seed: int = 0
-    steps: int = 400
+    steps: int = 300
     batch_size: int = 16
     documents: int = 6000
     heldout_documents: int = 600
@@ -106,11 +106,11 @@ class PretrainConfig:
 @dataclass(frozen=True, kw_only=True)
 class SFTConfig:
     seed: int = 0
-    steps: int = 300
+    steps: int = 600
     batch_size: int = 32
     train_examples: int = 3000
     heldout_examples: int = 200
-    optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(learning_rate=1e-3, eta_min=1e-4,
+    optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(learning_rate=3e-3, eta_min=3e-4,
                                                                               weight_decay=0.0))
 
     def __post_init__(self) -> None:
@@ -160,8 +160,8 @@ class RLHFConfig:
     """Initial weight of the per-token KL penalty to the frozen reference (SFT) policy."""
     target_kl: float = 0.0
     """Per-response KL the adaptive beta steers toward; 0 keeps beta fixed."""
-    beta_horizon: float = 10.0
-    """Iterations over which adaptive beta closes a proportional error (larger: slower)."""
+    beta_gain: float = 0.1
+    """Adaptive beta: beta <- beta (1 + beta_gain clip(KL / target_kl - 1, -0.2, 0.2)) each iteration."""
     reward_model_weight: float = 1.0
     programmatic_weight: float = 1.0
     safety_penalty: float = 1.0
@@ -186,7 +186,7 @@ class RLHFConfig:
         check_range("value_coef", self.value_coef, 0.0, 100.0)
         check_range("beta", self.beta, 0.0, 100.0)
         check_range("target_kl", self.target_kl, 0.0, 1000.0)
-        check_range("beta_horizon", self.beta_horizon, 1.0, 1e6)
+        check_range("beta_gain", self.beta_gain, 0.0, 10.0)
         check_range("reward_model_weight", self.reward_model_weight, 0.0, 1000.0)
         check_range("programmatic_weight", self.programmatic_weight, 0.0, 1000.0)
         check_range("safety_penalty", self.safety_penalty, 0.0, 1000.0)

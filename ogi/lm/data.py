@@ -7,7 +7,9 @@ including ``<response>``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
@@ -57,3 +59,26 @@ def pad_right(rows: Sequence[Sequence[int]], pad_id: int) -> torch.Tensor:
     """Rows padded on the right to one length, ``(len(rows), max_len)``; causal attention never sees the padding."""
     width = max(len(row) for row in rows)
     return torch.tensor([list(row) + [pad_id] * (width - len(row)) for row in rows], dtype=torch.long)
+
+
+def read_jsonl(path: Path, fields: tuple[str, ...]) -> list[dict[str, str]]:
+    """Records of a JSON-lines file, each an object with string values for ``fields``; errors name line and field."""
+    records = []
+    try:
+        lines = Path(path).read_text().splitlines()
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such data file") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}:{number}: not valid JSON: {error}") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"{path}:{number}: each line must be a JSON object with fields {list(fields)}")
+        for field in fields:
+            if not isinstance(record.get(field), str):
+                raise ValueError(f"{path}:{number}: field '{field}' must be a string")
+        records.append({field: record[field] for field in fields})
+    return records
