@@ -1,0 +1,228 @@
+"""`ogi export`: a trained policy as an ONNX graph plus a manifest that says everything a robot program needs.
+
+The graph is `obs, state_0..state_k -> action, state_out_0..state_out_k`: the observation normalizer is part
+of the graph, and a recurrent actor's state is explicit inputs and outputs (zeros start an episode), so any
+ONNX runtime can run it without our classes. The manifest (see `docs/deploy.md`) records the observation
+layout with scales and units, the action scaling and default pose, joint order and its SDK motor mapping,
+gains and limits, rates, and hashes: the ONNX file's sha256 and the source checkpoint's hash and lineage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ogi.deploy.artifact import (
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST_FILENAME,
+    ONNX_FILENAME,
+    Artifact,
+    ArtifactError,
+    load_artifact,
+    manifest_sha256,
+)
+from ogi.envs import observations as obs_def
+from ogi.robots import RobotSpec, get_robot
+from ogi.training import checkpoint as ckpt
+
+OPSET = 17
+POLICY_RATE_HZ = 50.0
+PD_RATE_HZ = 1000.0
+# SDK motor order per robot: the leg order of the public Unitree SDK2 (motor i of LowCmd_/LowState_)
+_SDK_LEGS = {"go2": ("FR", "FL", "RR", "RL")}
+_SDK_PARTS = {"go2": ("hip", "thigh", "calf")}
+
+
+class PolicyGraph(nn.Module):
+    """normalizer -> actor as one module with the state flattened into positional tensors (for export)."""
+
+    def __init__(self, actor: nn.Module, normalizer: nn.Module):
+        super().__init__()
+        self.actor = actor
+        self.normalizer = normalizer
+
+    def forward(self, obs: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        mean, new_state = self.actor(self.normalizer(obs), tuple(state))
+        return (mean, *new_state)
+
+
+def sdk_motor_names(robot_name: str) -> tuple[str, ...] | None:
+    """Joint names in SDK motor order for robots with an SDK motor table, else None."""
+    if robot_name not in _SDK_LEGS:
+        return None
+    return tuple(f"{leg}_{part}_joint" for leg in _SDK_LEGS[robot_name] for part in _SDK_PARTS[robot_name])
+
+
+def sdk_motor_index(robot: RobotSpec) -> list[int] | None:
+    """For each joint in model (action) order, its SDK motor index; matched by name, never by position."""
+    names = sdk_motor_names(robot.name)
+    if names is None:
+        return None
+    missing = sorted(set(robot.joint_names) - set(names))
+    if missing:
+        raise ArtifactError(f"robot '{robot.name}': joints {missing} have no SDK motor")
+    return [names.index(joint) for joint in robot.joint_names]
+
+
+def observation_fields(num_joints: int, depth_pixels: int) -> list[dict[str, Any]]:
+    """The policy observation's fields in order: name, size, scale (per element), unit, frame, what it is."""
+    describe = {
+        "base_ang_vel": ([obs_def.ANG_VEL_SCALE] * 3, "rad/s", "base (IMU) angular velocity, body frame"),
+        "projected_gravity": ([1.0] * 3, "1", "unit gravity direction in the body frame, (0, 0, -1) when level"),
+        "command": (obs_def.COMMAND_SCALE.tolist(), "m/s, m/s, rad/s", "commanded vx, vy (body frame), yaw rate"),
+        "joint_pos": ([1.0] * num_joints, "rad", "joint angle minus default_pose_rad, model joint order"),
+        "joint_vel": ([obs_def.JOINT_VEL_SCALE] * num_joints, "rad/s", "joint velocity, model joint order"),
+        "last_action": ([1.0] * num_joints, "1", "the previous policy output after clipping, model joint order"),
+        "depth_image": ([1.0] * depth_pixels, "1", "downward depth image, row-major, range / max_range in [0, 1]"),
+    }
+    layout = obs_def.policy_layout(num_joints, depth_pixels=depth_pixels)
+    fields, offset = [], 0
+    for name, size in zip(layout.names, layout.sizes):
+        scale, unit, meaning = describe[name]
+        fields.append({"name": name, "offset": offset, "size": size, "scale": scale, "unit": unit, "meaning": meaning})
+        offset += size
+    return fields
+
+
+def build_manifest(*, robot: RobotSpec, cfg: Any, checkpoint: ckpt.Checkpoint, lineage: list[str],
+                   state_shapes: tuple[tuple[int, ...], ...], onnx_sha256: str, onnx_bytes: int) -> dict[str, Any]:
+    """The artifact's manifest (without its own hash) from a loaded run's pieces."""
+    env = cfg.env
+    depth_pixels = env.depth_camera.pixels if env.depth_camera.enabled else 0
+    fields = observation_fields(robot.num_joints, depth_pixels)
+    obs_size = sum(f["size"] for f in fields)
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "robot": {
+            "name": robot.name,
+            "joint_names": list(robot.joint_names),
+            "sdk_motor_index": sdk_motor_index(robot),
+            "default_pose_rad": list(robot.default_pose),
+            "kp": list(robot.kp),
+            "kd": list(robot.kd),
+            "torque_limit_nm": list(robot.torque_limit),
+            "joint_limits_rad": [list(lim) for lim in robot.joint_limits],
+            "nominal_base_height_m": robot.nominal_base_height,
+        },
+        "observation": {
+            "group": cfg.actor_obs,
+            "size": obs_size,
+            "fields": fields,
+            "depth_camera": dataclasses.asdict(env.depth_camera) if depth_pixels else None,
+        },
+        "action": {
+            "size": robot.num_joints,
+            "clip": env.action_clip,
+            "scale_rad": robot.action_scale,
+            "law": "q_des = default_pose_rad + scale_rad * clip(action, -clip, clip)",
+        },
+        "control": {
+            "policy_rate_hz": POLICY_RATE_HZ,
+            "pd_rate_hz": PD_RATE_HZ,
+            "pd_law": "tau = clip(kp (q_des - q) - kd dq + tau_ff, -torque_limit, torque_limit)",
+            "gravity_feedforward": bool(env.sim.gravity_feedforward),
+            "trained_sim_dt_s": env.sim.sim_dt_s,
+            "trained_ctrl_dt_s": env.sim.ctrl_dt_s,
+        },
+        "policy": {
+            "file": ONNX_FILENAME,
+            "sha256": onnx_sha256,
+            "bytes": onnx_bytes,
+            "opset": OPSET,
+            "inputs": [{"name": "obs", "shape": [1, obs_size]}]
+            + [{"name": f"state_{i}", "shape": [1, *shape]} for i, shape in enumerate(state_shapes)],
+            "outputs": [{"name": "action", "shape": [1, robot.num_joints]}]
+            + [{"name": f"state_out_{i}", "shape": [1, *shape]} for i, shape in enumerate(state_shapes)],
+            "state_init": "zeros",
+            "normalizer": "in the graph",
+            "actor": cfg.actor.kind if hasattr(cfg.actor, "kind") else type(cfg.actor).__name__,
+        },
+        "source": {
+            "checkpoint_sha256": checkpoint.checkpoint_sha256,
+            "lineage": lineage,
+            "weights_sha256": checkpoint.manifest["weights_sha256"],
+            "config_sha256": checkpoint.manifest["config_sha256"],
+            "step": checkpoint.step,
+            "eval_scores": dict(checkpoint.eval_scores),
+        },
+    }
+
+
+def export_onnx(actor: nn.Module, normalizer: nn.Module, obs_dim: int, path: Path) -> tuple[tuple[int, ...], ...]:
+    """Write the normalizer + actor graph to `path`; returns the state shapes (without the batch dimension)."""
+    graph = PolicyGraph(actor, normalizer).eval()
+    state = tuple(actor.initial_state(1))
+    shapes = tuple(tuple(s.shape[1:]) for s in state)
+    inputs = ["obs"] + [f"state_{i}" for i in range(len(state))]
+    outputs = ["action"] + [f"state_out_{i}" for i in range(len(state))]
+    with torch.no_grad(), warnings.catch_warnings():
+        # the TorchScript exporter: the torch.export one needs onnxscript, which this stack does not ship
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            graph, (torch.zeros(1, obs_dim), *state), str(path), input_names=inputs, output_names=outputs,
+            opset_version=OPSET, dynamo=False,
+        )
+    return shapes
+
+
+def export_policy(run: Path, out: Path) -> Artifact:
+    """Export a run directory (newest valid checkpoint) or a checkpoint directory to `out/`; returns it loaded.
+
+    Refuses policies that read privileged observations (a teacher cannot run on a robot). Files are written
+    to a temporary directory first and moved into place, manifest last.
+    """
+    from ogi.training.cli_train import load_policy
+
+    actor, normalizer, cfg, checkpoint = load_policy(Path(run))
+    if cfg.actor_obs != "policy":
+        raise ArtifactError(
+            f"{run}: the actor reads '{cfg.actor_obs}' observations (a teacher); only a policy that reads the "
+            "'policy' group (what a robot measures) can be deployed")
+    robot = get_robot(cfg.env.robot)
+    chain = ckpt.verify_checkpoint(checkpoint.path, verify_parent_files=False)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
+        onnx_tmp = Path(tmp) / ONNX_FILENAME
+        shapes = export_onnx(actor, normalizer, actor.obs_dim, onnx_tmp)
+        data = onnx_tmp.read_bytes()
+        manifest = build_manifest(
+            robot=robot, cfg=cfg, checkpoint=checkpoint, lineage=[c.checkpoint_sha256 for c in chain],
+            state_shapes=shapes, onnx_sha256=ckpt.hashlib.sha256(data).hexdigest(), onnx_bytes=len(data),
+        )
+        if manifest["observation"]["size"] != actor.obs_dim:
+            raise ArtifactError(
+                f"observation layout has {manifest['observation']['size']} values but the actor reads {actor.obs_dim}")
+        manifest["manifest_sha256"] = manifest_sha256(manifest)
+        (Path(tmp) / MANIFEST_FILENAME).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n")
+        onnx_tmp.replace(out / ONNX_FILENAME)
+        (Path(tmp) / MANIFEST_FILENAME).replace(out / MANIFEST_FILENAME)
+    return load_artifact(out)
+
+
+def torch_reference(run: Path):
+    """(step function obs (obs_dim,) -> action, reset function) of the torch policy, for fidelity checks."""
+    from ogi.training.cli_train import load_policy
+
+    actor, normalizer, _, _ = load_policy(Path(run))
+    state = [actor.initial_state(1)]
+
+    @torch.no_grad()
+    def step(obs: np.ndarray) -> np.ndarray:
+        mean, state[0] = actor(normalizer(torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1)), state[0])
+        return mean.numpy()[0]
+
+    def reset() -> None:
+        state[0] = actor.initial_state(1)
+
+    return step, reset
