@@ -122,7 +122,7 @@ class Recording:
             self.patch = fmt.unpack_arrays(message.data, what)[1]
         elif topic == fmt.TOPIC_INITIAL_STATE:
             self.initial_state = fmt.unpack_arrays(message.data, what)[1]["state"]
-        elif topic == fmt.TOPIC_SIM_MODEL and not self.initial_model_rows:
+        elif topic == fmt.TOPIC_SIM_MODEL and message.sequence == 0:
             meta, rows = fmt.unpack_arrays(message.data, what)
             if meta.get("sims") != list(range(int(self.info.get("num_sims", -1)))):
                 raise RecordingError(f"{what}: the first per-simulation model message must cover every simulation")

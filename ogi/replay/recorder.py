@@ -57,6 +57,7 @@ class Recorder:
         self._other = np.flatnonzero(keep)  # state columns neither controls nor applied forces
         self._expanded = [name for name in sorted(mjbatch.MODEL_FIELDS) if env.batch.expanded(name) is not None]
         self._model_rows: dict[str, np.ndarray] = {}
+        self._cached_count = len(getattr(env.batch, "_expanded", {}))
         self._ended_state: np.ndarray | None = None
         self._pending: dict[str, np.ndarray] = {}
         self._events: list[dict] = []
@@ -99,13 +100,13 @@ class Recorder:
 
     # ---- public -------------------------------------------------------------------------------
     def add_event(self, kind: str, *, sim: int = -1, cause: str = "", data: dict | None = None, step: int | None = None) -> None:
-        """Record an event at `step` (default: the step being or last recorded) for simulation `sim` (-1: all).
+        """Record an event at `step` (default: the step in progress, or the next one between steps) for `sim` (-1: all).
 
         `data` must be JSON-serializable; kind and cause are free text (e.g. "safety", "torque_limit").
         """
         if self._closed:
             raise RuntimeError("the recorder is closed")
-        step = max(0, self.step_index - 1) if step is None else int(step)
+        step = self.step_index if step is None else int(step)
         event = {"step": step, "time_s": step * self.info["ctrl_dt_s"], "sim": int(sim), "kind": str(kind),
                  "cause": str(cause), "data": data or {}}
         json.dumps(event)  # fail here, with the caller on the stack, if data is not JSON
@@ -253,6 +254,16 @@ class Recorder:
                 fmt.pack_arrays({"step": k, "sims": sims.tolist()}, {"xfrc_applied": state[sims][:, xfrc].reshape(-1, nbody, 6)}),
             )
         model_changed = np.zeros(self.n, dtype=bool)
+        cached = getattr(self.env.batch, "_expanded", None)  # the batch's cache of expand() results
+        if cached is None or len(cached) != self._cached_count or changed.any():
+            # a field expanded since the last look (a layer changing gains, set_const after a reset)
+            self._cached_count = -1 if cached is None else len(cached)
+            new = [name for name in sorted(mjbatch.MODEL_FIELDS)
+                   if name not in self._model_rows and self.env.batch.expanded(name) is not None]
+            for name in new:
+                self._expanded.append(name)
+                self._model_rows[name] = np.array(self.env.batch.expanded(name))
+                model_changed[:] = True
         for name in self._expanded:
             now = np.ascontiguousarray(self.env.batch.expanded(name)).reshape(self.n, -1).view(np.uint8)
             was = self._model_rows[name].reshape(self.n, -1).view(np.uint8)
