@@ -165,13 +165,19 @@ def export_onnx(actor: nn.Module, normalizer: nn.Module, obs_dim: int, path: Pat
     shapes = tuple(tuple(s.shape[1:]) for s in state)
     inputs = ["obs"] + [f"state_{i}" for i in range(len(state))]
     outputs = ["action"] + [f"state_out_{i}" for i in range(len(state))]
-    with torch.no_grad(), warnings.catch_warnings():
-        # the TorchScript exporter: the torch.export one needs onnxscript, which this stack does not ship
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(
-            graph, (torch.zeros(1, obs_dim), *state), str(path), input_names=inputs, output_names=outputs,
-            opset_version=OPSET, dynamo=False,
-        )
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    # the fused attention kernel has no ONNX form; the unfused layers compute the same function
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            # the TorchScript exporter: the torch.export one needs onnxscript, which this stack does not ship
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(
+                graph, (torch.zeros(1, obs_dim), *state), str(path), input_names=inputs, output_names=outputs,
+                opset_version=OPSET, dynamo=False,
+            )
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     return shapes
 
 
