@@ -54,6 +54,7 @@ def rollout(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     config: Annotated[Optional[Path], typer.Option(help="TOML file with a walk task config.")] = None,
     save: Annotated[Optional[Path], typer.Option(help="Write the trajectory here (.safetensors + .json + .xml).")] = None,
+    record: Annotated[Optional[Path], typer.Option(help="Record the rollout here (.mcap) for ogi replay / ogi plot.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Run a rollout of the `walk` task (zero, random or trained policy) and print a summary."""
@@ -75,7 +76,8 @@ def rollout(
         )
         if not cfg.sim.ctrl_dt_s <= seconds:
             raise ConfigError(f"--seconds {seconds} is shorter than one policy step ({cfg.sim.ctrl_dt_s} s)")
-        summary = run_rollout(cfg, policy=policy_fn or policy, seconds=seconds, progress=not as_json, save=save)
+        summary = run_rollout(cfg, policy=policy_fn or policy, seconds=seconds, progress=not as_json, save=save,
+                              record=record)
     except (ConfigError, KeyError, ValueError, FileNotFoundError) as err:
         console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2) from None
@@ -134,11 +136,12 @@ def eval_run(
     num_envs: Annotated[int, typer.Option(min=1, help="Fresh episodes, one per simulation.")] = 32,
     seconds: Annotated[float, typer.Option(min=0.1, help="Episode length, s.")] = 20.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+    record: Annotated[Optional[Path], typer.Option(help="Record the evaluation episodes here (.mcap).")] = None,
 ) -> None:
     """Evaluate a trained policy (deterministic actions): tracking error, fall rate, duty factors, terrain level."""
     from ogi.training.cli_train import run_eval
 
-    raise typer.Exit(run_eval(run, num_envs=num_envs, seconds=seconds, as_json=as_json, console=console))
+    raise typer.Exit(run_eval(run, num_envs=num_envs, seconds=seconds, as_json=as_json, console=console, record=record))
 
 
 @app.command()
@@ -204,6 +207,11 @@ def mujoco_gl_errors() -> tuple[type[BaseException], ...]:
     except ImportError:
         pass
     return tuple(errors)
+
+
+from ogi.replay.commands import register as register_replay  # noqa: E402
+
+register_replay(app)
 
 
 def main() -> None:

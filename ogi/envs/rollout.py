@@ -25,16 +25,23 @@ def run_rollout(
     seconds: float = 5.0,
     progress: bool = True,
     save: Path | None = None,
+    record: Path | None = None,
 ) -> dict:
     """Step `cfg.num_envs` simulations for `seconds` of simulated time and summarize.
 
     policy: "zero" (hold the default pose), "random" (uniform actions) or a function of the observations.
     save: write the trajectory (time, qpos, qvel, ctrl, reward per step) as safetensors plus a JSON sidecar.
+    record: stream the rollout into an MCAP recording (`ogi.replay`) for exact replay, viewing and plots.
     """
     if isinstance(policy, str) and policy not in ("zero", "random"):
         raise ValueError(f"policy '{policy}' must be 'zero', 'random' or a trained run")
     env = WalkVecEnv(cfg)
     obs, _ = env.reset(seed=cfg.seed)
+    recorder = None
+    if record is not None:
+        from ogi.replay import Recorder
+
+        recorder = Recorder(env, record, meta={"source": "rollout", "policy": policy if isinstance(policy, str) else "trained"})
     rng = np.random.default_rng(cfg.seed + 1)
     steps = max(1, round(seconds / cfg.sim.ctrl_dt_s))
     n, nj = cfg.num_envs, env.robot.num_joints
@@ -76,6 +83,8 @@ def run_rollout(
                 elapsed = time.perf_counter() - start
                 bar.update(task, completed=step + 1, rate=f"{(step + 1) * n / max(elapsed, 1e-9):,.0f} env steps/s")
     wall = time.perf_counter() - start
+    if recorder is not None:
+        recorder.close()
     if save is not None:
         _save_trajectory(Path(save), trajectory, env, cfg)
     env.close()

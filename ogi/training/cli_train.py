@@ -135,7 +135,7 @@ def load_policy(path: Path):
     return actor, normalizer, cfg, loaded.checkpoint
 
 
-def run_eval(run: Path, *, num_envs: int, seconds: float, as_json: bool, console: Console) -> int:
+def run_eval(run: Path, *, num_envs: int, seconds: float, as_json: bool, console: Console, record: Path | None = None) -> int:
     from ogi.training.evaluate import evaluate
 
     try:
@@ -143,7 +143,8 @@ def run_eval(run: Path, *, num_envs: int, seconds: float, as_json: bool, console
     except (FileNotFoundError, ckpt.CheckpointError, ConfigError, KeyError) as err:
         console.print(f"[red]error:[/red] {err}")
         return 2
-    result = evaluate(actor, normalizer, cfg.env, num_envs=num_envs, episode_s=seconds, actor_obs=cfg.actor_obs)
+    result = evaluate(actor, normalizer, cfg.env, num_envs=num_envs, episode_s=seconds, actor_obs=cfg.actor_obs,
+                      record=record)
     out = {"checkpoint": str(checkpoint.path), "env_steps": checkpoint.step, **result.as_dict()}
     # strict JSON: a metric with nothing to average (e.g. every episode shorter than the settling time) is null
     out = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -52,6 +53,7 @@ def evaluate(
     settle_s: float = 2.0,
     seed: int = 12345,
     actor_obs: str = "policy",
+    record: Path | None = None,
 ) -> EvalResult:
     """Run one episode per env (commands fixed per episode, no resampling) and summarize it.
 
@@ -64,6 +66,11 @@ def evaluate(
     # envs that end early restart by themselves; only each env's first episode is counted
     env = WalkVecEnv(cfg)
     obs, _ = env.reset(seed=seed)
+    recorder = None
+    if record is not None:  # an MCAP recording of the episodes, for ogi replay / ogi plot
+        from ogi.replay import Recorder
+
+        recorder = Recorder(env, record, meta={"source": "eval"})
     state = actor.initial_state(num_envs)
     steps = cfg.max_episode_steps
     settle = round(settle_s / cfg.sim.ctrl_dt_s)
@@ -93,6 +100,8 @@ def evaluate(
         alive &= ~(terminated | truncated)
         if not alive.any():
             break
+    if recorder is not None:
+        recorder.close()
     per_env_err = err_sum / np.maximum(err_count, 1)
     speed = np.linalg.norm(command[:, :2], axis=1)
     fastest = speed >= np.quantile(speed, 0.8)
