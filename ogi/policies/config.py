@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ogi.validation import ConfigError
 
-ACTOR_KINDS = ("mlp", "gru", "lstm", "transformer")
+ACTOR_KINDS = ("mlp", "gru", "lstm", "transformer", "student")
 ACTIVATIONS = ("elu", "relu", "tanh", "silu", "gelu")
 
 
@@ -47,6 +47,12 @@ class ActorConfig:
     model_dim: int = 64
     heads: int = 4
     layers: int = 1
+    # student: a GRU over proprioception and, when depth_height x depth_width > 0, a CNN encoding of the
+    # observation's trailing depth image (rows x cols, row-major); 0 x 0: no image
+    depth_height: int = 0
+    depth_width: int = 0
+    depth_channels: tuple[int, ...] = (8, 16)  # one stride-2 3x3 convolution per entry
+    depth_features: int = 32
 
     def __post_init__(self) -> None:
         _check_choice("actor.kind", self.kind, ACTOR_KINDS)
@@ -64,6 +70,15 @@ class ActorConfig:
         _check_int("actor.model_dim", self.model_dim, 1, 65536)
         _check_int("actor.heads", self.heads, 1, 1024)
         _check_int("actor.layers", self.layers, 1, 64)
+        _check_int("actor.depth_height", self.depth_height, 0, 1024)
+        _check_int("actor.depth_width", self.depth_width, 0, 1024)
+        if (self.depth_height == 0) != (self.depth_width == 0):
+            raise ConfigError(
+                f"actor.depth_height = {self.depth_height} and actor.depth_width = {self.depth_width} must both be "
+                "positive (a depth image) or both 0 (none)"
+            )
+        _check_sizes("actor.depth_channels", self.depth_channels)
+        _check_int("actor.depth_features", self.depth_features, 1, 65536)
         if self.model_dim % self.heads != 0:
             raise ConfigError(
                 f"actor.model_dim = {self.model_dim} must be a multiple of actor.heads = {self.heads}"

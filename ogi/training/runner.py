@@ -23,11 +23,12 @@ from ogi.envs import WalkVecEnv
 from ogi.policies import Critic, EmpiricalNormalizer, make_actor
 from ogi.training import checkpoint as ckpt
 from ogi.training.config import TrainConfig, actor_observation, actor_observation_size, config_to_dict
-from ogi.training.ppo import PPO
+from ogi.training.ppo import PPO, FrozenPolicy
 
 
 class Runner:
-    def __init__(self, cfg: TrainConfig, run_dir: Path, *, resume: bool = False):
+    def __init__(self, cfg: TrainConfig, run_dir: Path, *, resume: bool = False, reference: FrozenPolicy | None = None):
+        """reference: the frozen policy that `ppo.reference_kl_coef` keeps the learner near (fine-tuning), or None."""
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         torch.manual_seed(cfg.seed)
@@ -40,7 +41,10 @@ class Runner:
         self.critic = Critic(critic_dim, cfg.critic)
         self.actor_normalizer = EmpiricalNormalizer(policy_dim)
         self.critic_normalizer = EmpiricalNormalizer(critic_dim)
-        self.ppo = PPO(self.actor, self.critic, self.actor_normalizer, self.critic_normalizer, cfg.env.num_envs, cfg.ppo)
+        self.ppo = PPO(
+            self.actor, self.critic, self.actor_normalizer, self.critic_normalizer, cfg.env.num_envs, cfg.ppo,
+            reference=reference,
+        )
         self.iteration = 0
         self.env_steps = 0
         self.last_checkpoint: ckpt.Checkpoint | None = None
