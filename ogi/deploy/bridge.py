@@ -1,0 +1,127 @@
+"""The one small protocol every robot bridge implements, and the in-process simulation bridge.
+
+A bridge hands the runtime the robot's latest state (with the robot's sequence number and the monotonic
+time it arrived) and carries motor commands (q, dq, kp, kd, tau per motor) to the robot. Arrays are in the
+model's joint order; a bridge that speaks another motor order (the SDK's) maps by name inside.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RobotState:
+    """One robot state sample. Arrays (n_joints,) in model order unless noted."""
+
+    sequence: int  # the robot's own counter: strictly increasing for fresh samples
+    received_s: float  # time.monotonic() when the sample arrived at this side
+    quat_wxyz: np.ndarray  # (4,) base orientation from the IMU, w first
+    gyro_body: np.ndarray  # (3,) rad/s, body frame
+    accel_body: np.ndarray  # (3,) m/s^2, body frame (specific force)
+    q: np.ndarray  # rad
+    dq: np.ndarray  # rad/s
+    tau_est: np.ndarray  # N*m
+    foot_force: np.ndarray = field(default_factory=lambda: np.zeros(4))  # (4,) N, robot's foot order
+
+
+@dataclass(frozen=True)
+class MotorCommand:
+    """Per motor, model order: the motor applies tau + kp (q - q_meas) + kd (dq - dq_meas), clamped."""
+
+    q: np.ndarray  # rad
+    dq: np.ndarray  # rad/s
+    kp: np.ndarray  # N*m/rad
+    kd: np.ndarray  # N*m*s/rad
+    tau: np.ndarray  # N*m
+
+    @staticmethod
+    def zero_torque(n: int) -> "MotorCommand":
+        zeros = np.zeros(n)
+        return MotorCommand(q=zeros, dq=zeros, kp=zeros, kd=zeros, tau=zeros)
+
+    def is_finite(self) -> bool:
+        return all(np.all(np.isfinite(a)) for a in (self.q, self.dq, self.kp, self.kd, self.tau))
+
+
+@dataclass
+class LinkStats:
+    """Messages accepted and dropped on one direction of a link, by reason."""
+
+    received: int = 0
+    dropped_corrupt: int = 0  # bad CRC, header or length
+    dropped_duplicate: int = 0  # sequence equal to the last accepted one
+    dropped_reordered: int = 0  # sequence older than the last accepted one
+    dropped_stale: int = 0  # older than the link's age limit when it arrived
+    sent: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+class Bridge(Protocol):
+    stats: LinkStats
+
+    def latest_state(self) -> RobotState | None:
+        """The newest accepted state, or None before the first; never blocks."""
+
+    def send(self, command: MotorCommand) -> None:
+        """Send one motor command; never blocks for long."""
+
+    def close(self) -> None:
+        """Release the link (idempotent)."""
+
+
+class SequenceFilter:
+    """Accept a message only if its sequence number is newer than the last accepted one; count the rest."""
+
+    def __init__(self, stats: LinkStats):
+        self.stats = stats
+        self.last: int | None = None
+
+    def accept(self, sequence: int) -> bool:
+        if self.last is not None and sequence == self.last:
+            self.stats.dropped_duplicate += 1
+            return False
+        if self.last is not None and sequence < self.last:
+            self.stats.dropped_reordered += 1
+            return False
+        self.last = sequence
+        self.stats.received += 1
+        return True
+
+
+class SimBridge:
+    """The runtime's side of an in-process `SimRobot`: states and commands pass through its locked slots."""
+
+    def __init__(self, robot: "SimRobotLike"):
+        self.robot = robot
+        self.stats = LinkStats()
+        self._filter = SequenceFilter(self.stats)
+        self._latest: RobotState | None = None
+        self._lock = threading.Lock()
+
+    def latest_state(self) -> RobotState | None:
+        state = self.robot.latest_state()
+        with self._lock:
+            if state is not None and (self._latest is None or state.sequence != self._latest.sequence):
+                if self._filter.accept(state.sequence):
+                    self._latest = state
+            return self._latest
+
+    def send(self, command: MotorCommand) -> None:
+        self.robot.apply(command)
+        self.stats.sent += 1
+
+    def close(self) -> None:
+        pass
+
+
+class SimRobotLike(Protocol):
+    def latest_state(self) -> RobotState | None: ...
+
+    def apply(self, command: MotorCommand) -> None: ...

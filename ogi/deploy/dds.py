@@ -1,0 +1,263 @@
+"""The DDS bridge: the Unitree SDK2 low-level topics (`rt/lowcmd`, `rt/lowstate`) over CycloneDDS.
+
+`DdsBridge` is the runtime's side (publishes LowCmd_, takes LowState_); `DdsRobotServer` plays the robot's
+side for a `SimRobot` (publishes LowState_, takes LowCmd_). Both check every incoming message and drop,
+counting by reason (`LinkStats`): a wrong length, encapsulation, head or level flag, or a CRC that does not
+match the C-layout CRC (corrupt); a sequence number equal to (duplicate) or older than (reordered) the last
+accepted one; a DDS source timestamp older than `max_age_s` on arrival (stale; needs the two clocks to agree,
+as on one host; None turns it off). Sequence numbers: `LowCmd_.reserve` counts commands, `LowState_.tick`
+counts robot states. Motors are mapped between the model's joint order and the SDK's by the manifest's
+`sdk_motor_index` (by joint name at export).
+
+Participants are made on a `Domain` with an explicit configuration (`loopback_config`), so nothing leaves
+the host and no environment variable is needed. Messages are encoded and decoded with `ogi.deploy.wire`,
+whose bytes equal cyclonedds' own codec; only cyclonedds' raw write/take are used on the hot path.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+import numpy as np
+from cyclonedds._clayer import ddspy_take, ddspy_write
+from cyclonedds.core import InstanceState, Qos, Policy, ReadCondition, SampleState, ViewState, WaitSet
+from cyclonedds.domain import Domain, DomainParticipant
+from cyclonedds.pub import DataWriter
+from cyclonedds.sub import DataReader
+from cyclonedds.topic import Topic
+from cyclonedds.util import duration
+
+from ogi.deploy.bridge import LinkStats, MotorCommand, RobotState, SequenceFilter
+from ogi.deploy.messages import (
+    HEAD,
+    LEVEL_FLAG_LOW,
+    LOWCMD_TOPIC,
+    LOWSTATE_TOPIC,
+    MOTOR_MODE_SERVO,
+    NUM_MOTOR_SLOTS,
+    POS_STOP_F,
+    VEL_STOP_F,
+    LowCmd_,
+    LowState_,
+    lowcmd_layout,
+    lowstate_layout,
+    struct_crc,
+)
+from ogi.deploy.wire import WireError
+
+DEFAULT_DOMAIN_ID = 1  # the public simulator's domain; a real robot uses 0
+_ANY = SampleState.Any | ViewState.Any | InstanceState.Any
+_domains: dict[int, Domain] = {}
+_domain_lock = threading.Lock()
+
+
+def loopback_config(interface: str = "lo") -> str:
+    """CycloneDDS configuration: one network interface (loopback by default), unicast discovery to localhost."""
+    return (
+        "<CycloneDDS><Domain id=\"any\"><General>"
+        f"<Interfaces><NetworkInterface name=\"{interface}\"/></Interfaces>"
+        "<AllowMulticast>false</AllowMulticast></General>"
+        "<Discovery><ParticipantIndex>auto</ParticipantIndex><MaxAutoParticipantIndex>64</MaxAutoParticipantIndex>"
+        "<Peers><Peer address=\"127.0.0.1\"/></Peers></Discovery>"
+        "</Domain></CycloneDDS>"
+    )
+
+
+def participant(domain_id: int, config: str | None = None) -> DomainParticipant:
+    """A participant on `domain_id`, the domain configured once per process (loopback unless `config`)."""
+    with _domain_lock:
+        if domain_id not in _domains:
+            _domains[domain_id] = Domain(domain_id, config or loopback_config())
+    return DomainParticipant(domain_id)
+
+
+def _qos() -> Qos:
+    return Qos(Policy.Reliability.BestEffort, Policy.History.KeepLast(8))
+
+
+def motor_order(sdk_motor_index: Sequence[int] | None, num_joints: int) -> np.ndarray:
+    """(n,) SDK motor slot of each model joint; refuses a missing or invalid map."""
+    if sdk_motor_index is None:
+        raise ValueError("this robot has no SDK motor order (manifest robot.sdk_motor_index is null)")
+    index = np.asarray(sdk_motor_index, dtype=np.int64)
+    if sorted(index.tolist()) != list(range(num_joints)) or num_joints > NUM_MOTOR_SLOTS:
+        raise ValueError(f"sdk_motor_index {index.tolist()} is not a permutation of 0..{num_joints - 1}")
+    return index
+
+
+class _Endpoint:
+    """A reader thread with a wait set, a writer, and the checks common to both sides."""
+
+    def __init__(self, domain_id: int, read_topic: tuple[str, type], write_topic: tuple[str, type],
+                 max_age_s: float | None, config: str | None):
+        self.stats = LinkStats()
+        self.max_age_s = max_age_s
+        self.dp = participant(domain_id, config)
+        self._reader = DataReader(self.dp, Topic(self.dp, read_topic[0], read_topic[1]), qos=_qos())
+        self._writer = DataWriter(self.dp, Topic(self.dp, write_topic[0], write_topic[1]), qos=_qos())
+        self._waitset = WaitSet(self.dp)
+        self._waitset.attach(ReadCondition(self._reader, _ANY))
+        self._filter = SequenceFilter(self.stats)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._receive_loop, name=f"dds-{read_topic[0]}", daemon=True)
+        self._thread.start()
+
+    def _receive_loop(self) -> None:
+        while not self._stop.is_set():
+            self._waitset.wait(duration(milliseconds=20))
+            samples = ddspy_take(self._reader._ref, _ANY, 16)
+            if isinstance(samples, int):
+                continue
+            for payload, info in samples:
+                if info.valid_data:
+                    self._on_payload(payload, info.source_timestamp)
+
+    def _check(self, layout, payload: bytes, source_ns: int, sequence_path: str) -> np.ndarray | None:
+        """The payload's bytes if it passes every check, else None (counted)."""
+        try:
+            data = layout.check_wire(payload)
+        except WireError:
+            self.stats.dropped_corrupt += 1
+            return None
+        head = layout.get(data, "head")
+        crc = int(layout.get(data, "crc")[0])
+        if tuple(head) != HEAD or int(layout.get(data, "level_flag")[0]) != LEVEL_FLAG_LOW or \
+                struct_crc(layout.c_bytes(data)) != crc:
+            self.stats.dropped_corrupt += 1
+            return None
+        if self.max_age_s is not None and (time.time_ns() - source_ns) * 1e-9 > self.max_age_s:
+            self.stats.dropped_stale += 1
+            return None
+        if not self._filter.accept(int(layout.get(data, sequence_path)[0])):
+            return None
+        return data
+
+    def _on_payload(self, payload: bytes, source_ns: int) -> None:
+        raise NotImplementedError
+
+    def _write(self, layout, buffer: np.ndarray) -> None:
+        layout.put(buffer, "crc", struct_crc(layout.c_bytes(buffer)))
+        ddspy_write(self._writer._ref, buffer.tobytes())
+        self.stats.sent += 1
+
+    def close(self) -> None:
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._thread.join(timeout=1.0)
+
+
+def _new_command_buffer() -> np.ndarray:
+    layout = lowcmd_layout()
+    buffer = layout.new_buffer()
+    layout.put(buffer, "head", HEAD)
+    layout.put(buffer, "level_flag", LEVEL_FLAG_LOW)
+    layout.put(buffer, "motor_cmd.q", POS_STOP_F)
+    layout.put(buffer, "motor_cmd.dq", VEL_STOP_F)
+    return buffer
+
+
+class DdsBridge(_Endpoint):
+    """The runtime's side: `send` publishes LowCmd_, `latest_state` returns the newest accepted LowState_."""
+
+    def __init__(self, sdk_motor_index: Sequence[int], num_joints: int, *, domain_id: int = DEFAULT_DOMAIN_ID,
+                 max_age_s: float | None = 0.1, config: str | None = None):
+        self.index = motor_order(sdk_motor_index, num_joints)
+        self._latest: RobotState | None = None
+        self._lock = threading.Lock()
+        self._sequence = 0
+        self._template = _new_command_buffer()
+        super().__init__(domain_id, (LOWSTATE_TOPIC, LowState_), (LOWCMD_TOPIC, LowCmd_), max_age_s, config)
+
+    def _on_payload(self, payload: bytes, source_ns: int) -> None:
+        layout = lowstate_layout()
+        data = self._check(layout, payload, source_ns, "tick")
+        if data is None:
+            return
+        i = self.index
+
+        def motors(name: str) -> np.ndarray:
+            return layout.get(data, f"motor_state.{name}")[i].astype(np.float64)
+
+        state = RobotState(
+            sequence=int(layout.get(data, "tick")[0]),
+            received_s=time.monotonic(),
+            quat_wxyz=layout.get(data, "imu_state.quaternion").astype(np.float64),
+            gyro_body=layout.get(data, "imu_state.gyroscope").astype(np.float64),
+            accel_body=layout.get(data, "imu_state.accelerometer").astype(np.float64),
+            q=motors("q"), dq=motors("dq"), tau_est=motors("tau_est"),
+            foot_force=layout.get(data, "foot_force").astype(np.float64),
+        )
+        with self._lock:
+            self._latest = state
+
+    def latest_state(self) -> RobotState | None:
+        with self._lock:
+            return self._latest
+
+    def send(self, command: MotorCommand) -> None:
+        layout = lowcmd_layout()
+        buffer = self._template.copy()
+        n = len(self.index)
+        for name in ("q", "dq", "kp", "kd", "tau"):
+            values = np.full(NUM_MOTOR_SLOTS, POS_STOP_F if name == "q" else VEL_STOP_F if name == "dq" else 0.0)
+            values[self.index] = getattr(command, name)
+            layout.put(buffer, f"motor_cmd.{name}", values)
+        modes = np.zeros(NUM_MOTOR_SLOTS, dtype=np.uint8)
+        modes[:n] = MOTOR_MODE_SERVO
+        layout.put(buffer, "motor_cmd.mode", modes)
+        self._sequence += 1
+        layout.put(buffer, "reserve", self._sequence)
+        self._write(layout, buffer)
+
+
+class DdsRobotServer(_Endpoint):
+    """The robot's side for a `SimRobot`: publishes its states, applies the commands that pass the checks."""
+
+    def __init__(self, sim_robot, sdk_motor_index: Sequence[int], *, domain_id: int = DEFAULT_DOMAIN_ID,
+                 max_age_s: float | None = 0.1, config: str | None = None):
+        self.sim_robot = sim_robot
+        self.index = motor_order(sdk_motor_index, sim_robot.robot.num_joints)
+        self.publishing = threading.Event()
+        self.publishing.set()
+        self._template = lowstate_layout().new_buffer()
+        layout = lowstate_layout()
+        layout.put(self._template, "head", HEAD)
+        layout.put(self._template, "level_flag", LEVEL_FLAG_LOW)
+        super().__init__(domain_id, (LOWCMD_TOPIC, LowCmd_), (LOWSTATE_TOPIC, LowState_), max_age_s, config)
+        sim_robot.on_state = self.publish
+
+    def publish(self, state: RobotState) -> None:
+        """Publish one state (called on the simulation thread); nothing while publishing is paused."""
+        if not self.publishing.is_set():
+            return
+        layout = lowstate_layout()
+        buffer = self._template.copy()
+        for name, values in (("q", state.q), ("dq", state.dq), ("tau_est", state.tau_est)):
+            slots = np.zeros(NUM_MOTOR_SLOTS, dtype=np.float32)
+            slots[self.index] = values
+            layout.put(buffer, f"motor_state.{name}", slots)
+        modes = np.zeros(NUM_MOTOR_SLOTS, dtype=np.uint8)
+        modes[: len(self.index)] = MOTOR_MODE_SERVO
+        layout.put(buffer, "motor_state.mode", modes)
+        layout.put(buffer, "imu_state.quaternion", state.quat_wxyz)
+        layout.put(buffer, "imu_state.gyroscope", state.gyro_body)
+        layout.put(buffer, "imu_state.accelerometer", state.accel_body)
+        layout.put(buffer, "foot_force", np.clip(np.round(state.foot_force), -32768, 32767))
+        layout.put(buffer, "tick", state.sequence & 0xFFFFFFFF)
+        self._write(layout, buffer)
+
+    def _on_payload(self, payload: bytes, source_ns: int) -> None:
+        layout = lowcmd_layout()
+        data = self._check(layout, payload, source_ns, "reserve")
+        if data is None:
+            return
+        fields = {name: layout.get(data, f"motor_cmd.{name}")[self.index].astype(np.float64)
+                  for name in ("q", "dq", "kp", "kd", "tau")}
+        command = MotorCommand(**fields)
+        if command.is_finite():
+            self.sim_robot.apply(command)
+        else:
+            self.stats.dropped_corrupt += 1
