@@ -6,7 +6,6 @@ scrubber, which spans the whole recording. In the native viewer: space plays/pau
 step one frame back/forward (holding pauses), up/down double/halve the speed, backspace rewinds.
 """
 
-from __future__ import annotations
 
 import time
 import warnings
@@ -67,6 +66,29 @@ def _show(model: mujoco.MjModel, data: mujoco.MjData, qpos: np.ndarray, qvel: np
     data.qvel[:] = qvel[frame]
     data.time = frame * dt
     mujoco.mj_forward(model, data)
+
+
+def viewer_model(recording: Recording, sim: int, offset_m: tuple[float, float, float] = (1.0, -1.0, 0.45)) -> mujoco.MjModel:
+    """Simulation `sim`'s model with a camera that follows the base, the viewer's default camera.
+
+    The camera keeps `offset_m` from the robot's centre of mass (world axes) and looks at it.
+    """
+    spec = mujoco.MjSpec.from_string(recording.xml)
+    back = np.asarray(offset_m, dtype=float) / np.linalg.norm(offset_m)  # camera z: from the robot to the camera
+    right = np.cross(-back, [0.0, 0.0, 1.0])
+    right /= np.linalg.norm(right)
+    up = np.cross(back, right)
+    camera = spec.body(recording.info["base_body"]).add_camera(name="replay_track", pos=list(offset_m))
+    camera.mode = mujoco.mjtCamLight.mjCAMLIGHT_TRACKCOM
+    camera.alt.type = mujoco.mjtOrientation.mjORIENTATION_XYAXES
+    camera.alt.xyaxes = [*right, *up]
+    model = spec.compile()
+    exact = recording.sim_model(sim)
+    # kinematics only need the recorded body frames; copy every field the camera did not resize
+    for name in ("body_pos", "body_quat", "body_ipos", "body_iquat", "geom_pos", "geom_quat", "geom_size", "site_pos", "site_quat"):
+        getattr(model, name)[...] = getattr(exact, name)
+    model.vis.global_.cameraid = model.camera("replay_track").id
+    return model
 
 
 def _playback_plugin(playback: Playback, qpos: np.ndarray, qvel: np.ndarray):
@@ -158,7 +180,7 @@ def launch_web(recording: Recording, sim: int, *, port: int = 0, loopback_only: 
     from mujoco.studio.web_viewer import WebViewer
 
     qpos, qvel = sim_trajectory(recording, sim)
-    model = recording.sim_model(sim)
+    model = viewer_model(recording, sim)
     playback = Playback(num_frames=len(qpos), frame_dt_s=float(recording.info["ctrl_dt_s"]))
     config = viewer_protocol.ViewerConfig(gfx="web", http_port=port, title=f"{recording.path.name} (simulation {sim})")
     viewer_class = _loopback_web_viewer_class() if loopback_only else WebViewer
