@@ -161,13 +161,17 @@ class Runtime:
         with self._lock:
             self.supervisor.trip(self.now(), cause, mode)
 
-    def rearm(self) -> bool:
-        """Give the joints back to the policy (fresh recurrent state) if the supervisor agrees and state is fresh."""
+    def rearm(self, time_s: float | None = None) -> bool:
+        """Give the joints back to the policy (fresh recurrent state) if the supervisor agrees and state is fresh.
+
+        time_s: controller time of the request (default now).
+        """
+        now = self.now() if time_s is None else time_s
         with self._lock:
-            if self.phase != "running" or self._stale(self.now()):
+            if self.phase != "running" or self._stale(now):
                 return False
             was = self.supervisor.mode
-            ok = self.supervisor.rearm(self.now())
+            ok = self.supervisor.rearm(now)
             if ok and was is not ControlMode.POLICY:
                 self.session.reset()
                 self._last_action[:] = 0.0
@@ -352,12 +356,16 @@ class Runtime:
         damping = MotorCommand(q=zeros, dq=zeros, kp=zeros, kd=self.kd * self.cfg.fallback.damping_kd_scale, tau=zeros)
         end = time.monotonic() + self._wall(self.cfg.damping_on_exit_s)
         while True:
-            state = self.bridge.latest_state()
-            if self.cfg.pd_site == "runtime" and state is not None:
-                tau = pd_torque(state.q, state.dq, state.q, zeros, damping.kd, zeros, self.limit)
-                self.bridge.send(MotorCommand(q=state.q, dq=zeros, kp=zeros, kd=zeros, tau=tau))
-            else:
-                self.bridge.send(damping)
+            try:
+                state = self.bridge.latest_state() if self.cfg.pd_site == "runtime" else None
+                if state is not None:
+                    tau = pd_torque(state.q, state.dq, state.q, zeros, damping.kd, zeros, self.limit)
+                    self.bridge.send(MotorCommand(q=state.q, dq=zeros, kp=zeros, kd=zeros, tau=tau))
+                else:
+                    self.bridge.send(damping)
+            except Exception:  # the link is gone: nothing more can reach the motors from here
+                self.errors.append(traceback.format_exc())
+                break
             if time.monotonic() >= end:
                 break
             time.sleep(self._wall(self.pd_period_s))
