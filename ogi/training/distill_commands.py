@@ -58,7 +58,8 @@ def run_distill(
     try:
         teacher = load_teacher(teacher_run)
         cfg = student_config(teacher.cfg, depth=depth, num_envs=num_envs)
-        distill_cfg = DistillConfig(max_minutes=minutes, iterations=iterations or 10**9, seed=seed)
+        distill_cfg = DistillConfig(max_minutes=minutes, iterations=iterations or 10**9, seed=seed,
+                                    collect_threads=cfg.collect_threads, update_threads=cfg.update_threads)
         distiller = Distiller(teacher, cfg, distill_cfg, out)
     except (ConfigError, FileNotFoundError, FileExistsError, KeyError, ValueError, ckpt.CheckpointError) as err:
         console.print(f"[red]error:[/red] {err}")

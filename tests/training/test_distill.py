@@ -30,6 +30,15 @@ from ogi.training.runner import Runner
 from ogi.validation import ConfigError
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    # on a busy 2-core machine a second torch thread spins and slows these small models tenfold
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny_teacher_config(actor_obs: str = "privileged") -> TrainConfig:
     env = WalkConfig(
         num_envs=4, episode_length_s=0.6, sim=SimConfig(sim_dt_s=0.005, nthread=1),
