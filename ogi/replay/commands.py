@@ -93,7 +93,7 @@ def _video(recording, sim: int, out: Path, width: int, height: int, fps: float, 
         console.print(f"[red]error:[/red] no offscreen OpenGL context ({err}); install libegl1 and libgl1-mesa-dri "
                       "and set MUJOCO_GL=egl")
         return 3
-    console.print(f"wrote {out}: {frames} frames, {width}x{height} at {fps:g} fps, simulation {sim}")
+    console.print(f"wrote {out}: {frames} frames, {width}x{height} at {fps:g} fps, simulation {sim}", soft_wrap=True)
     return 0
 
 
@@ -136,4 +136,4 @@ def plot(
     except (RecordingError, ValueError) as err:
         console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2) from None
-    console.print(f"wrote {', '.join(str(p) for p in paths)}")
+    console.print(f"wrote {', '.join(str(p) for p in paths)}", soft_wrap=True)

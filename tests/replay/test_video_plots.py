@@ -1,0 +1,93 @@
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ogi.replay.video import frame_steps
+
+
+def egl_available() -> bool:
+    probe = "import mujoco; mujoco.Renderer(mujoco.MjModel.from_xml_string('<mujoco/>'), 8, 8).render()"
+    env = dict(os.environ, MUJOCO_GL="egl")
+    return subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, timeout=120).returncode == 0
+
+
+def test_frame_steps_cover_the_recording_at_the_video_rate():
+    # 10 steps of 0.02 s = 0.2 s at 25 fps: frames at 0, 0.04, ..., 0.2 s
+    np.testing.assert_array_equal(frame_steps(10, 0.02, 25.0), [0, 2, 4, 6, 8, 10])
+    assert frame_steps(1000, 0.02, 30.0)[-1] == 1000 and len(frame_steps(1000, 0.02, 30.0)) == 601
+
+
+def test_video_has_the_right_frames_and_is_not_blank(recorded, tmp_path):
+    if not egl_available():
+        pytest.skip("no EGL offscreen context: install libegl1 libegl-mesa0 libgl1-mesa-dri")
+    import imageio_ffmpeg
+
+    out = tmp_path / "sim1.mp4"
+    short = tmp_path / "short.mcap"
+    _first_steps(recorded["path"], short, 40)
+    cmd = [sys.executable, "-m", "ogi.cli", "replay", str(short), "--sim", "1", "--video", str(out),
+           "--width", "96", "--height", "64", "--fps", "25", "--no-shadows"]
+    result = subprocess.run(cmd, env=dict(os.environ, MUJOCO_GL="egl"), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    expected = len(frame_steps(40, 0.02, 25.0))
+    assert f"{expected} frames" in " ".join(result.stdout.split())
+    reader = imageio_ffmpeg.read_frames(str(out))
+    meta = next(reader)
+    assert tuple(meta["size"]) == (96, 64) and meta["fps"] == 25
+    frames = np.stack([np.frombuffer(f, np.uint8).reshape(64, 96, 3) for f in reader])
+    assert len(frames) == expected
+    assert frames.reshape(len(frames), -1).std(axis=1).min() > 5  # every frame shows a scene, not one colour
+    assert np.abs(frames[-1].astype(int) - frames[0].astype(int)).mean() > 1  # and the robot moves
+
+
+def _first_steps(source, target, steps):
+    """A recording of the first `steps` steps of another, made by re-recording its messages."""
+    from mcap.records import Attachment, Channel, Footer, Header, Message, Schema
+    from mcap.stream_reader import StreamReader
+    from mcap.writer import Writer
+
+    with open(source, "rb") as f_in, open(target, "wb") as f_out:
+        writer = Writer(f_out)
+        channels, schemas = {}, {0: 0}
+        for record in StreamReader(f_in).records:
+            if isinstance(record, Header):
+                writer.start(record.profile, record.library)
+            elif isinstance(record, Schema):
+                schemas[record.id] = writer.register_schema(record.name, record.encoding, record.data)
+            elif isinstance(record, Channel):
+                channels[record.id] = writer.register_channel(record.topic, record.message_encoding,
+                                                              schemas[record.schema_id], record.metadata)
+            elif isinstance(record, Attachment):
+                writer.add_attachment(0, 0, record.name, record.media_type, record.data)
+            elif isinstance(record, Message) and record.sequence < steps:
+                writer.add_message(channels[record.channel_id], record.log_time, record.data, record.publish_time,
+                                   record.sequence)
+            elif isinstance(record, Footer):
+                break
+        writer.finish()
+
+
+def test_plots_are_written_and_show_data(recorded, tmp_path):
+    from PIL import Image
+
+    result = subprocess.run([sys.executable, "-m", "ogi.cli", "plot", str(recorded["path"]), "--out", str(tmp_path),
+                             "--sim", "2"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("velocity", "rewards", "torques", "contacts"):
+        image = np.asarray(Image.open(tmp_path / f"{name}.png").convert("RGB")).astype(float)
+        assert image.shape[0] > 200 and image.shape[1] > 600
+        assert image.std() > 10, name
+        # something coloured is drawn (lines, bars), not only black text on white
+        assert (np.ptp(image, axis=2) > 60).mean() > 0.002, name
+
+
+def test_plot_of_a_bad_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "x.mcap"
+    bad.write_bytes(b"\x89MCAP0\r\n" + bytes(100))
+    result = subprocess.run([sys.executable, "-m", "ogi.cli", "plot", str(bad), "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "error:" in result.stdout and "Traceback" not in result.stderr
+
