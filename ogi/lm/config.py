@@ -144,6 +144,8 @@ class RLHFConfig:
     seed: int = 0
     iterations: int = 30
     train_prompts: int = 2000
+    eval_prompts: int = 64
+    """Held-out prompts sampled before and after training (same seed) to measure the reward gain and KL."""
     prompts_per_iteration: int = 8
     samples_per_prompt: int = 4
     max_new_tokens: int = 24
@@ -162,6 +164,9 @@ class RLHFConfig:
     """Per-response KL the adaptive beta steers toward; 0 keeps beta fixed."""
     beta_gain: float = 0.1
     """Adaptive beta: beta <- beta (1 + beta_gain clip(KL / target_kl - 1, -0.2, 0.2)) each iteration."""
+    leave_one_out_baseline: bool = True
+    """Subtract from each score the mean score of the other samples for the same prompt (RLOO) before GAE, so
+    prompt-dependent reward offsets do not reach the policy gradient; needs samples_per_prompt >= 2."""
     reward_model_weight: float = 1.0
     programmatic_weight: float = 1.0
     safety_penalty: float = 1.0
@@ -173,6 +178,7 @@ class RLHFConfig:
         check_int("seed", self.seed, 0, 2**63 - 1)
         check_int("iterations", self.iterations, 1, 10_000_000)
         check_int("train_prompts", self.train_prompts, 1, 100_000_000)
+        check_int("eval_prompts", self.eval_prompts, 1, 100_000_000)
         check_int("prompts_per_iteration", self.prompts_per_iteration, 1, 100_000)
         check_int("samples_per_prompt", self.samples_per_prompt, 1, 100_000)
         check_int("max_new_tokens", self.max_new_tokens, 1, 100_000)
@@ -187,6 +193,8 @@ class RLHFConfig:
         check_range("beta", self.beta, 0.0, 100.0)
         check_range("target_kl", self.target_kl, 0.0, 1000.0)
         check_range("beta_gain", self.beta_gain, 0.0, 10.0)
+        if not isinstance(self.leave_one_out_baseline, bool):
+            raise ConfigError(f"leave_one_out_baseline = {self.leave_one_out_baseline!r} must be true or false")
         check_range("reward_model_weight", self.reward_model_weight, 0.0, 1000.0)
         check_range("programmatic_weight", self.programmatic_weight, 0.0, 1000.0)
         check_range("safety_penalty", self.safety_penalty, 0.0, 1000.0)

@@ -184,11 +184,19 @@ class RLHFTrainer:
                        ref_log_probs=ref_log_probs, values=values * mask, scores=score, violations=violations,
                        reward_model_scores=reward_model_scores, programmatic_scores=programmatic)
 
+    def centered_scores(self, scores: torch.Tensor) -> torch.Tensor:
+        """With the leave-one-out baseline: s_i - (sum_j s_j - s_i) / (k - 1) over the k samples of s_i's prompt."""
+        k = self.config.samples_per_prompt
+        if not self.config.leave_one_out_baseline or k < 2:
+            return scores
+        grouped = scores.view(-1, k)
+        return (grouped - (grouped.sum(dim=1, keepdim=True) - grouped) / (k - 1)).flatten()
+
     def compute_returns(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-token rewards (KL penalty, plus the score on each response's last token) -> (advantages, returns)."""
         rewards = kl_penalty_rewards(rollout.log_probs, rollout.ref_log_probs, rollout.mask, self.beta)
         last = rollout.mask.shape[1] - 1 - rollout.mask.flip(1).argmax(dim=1)
-        rewards[torch.arange(rewards.shape[0]), last] += rollout.scores
+        rewards[torch.arange(rewards.shape[0]), last] += self.centered_scores(rollout.scores)
         advantages = gae_over_tokens(rewards, rollout.values, rollout.mask, gamma=self.config.gamma,
                                      lam=self.config.gae_lambda)
         return advantages, advantages + rollout.values
@@ -276,7 +284,7 @@ def train_rlhf(policy: CausalTransformer, tokenizer: Tokenizer, config: RLHFConf
     ``log(iteration, iterations, metrics)`` receives reward, KL, penalty rate and beta after each iteration.
     """
     if prompts is None or eval_prompts is None:
-        train_demos, eval_demos = split_demonstrations(config.train_prompts, 32, config.seed + 31)
+        train_demos, eval_demos = split_demonstrations(config.train_prompts, config.eval_prompts, config.seed + 31)
         prompts = [demo.prompt for demo in train_demos] if prompts is None else prompts
         eval_prompts = [demo.prompt for demo in eval_demos] if eval_prompts is None else eval_prompts
     if not prompts:
