@@ -40,7 +40,8 @@ class Playback:
 
     @property
     def frame(self) -> int:
-        return min(int(self.position), self.num_frames - 1)
+        # the small slack keeps wall-clock rounding (4.9999999 frames) from showing the previous frame
+        return min(int(self.position + 1e-6), self.num_frames - 1)
 
     def advance(self, wall_s: float) -> int:
         """Move on by the wall time since the last call (at `speed_percent`); the frame to show."""
