@@ -25,11 +25,13 @@ FINETUNE_LEARNING_RATE = 3e-4
 
 def finetune_student(
     student_run: Path, run_dir: Path, *, minutes: float, reference_kl_coef: float = 0.1,
-    iterations: int | None = None, progress: bool = True, console: Console | None = None,
+    iterations: int | None = None, update_threads: int | None = None, progress: bool = True,
+    console: Console | None = None,
 ) -> dict:
     """PPO on the student in `student_run` for `minutes` (or `iterations`), KL-anchored to it; returns the summary.
 
     run_dir receives the fine-tuned run (checkpoints, summary.json); the student run is left untouched.
+    update_threads: torch threads for the PPO update (None: the student run's setting).
     """
     from ogi.training.cli_train import load_policy
     from ogi.training.runner import Runner
@@ -44,7 +46,8 @@ def finetune_student(
         learning_rate=min(cfg.ppo.learning_rate, FINETUNE_LEARNING_RATE),
         min_learning_rate=min(cfg.ppo.min_learning_rate, FINETUNE_LEARNING_RATE),
     )
-    cfg = dataclasses.replace(cfg, ppo=ppo, max_minutes=minutes, iterations=iterations or 10**9)
+    cfg = dataclasses.replace(cfg, ppo=ppo, max_minutes=minutes, iterations=iterations or 10**9,
+                              update_threads=update_threads or cfg.update_threads)
     reference = FrozenPolicy(actor, normalizer, cfg.env.num_envs)
     runner = Runner(cfg, Path(run_dir), reference=reference)
     runner.actor.load_state_dict(actor.state_dict())
