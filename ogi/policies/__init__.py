@@ -14,6 +14,7 @@ from ogi.policies.config import ACTIVATIONS, ACTOR_KINDS, ActorConfig, CriticCon
 from ogi.policies.critic import Critic
 from ogi.policies.distributions import gaussian_entropy, gaussian_kl, gaussian_log_prob
 from ogi.policies.normalizer import EmpiricalNormalizer
+from ogi.policies.student import DepthEncoder, StudentActor
 
 __all__ = [
     "ACTIVATIONS",
@@ -22,11 +23,13 @@ __all__ = [
     "ActorConfig",
     "Critic",
     "CriticConfig",
+    "DepthEncoder",
     "EmpiricalNormalizer",
     "GRUActor",
     "LSTMActor",
     "MLPActor",
     "State",
+    "StudentActor",
     "TransformerActor",
     "build_mlp",
     "gaussian_entropy",

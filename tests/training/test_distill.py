@@ -162,3 +162,16 @@ def test_distill_command_with_fine_tuning(teacher_run, tmp_path):
 
     refused = CliRunner().invoke(app, ["distill", str(out), "--out", str(tmp_path / "again"), "--iterations", "1"])
     assert refused.exit_code == 2 and "privileged" in refused.output
+
+
+def test_the_documented_teacher_toml_gives_a_privileged_run_with_the_height_scan(tmp_path):
+    from ogi.training.cli_train import build_config
+
+    toml = tmp_path / "teacher.toml"
+    toml.write_text('actor_obs = "privileged"\nupdate_threads = 1\n\n[env.height_scan]\nenabled = true\n')
+    cfg = build_config(robot="go2", task="walk", config=toml, iterations=None, minutes=20.0, num_envs=None,
+                       actor=None, seed=None)
+    assert cfg.actor_obs == "privileged" and cfg.env.height_scan.enabled and cfg.update_threads == 1
+    assert cfg.max_minutes == 20.0 and not cfg.env.depth_camera.enabled
+    student = student_config(cfg, depth=True)
+    assert student.env.depth_camera.enabled and student.actor.kind == "student"
