@@ -42,7 +42,7 @@ class DistillConfig:
     max_minutes: float = 0.0  # wall-clock limit, 0: none
     rollout_steps: int = 24  # policy steps per env per iteration
     chunk_steps: int = 24  # truncated BPTT length: the rollout is cut into chunks of this many steps
-    epochs: int = 2
+    epochs: int = 4  # passes over each rollout: the update is cheap next to the simulation
     minibatches: int = 4  # over envs: each minibatch holds whole sequences
     learning_rate: float = 1e-3
     max_grad_norm: float = 1.0
