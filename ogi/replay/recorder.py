@@ -50,14 +50,16 @@ class Recorder:
         self.step_index = 0
         self._closed = False
         self._xfrc = fmt.state_columns(model, mujoco.mjtState.mjSTATE_XFRC_APPLIED)
-        ctrl = fmt.state_columns(model, mujoco.mjtState.mjSTATE_CTRL)
-        keep = np.ones(env.batch.nstate, dtype=bool)
-        keep[self._xfrc] = False
-        keep[ctrl] = False
-        self._other = np.flatnonzero(keep)  # state columns neither controls nor applied forces
-        self._expanded = [name for name in sorted(mjbatch.MODEL_FIELDS) if env.batch.expanded(name) is not None]
-        self._model_rows: dict[str, np.ndarray] = {}
-        self._cached_count = len(getattr(env.batch, "_expanded", {}))
+        self._ctrl = ctrl = fmt.state_columns(model, mujoco.mjtState.mjSTATE_CTRL)
+        if not ctrl.stop <= self._xfrc.start:
+            raise ValueError("unexpected integration state layout: controls after applied forces")
+        # state columns neither controls nor applied forces, as slices
+        self._other = (slice(0, ctrl.start), slice(ctrl.stop, self._xfrc.start), slice(self._xfrc.stop, None))
+        self._expanded: list[str] = []
+        self._live: list[np.ndarray] = []  # the batch's live per-simulation views of those fields
+        self._model_bytes = np.zeros((self.n, 0), dtype=np.uint8)  # their values as last recorded
+        self._expanded_count = -1
+        self._set_const_done = False
         self._ended_state: np.ndarray | None = None
         self._pending: dict[str, np.ndarray] = {}
         self._events: list[dict] = []
@@ -65,7 +67,7 @@ class Recorder:
         self.bytes_written = 0
 
         self._file = open(self.path, "wb")
-        self._writer = Writer(self._file, compression=CompressionType.ZSTD)
+        self._writer = Writer(self._file, compression=CompressionType.LZ4)
         self._writer.start(profile=fmt.PROFILE, library="ogi")
         self._writer.add_attachment(0, 0, fmt.MODEL_ATTACHMENT, "application/xml", xml.encode())
         robot = env.robot
@@ -141,7 +143,7 @@ class Recorder:
         else:
             self._write_overwrites(state, k)
         self._pending = {
-            "ctrl": state[:, self._ctrl_cols()].copy(),
+            "ctrl": state[:, self._ctrl].copy(),
             "command": env.command.copy(),
             "terrain": self._terrain(),
         }
@@ -193,9 +195,6 @@ class Recorder:
         return obs, reward, terminated, truncated, info
 
     # ---- writing ------------------------------------------------------------------------------
-    def _ctrl_cols(self) -> slice:
-        return fmt.state_columns(self.env.model, mujoco.mjtState.mjSTATE_CTRL)
-
     def _terrain(self) -> np.ndarray:
         cur = self.env.curriculum
         if cur is None:
@@ -212,62 +211,70 @@ class Recorder:
         self._writer.add_message(channel, log_time=t, data=payload, publish_time=t, sequence=step)
 
     def _write_start(self, state: np.ndarray) -> None:
+        self._model_fields_changed(force_scan=True)
         info = dict(self.info, expanded_fields=self._expanded)
         self._message(self._channel(fmt.TOPIC_RECORDING, fmt.ENCODING_JSON), 0, json.dumps(info).encode())
         self._message(self._channel(fmt.TOPIC_MODEL_PATCH, fmt.ENCODING_ARRAYS), 0, fmt.pack_arrays({}, self.patch))
-        sims = list(range(self.n))
-        self._model_rows = {name: np.array(self.env.batch.expanded(name)) for name in self._expanded}
         self._write_model_rows(np.arange(self.n), 0)
         self._message(
             self._channel(fmt.TOPIC_INITIAL_STATE, fmt.ENCODING_ARRAYS), 0,
-            fmt.pack_arrays({"step": 0, "sims": sims}, {"state": state.copy()}),
+            fmt.pack_arrays({"step": 0, "sims": list(range(self.n))}, {"state": state.copy()}),
         )
 
+    def _model_fields_changed(self, force_scan: bool) -> np.ndarray:
+        """(n,) bool: simulations whose per-simulation model fields differ from the last recorded ones.
+
+        The set of per-simulation fields grows when a field is first expanded (randomization, a layer setting
+        gains) or set_const first runs; a full look over MODEL_FIELDS costs ~1 ms, so it is taken only then.
+        """
+        batch = self.env.batch
+        cache = getattr(batch, "_expanded", None)  # Batch's own record of expand() calls
+        set_const_done = batch.expanded("body_subtreemass") is not None  # among mj_setConst's outputs
+        count = -2 if cache is None else len(cache)
+        if force_scan or cache is None or count != self._expanded_count or set_const_done != self._set_const_done:
+            self._expanded_count, self._set_const_done = count, set_const_done
+            self._expanded = [name for name in sorted(mjbatch.MODEL_FIELDS) if batch.expanded(name) is not None]
+            self._live = [batch.expanded(name) for name in self._expanded]
+            self._model_bytes = np.zeros((self.n, 0), dtype=np.uint8)  # a new field: every row is new
+        now = self._model_row_bytes()
+        if now.shape != self._model_bytes.shape:
+            return np.ones(self.n, dtype=bool)
+        return (now != self._model_bytes).any(axis=1)
+
+    def _model_row_bytes(self) -> np.ndarray:
+        if not self._live:
+            return np.zeros((self.n, 0), dtype=np.uint8)
+        return np.concatenate([np.ascontiguousarray(v).reshape(self.n, -1).view(np.uint8) for v in self._live], axis=1)
+
     def _write_model_rows(self, sims: np.ndarray, step: int) -> None:
-        rows = {}
-        for name in self._expanded:
-            rows[name] = np.array(self.env.batch.expanded(name)[sims])
-            self._model_rows[name][sims] = rows[name]
+        rows = {name: np.array(values[sims]) for name, values in zip(self._expanded, self._live)}
+        self._model_bytes = self._model_row_bytes()
         self._message(
             self._channel(fmt.TOPIC_SIM_MODEL, fmt.ENCODING_ARRAYS), step,
             fmt.pack_arrays({"step": step, "sims": sims.tolist()}, rows),
         )
 
     def _write_overwrites(self, state: np.ndarray, k: int) -> None:
-        before = self._ended_state
-        other = self._other
         # compared as bits: -0.0 vs 0.0 and NaN payloads count as changes
-        changed = (state[:, other].view(np.uint64) != before[:, other].view(np.uint64)).any(axis=1)
+        differs = state.view(np.uint64) != self._ended_state.view(np.uint64)
+        changed = np.zeros(self.n, dtype=bool)
+        for columns in self._other:
+            changed |= differs[:, columns].any(axis=1)
         if changed.any():
             sims = np.flatnonzero(changed)
             self._message(
                 self._channel(fmt.TOPIC_STATE_RESET, fmt.ENCODING_ARRAYS), k,
                 fmt.pack_arrays({"step": k, "sims": sims.tolist()}, {"state": state[sims].copy()}),
             )
-        xfrc = self._xfrc
-        pushed = (state[:, xfrc].view(np.uint64) != before[:, xfrc].view(np.uint64)).any(axis=1) & ~changed
+        pushed = differs[:, self._xfrc].any(axis=1) & ~changed
         if pushed.any():
             sims = np.flatnonzero(pushed)
-            nbody = self.info["nbody"]
+            xfrc = state[sims][:, self._xfrc].reshape(len(sims), self.info["nbody"], 6)
             self._message(
                 self._channel(fmt.TOPIC_XFRC, fmt.ENCODING_ARRAYS), k,
-                fmt.pack_arrays({"step": k, "sims": sims.tolist()}, {"xfrc_applied": state[sims][:, xfrc].reshape(-1, nbody, 6)}),
+                fmt.pack_arrays({"step": k, "sims": sims.tolist()}, {"xfrc_applied": xfrc}),
             )
-        model_changed = np.zeros(self.n, dtype=bool)
-        cached = getattr(self.env.batch, "_expanded", None)  # the batch's cache of expand() results
-        if cached is None or len(cached) != self._cached_count or changed.any():
-            # a field expanded since the last look (a layer changing gains, set_const after a reset)
-            self._cached_count = -1 if cached is None else len(cached)
-            new = [name for name in sorted(mjbatch.MODEL_FIELDS)
-                   if name not in self._model_rows and self.env.batch.expanded(name) is not None]
-            for name in new:
-                self._expanded.append(name)
-                self._model_rows[name] = np.array(self.env.batch.expanded(name))
-                model_changed[:] = True
-        for name in self._expanded:
-            now = np.ascontiguousarray(self.env.batch.expanded(name)).reshape(self.n, -1).view(np.uint8)
-            was = self._model_rows[name].reshape(self.n, -1).view(np.uint8)
-            model_changed |= (now != was).any(axis=1)
+        model_changed = self._model_fields_changed(force_scan=False)
         if model_changed.any():
             self._write_model_rows(np.flatnonzero(model_changed), k)
 
