@@ -142,7 +142,7 @@ class RewardConfig:
 @dataclass(frozen=True, kw_only=True)
 class RLHFConfig:
     seed: int = 0
-    iterations: int = 30
+    iterations: int = 40
     train_prompts: int = 2000
     eval_prompts: int = 64
     """Held-out prompts sampled before and after training (same seed) to measure the reward gain and KL."""
@@ -167,7 +167,9 @@ class RLHFConfig:
     leave_one_out_baseline: bool = True
     """Subtract from each score the mean score of the other samples for the same prompt (RLOO) before GAE, so
     prompt-dependent reward offsets do not reach the policy gradient; needs samples_per_prompt >= 2."""
-    reward_model_weight: float = 1.0
+    reward_model_weight: float = 0.2
+    """Reward-model scores spread over several units on the generated corpus; 0.2 puts them on the scale of the
+    programmatic plan score (0..1), so neither drowns the other."""
     programmatic_weight: float = 1.0
     safety_penalty: float = 1.0
     disallowed_words: tuple[str, ...] = DISALLOWED_WORDS

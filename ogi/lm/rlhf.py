@@ -121,8 +121,8 @@ class RLHFTrainer:
                  safety_rule: SafetyRule | None = None):
         if reward_model is None and reward_function is None:
             raise ConfigError("RLHF needs a reward: pass a reward model, a reward function, or both")
-        if reward_model is None and config.reward_model_weight > 0 and reward_function is not None:
-            config = replace(config, reward_model_weight=0.0)
+        if reward_model is None:
+            config = replace(config, reward_model_weight=0.0)  # recorded in the checkpoint as the weight used
         self.policy = policy
         self.reference = copy.deepcopy(policy).eval().requires_grad_(False)
         self.value_head = ValueHead(policy.config.width)

@@ -38,6 +38,8 @@ class Tokenizer:
     Ids 0..5 are the special tokens in :data:`SPECIAL_TOKENS` order, then the action tokens, then the learned vocabulary.
     """
 
+    pad_id, bos_id, eos_id, unk_id, prompt_id, response_id = range(len(SPECIAL_TOKENS))
+
     def __init__(self, *, kind: str, vocabulary: Sequence[str], num_action_tokens: int, bpe_json: str | None = None):
         if kind not in ("word", "bpe"):
             raise ConfigError(f"tokenizer kind = {kind!r} must be 'word' or 'bpe'")
@@ -60,8 +62,6 @@ class Tokenizer:
             self._bpe = HFTokenizer.from_str(bpe_json)
             if self._bpe.get_vocab() != self._ids:
                 raise ConfigError("bpe_json's vocabulary differs from the tokenizer's vocabulary")
-
-    pad_id, bos_id, eos_id, unk_id, prompt_id, response_id = range(6)
 
     @property
     def vocab_size(self) -> int:
