@@ -16,8 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from ogi.training.checkpoint import json_sha256
-
 FORMAT = "ogi-policy-artifact"
 FORMAT_VERSION = 1
 ONNX_FILENAME = "policy.onnx"
@@ -32,6 +30,8 @@ class ArtifactError(ValueError):
 
 def manifest_sha256(manifest: Mapping[str, Any]) -> str:
     """sha256 of the canonical JSON of the manifest without its own `manifest_sha256` field."""
+    from ogi.training.checkpoint import json_sha256
+
     return json_sha256({k: v for k, v in manifest.items() if k != "manifest_sha256"})
 
 

@@ -45,7 +45,7 @@ class MotorCommand:
         return MotorCommand(q=zeros, dq=zeros, kp=zeros, kd=zeros, tau=zeros)
 
     def is_finite(self) -> bool:
-        return all(np.all(np.isfinite(a)) for a in (self.q, self.dq, self.kp, self.kd, self.tau))
+        return bool(np.isfinite(np.stack((self.q, self.dq, self.kp, self.kd, self.tau))).all())
 
 
 @dataclass

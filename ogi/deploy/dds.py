@@ -169,6 +169,12 @@ class DdsBridge(_Endpoint):
         self._lock = threading.Lock()
         self._sequence = 0
         self._template = _new_command_buffer()
+        modes = np.zeros(NUM_MOTOR_SLOTS, dtype=np.uint8)
+        modes[self.index] = MOTOR_MODE_SERVO
+        lowcmd_layout().put(self._template, "motor_cmd.mode", modes)
+        # motors the robot does not use hold the SDK's stop values and zero gains
+        self._unused = {name: np.full(NUM_MOTOR_SLOTS, {"q": POS_STOP_F, "dq": VEL_STOP_F}.get(name, 0.0))
+                        for name in ("q", "dq", "kp", "kd", "tau")}
         super().__init__(domain_id, (LOWSTATE_TOPIC, LowState_), (LOWCMD_TOPIC, LowCmd_), max_age_s, config)
 
     def _on_payload(self, payload: bytes, source_ns: int) -> None:
@@ -200,14 +206,10 @@ class DdsBridge(_Endpoint):
     def send(self, command: MotorCommand) -> None:
         layout = lowcmd_layout()
         buffer = self._template.copy()
-        n = len(self.index)
         for name in ("q", "dq", "kp", "kd", "tau"):
-            values = np.full(NUM_MOTOR_SLOTS, POS_STOP_F if name == "q" else VEL_STOP_F if name == "dq" else 0.0)
+            values = self._unused[name].copy()
             values[self.index] = getattr(command, name)
             layout.put(buffer, f"motor_cmd.{name}", values)
-        modes = np.zeros(NUM_MOTOR_SLOTS, dtype=np.uint8)
-        modes[:n] = MOTOR_MODE_SERVO
-        layout.put(buffer, "motor_cmd.mode", modes)
         self._sequence += 1
         layout.put(buffer, "reserve", self._sequence)
         self._write(layout, buffer)

@@ -36,6 +36,14 @@ class Leaf:
     c_offsets: np.ndarray  # (k,) byte offsets in the C struct
     cdr_offsets: np.ndarray  # (k,) byte offsets in the CDR data (after the header)
     wire_index: np.ndarray  # (k, itemsize) byte positions in the wire buffer (header included)
+    words: np.ndarray | None  # (k,) indices into the wire buffer viewed as `dtype`, when all are aligned for it
+
+
+def _leaf(dtype: np.dtype, c_offsets: np.ndarray, cdr_offsets: np.ndarray) -> Leaf:
+    start = cdr_offsets + len(CDR_LE_HEADER)
+    size = dtype.itemsize
+    words = start // size if np.all(start % size == 0) else None
+    return Leaf(dtype, c_offsets, cdr_offsets, start[:, None] + np.arange(size), words)
 
 
 def _field_types(cls: type) -> dict[str, typing.Any]:
@@ -76,10 +84,7 @@ class Layout:
         cdr_end = self._walk_cdr(cls, 0, "", leaves)
         self.cdr_size = cdr_end
         self.leaves = {
-            path: Leaf(
-                np.dtype(code), np.array(c, dtype=np.int64), np.array(cdr, dtype=np.int64),
-                np.array(cdr, dtype=np.int64)[:, None] + len(CDR_LE_HEADER) + np.arange(np.dtype(code).itemsize),
-            )
+            path: _leaf(np.dtype(code), np.array(c, dtype=np.int64), np.array(cdr, dtype=np.int64))
             for path, (code, c, cdr) in leaves.items()
         }
         # c_bytes = padded_cdr[gather]; padding bytes of the C struct read the zero byte past the CDR data
@@ -133,12 +138,23 @@ class Layout:
     def put(self, buffer: np.ndarray, path: str, values: typing.Any) -> None:
         """Write a leaf's k values (broadcast) into a wire buffer."""
         leaf = self.leaves[path]
+        words = self._words(leaf, buffer)
+        if words is not None:
+            buffer.view(leaf.dtype)[words] = values
+            return
         data = np.ascontiguousarray(np.broadcast_to(np.asarray(values, dtype=leaf.dtype), leaf.cdr_offsets.shape))
         buffer[leaf.wire_index] = data.view(np.uint8).reshape(leaf.wire_index.shape)
+
+    @staticmethod
+    def _words(leaf: Leaf, buffer: np.ndarray) -> np.ndarray | None:
+        return None if leaf.words is None or len(buffer) % leaf.dtype.itemsize else leaf.words
 
     def get(self, data: np.ndarray, path: str) -> np.ndarray:
         """A leaf's (k,) values from wire bytes (as a uint8 array)."""
         leaf = self.leaves[path]
+        words = self._words(leaf, data)
+        if words is not None:
+            return data.view(leaf.dtype)[words]
         return np.ascontiguousarray(data[leaf.wire_index]).view(leaf.dtype).reshape(-1)
 
     def check_wire(self, payload: bytes) -> np.ndarray:

@@ -1,0 +1,112 @@
+"""`ogi export`, `ogi sim-robot`, `ogi deploy`: thin command-line layers over `ogi.deploy`'s functions.
+
+`register(app)` adds the three verbs to a Typer app (the `ogi` entry point, or `python -m ogi.deploy`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def _fail(err: Exception) -> None:
+    console.print(f"[red]error:[/red] {err}")
+    raise typer.Exit(2)
+
+
+def export(
+    run: Annotated[Path, typer.Argument(help="Run directory (newest valid checkpoint) or checkpoint directory.")],
+    out: Annotated[Path, typer.Option(help="Artifact directory to write (policy.onnx + manifest.json).")],
+) -> None:
+    """Export a trained policy to ONNX with a manifest of everything a robot program needs."""
+    from ogi.deploy.artifact import ArtifactError
+    from ogi.deploy.export import export_policy
+    from ogi.training.checkpoint import CheckpointError
+
+    try:
+        artifact = export_policy(run, out)
+    except (ArtifactError, CheckpointError, FileNotFoundError, KeyError, ValueError) as err:
+        _fail(err)
+    policy = artifact.manifest["policy"]
+    console.print(
+        f"wrote {out}: {policy['file']} (sha256 {policy['sha256'][:12]}, inputs "
+        f"{', '.join(i['name'] + str(i['shape']) for i in policy['inputs'])}), manifest.json (checkpoint "
+        f"{artifact.manifest['source']['checkpoint_sha256'][:12]})")
+
+
+def sim_robot(
+    robot: Annotated[str, typer.Option(help="Robot to simulate.")] = "go2",
+    bridge: Annotated[str, typer.Option(help="dds: serve rt/lowstate and rt/lowcmd over DDS.")] = "dds",
+    seconds: Annotated[float, typer.Option(min=0.1, help="Simulated seconds to run (Ctrl-C stops earlier).")] = 3600.0,
+    domain_id: Annotated[int, typer.Option(min=0, max=232, help="DDS domain (1: as the public simulator).")] = 1,
+    state_hz: Annotated[float, typer.Option(help="LowState publishing rate; divides the 1000 Hz physics.")] = 500.0,
+    time_scale: Annotated[float, typer.Option(min=0.01, max=1.0, help="Simulated seconds per wall second.")] = 1.0,
+    trace: Annotated[Optional[Path], typer.Option(help="Write the base position as JSON lines every 0.1 s.")] = None,
+    max_age_s: Annotated[float, typer.Option(min=0.0, help="Drop commands older than this (0: no age check).")] = 0.1,
+) -> None:
+    """Play the robot in MuJoCo at 1 kHz in real time, over DDS on loopback (SIGUSR1 pauses its states)."""
+    from ogi.deploy.launch import serve_sim_robot
+
+    if bridge != "dds":
+        _fail(ValueError(f"--bridge {bridge}: sim-robot serves over dds; the in-process sim bridge is started by "
+                         "`ogi deploy ARTIFACT --bridge sim`"))
+    console.print(f"sim-robot {robot}: domain {domain_id} on loopback, LowState at {state_hz:g} Hz, "
+                  f"time scale {time_scale:g}; Ctrl-C to stop")
+    try:
+        summary = serve_sim_robot(robot=robot, seconds=seconds, domain_id=domain_id, state_hz=state_hz,
+                                  time_scale=time_scale, trace=trace, max_age_s=max_age_s or None)
+    except (KeyError, ValueError) as err:
+        _fail(err)
+    print(json.dumps(summary))
+
+
+def deploy(
+    artifact: Annotated[Path, typer.Argument(help="Artifact directory written by `ogi export`.")],
+    bridge: Annotated[str, typer.Option(help="sim: simulated robot in this process; dds: robot on DDS.")] = "sim",
+    seconds: Annotated[float, typer.Option(min=0.1, help="Seconds to run (Ctrl-C stops earlier, damping).")] = 20.0,
+    command_vx: Annotated[float, typer.Option(help="Commanded forward velocity, m/s.")] = 0.5,
+    domain_id: Annotated[int, typer.Option(min=0, max=232, help="DDS domain (0: a real robot, 1: simulator).")] = 1,
+    time_scale: Annotated[float, typer.Option(min=0.01, max=1.0, help="Must equal the simulated robot's.")] = 1.0,
+    pd_site: Annotated[str, typer.Option(help="motor: send targets and gains; runtime: send PD torques.")] = "motor",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON only.")] = False,
+) -> None:
+    """Run an exported policy: start-up ramp, 50 Hz policy, 1 kHz PD, safety supervisor; damping on exit."""
+    from ogi.deploy.artifact import ArtifactError
+    from ogi.deploy.launch import deploy as run_deploy
+
+    try:
+        report = run_deploy(artifact, bridge=bridge, seconds=seconds, command_vx=command_vx, domain_id=domain_id,
+                            time_scale=time_scale, pd_site=pd_site)
+    except (ArtifactError, KeyError, ValueError) as err:
+        _fail(err)
+    if as_json:
+        print(json.dumps(report))
+        return
+    table = Table(title=f"deploy {artifact} over {bridge}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in report.items():
+        if key in ("events", "errors", "bridge"):
+            continue
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    for name, count in report["bridge"].items():
+        table.add_row(f"bridge/{name}", str(count))
+    console.print(table)
+    for event in report["events"]:
+        console.print(f"  {event['time_s']:8.3f} s  {event['from_mode']} -> {event['to_mode']}  ({event['cause']})")
+    for error in report["errors"]:
+        console.print(f"[red]{error}[/red]")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `export`, `sim-robot` and `deploy` to `app`."""
+    app.command("export")(export)
+    app.command("sim-robot")(sim_robot)
+    app.command("deploy")(deploy)

@@ -1,0 +1,125 @@
+"""The functions behind `ogi deploy` and `ogi sim-robot`: wiring artifact, bridge, runtime and simulated robot.
+
+Both run until their time is up or SIGINT/SIGTERM arrives, then shut down in order (the runtime damps the
+joints before the link closes). `ogi sim-robot` also takes SIGUSR1 to stop publishing states (a link loss the
+runtime must catch) and SIGUSR2 to resume, and can write a JSON-lines trace of the simulated base.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ogi.deploy.artifact import ArtifactError, load_artifact
+from ogi.deploy.runtime import Runtime, RuntimeConfig
+from ogi.deploy.sim_robot import SimRobot, SimRobotConfig
+from ogi.robots import get_robot
+
+BRIDGES = ("sim", "dds")
+
+
+@contextlib.contextmanager
+def stop_on_signals(extra: dict[int, Any] | None = None) -> Iterator[threading.Event]:
+    """An event set by SIGINT or SIGTERM while the block runs (handlers restored after); main thread only."""
+    stop = threading.Event()
+    handlers = {signal.SIGINT: lambda *_: stop.set(), signal.SIGTERM: lambda *_: stop.set(), **(extra or {})}
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def deploy(artifact_dir: Path, *, bridge: str, seconds: float, command_vx: float, domain_id: int = 1,
+           time_scale: float = 1.0, pd_site: str = "motor", max_age_s: float | None = 0.1) -> dict[str, Any]:
+    """Run an artifact on a bridge for `seconds` (controller time); returns the runtime's report.
+
+    bridge "sim": a simulated robot in this process (the report adds its base displacement and height);
+    "dds": the robot on the DDS domain (`ogi sim-robot --bridge dds` or a real robot).
+    """
+    if bridge not in BRIDGES:
+        raise ValueError(f"bridge {bridge!r} must be one of {', '.join(BRIDGES)}")
+    artifact = load_artifact(artifact_dir)
+    cfg = RuntimeConfig(command=(command_vx, 0.0, 0.0), time_scale=time_scale, pd_site=pd_site)
+    sim = None
+    if bridge == "sim":
+        from ogi.deploy.bridge import SimBridge
+
+        sim = SimRobot(get_robot(artifact.robot_name), SimRobotConfig(time_scale=time_scale))
+        link = SimBridge(sim)
+        sim.start()
+    else:
+        from ogi.deploy.dds import DdsBridge
+
+        link = DdsBridge(artifact.manifest["robot"]["sdk_motor_index"], artifact.num_joints,
+                         domain_id=domain_id, max_age_s=max_age_s)
+    start_xyz = sim.base_position() if sim is not None else None
+    runtime = Runtime(artifact, link, cfg)
+    # a full garbage collection over set-up's objects (torch, onnx) would stall both loops for tens of ms
+    gc.freeze()
+    with stop_on_signals() as stop:
+        runtime.start()
+        try:
+            stop.wait(seconds / time_scale)
+        finally:
+            runtime.stop()
+            link.close()
+            if sim is not None:
+                sim.stop()
+    report = runtime.report()
+    report["interrupted"] = stop.is_set()
+    if sim is not None:
+        end = sim.base_position()
+        report["base_displacement_m"] = (end - start_xyz).tolist()
+        report["base_height_m"] = float(end[2])
+        report["sim_slips"] = sim.slips
+    return report
+
+
+def serve_sim_robot(*, robot: str, seconds: float, domain_id: int, state_hz: float, time_scale: float,
+                    trace: Path | None, max_age_s: float | None, start: str = "lying") -> dict[str, Any]:
+    """Play `robot` over DDS in real time until `seconds` pass or a signal stops it; returns a summary."""
+    from ogi.deploy.dds import DdsRobotServer
+    from ogi.deploy.export import sdk_motor_index
+
+    spec = get_robot(robot)
+    index = sdk_motor_index(spec)
+    if index is None:
+        raise ArtifactError(f"robot '{robot}' has no SDK motor order; the DDS bridge cannot serve it")
+    every = round(1000.0 / state_hz)
+    if not 1 <= every <= 100 or abs(1000.0 / every - state_hz) > 1e-6:
+        raise ValueError(f"--state-hz {state_hz} must divide the 1000 Hz physics rate (1000, 500, 250, ...)")
+    sim = SimRobot(spec, SimRobotConfig(state_every=every, time_scale=time_scale, start=start))
+    server = DdsRobotServer(sim, index, domain_id=domain_id, max_age_s=max_age_s)
+    pause = {signal.SIGUSR1: lambda *_: server.publishing.clear(), signal.SIGUSR2: lambda *_: server.publishing.set()}
+    start_xyz = sim.base_position()
+    out = open(trace, "w") if trace is not None else None
+    wall0 = time.monotonic()
+    gc.freeze()
+    with stop_on_signals(pause) as stop:
+        sim.start()
+        try:
+            while not stop.wait(0.1) and time.monotonic() - wall0 < seconds / time_scale:
+                if out is not None:
+                    out.write(json.dumps({"wall_s": time.monotonic() - wall0, "sim_s": sim.sim_time_s,
+                                          "base_xyz": sim.base_position().tolist(),
+                                          "publishing": server.publishing.is_set(),
+                                          "commands": server.stats.received, "slips": sim.slips}) + "\n")
+                    out.flush()
+        finally:
+            sim.stop()
+            server.close()
+            if out is not None:
+                out.close()
+    return {"sim_s": sim.sim_time_s, "slips": sim.slips, "base_displacement_m": (sim.base_position() - start_xyz).tolist(),
+            "link": server.stats.as_dict()}
