@@ -76,6 +76,7 @@ def deploy(artifact_dir: Path, *, bridge: str, seconds: float, command_vx: float
             link.close()
             if sim is not None:
                 sim.stop()
+            gc.unfreeze()
     report = runtime.report()
     report["interrupted"] = stop.is_set()
     if sim is not None:
@@ -119,6 +120,7 @@ def serve_sim_robot(*, robot: str, seconds: float, domain_id: int, state_hz: flo
         finally:
             sim.stop()
             server.close()
+            gc.unfreeze()
             if out is not None:
                 out.close()
     return {"sim_s": sim.sim_time_s, "slips": sim.slips, "base_displacement_m": (sim.base_position() - start_xyz).tolist(),

@@ -1,0 +1,60 @@
+"""`ogi export`, `ogi deploy`, `ogi sim-robot` through Typer's test runner on a fresh app."""
+
+import json
+
+import typer
+from typer.testing import CliRunner
+
+from ogi.deploy.commands import register
+
+from .conftest import PRETRAINED
+
+runner = CliRunner()
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+    return app
+
+
+def test_register_adds_the_three_verbs():
+    names = {command.name for command in _app().registered_commands}
+    assert names == {"export", "sim-robot", "deploy"}
+
+
+def test_export_writes_a_loadable_artifact(tmp_path):
+    result = runner.invoke(_app(), ["export", str(PRETRAINED), "--out", str(tmp_path / "art")])
+    assert result.exit_code == 0, result.output
+    assert "policy.onnx" in result.output
+    manifest = json.loads((tmp_path / "art" / "manifest.json").read_text())
+    assert manifest["robot"]["name"] == "go2"
+
+
+def test_export_of_a_missing_run_is_a_clear_error(tmp_path):
+    result = runner.invoke(_app(), ["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "art")])
+    assert result.exit_code == 2
+    assert "no valid checkpoint" in result.output
+
+
+def test_deploy_on_the_sim_bridge_starts_up_and_damps_on_exit(exported):
+    result = runner.invoke(_app(), ["deploy", str(exported), "--bridge", "sim", "--seconds", "1.0",
+                                    "--time-scale", "0.5", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert report["phase"] == "stopped" and report["mode"] == "damping"
+    assert report["events"][-1]["cause"] == "stop"
+    assert report["pd_ticks"] > 100 and report["bridge"]["sent"] > 100 and not report["errors"]
+
+
+def test_deploy_refuses_a_tampered_artifact(artifact_copy):
+    (artifact_copy / "policy.onnx").write_bytes(b"not a model")
+    result = runner.invoke(_app(), ["deploy", str(artifact_copy), "--seconds", "1"])
+    assert result.exit_code == 2
+    assert "error" in result.output and "bytes" in result.output
+
+
+def test_sim_robot_serves_only_over_dds():
+    result = runner.invoke(_app(), ["sim-robot", "--bridge", "sim", "--seconds", "1"])
+    assert result.exit_code == 2
+    assert "ogi deploy ARTIFACT --bridge sim" in result.output
