@@ -38,6 +38,7 @@ class MotorCommand:
     kp: np.ndarray  # N*m/rad
     kd: np.ndarray  # N*m*s/rad
     tau: np.ndarray  # N*m
+    source_sequence: int = 0  # sequence of the robot state this command was computed from (0: none)
 
     @staticmethod
     def zero_torque(n: int) -> "MotorCommand":

@@ -6,7 +6,8 @@ counting by reason (`LinkStats`): a wrong length, encapsulation, head or level f
 match the C-layout CRC (corrupt); a sequence number equal to (duplicate) or older than (reordered) the last
 accepted one; a DDS source timestamp older than `max_age_s` on arrival (stale; needs the two clocks to agree,
 as on one host; None turns it off). Sequence numbers: `LowCmd_.reserve` counts commands, `LowState_.tick`
-counts robot states. Motors are mapped between the model's joint order and the SDK's by the manifest's
+counts robot states, and `LowCmd_.sn[0]` names the state tick a command was computed from, so the robot side
+measures state-to-command latency (`DdsRobotServer.latency_s`). Motors are mapped between the model's joint order and the SDK's by the manifest's
 `sdk_motor_index` (by joint name at export).
 
 Participants are made on a `Domain` with an explicit configuration (`loopback_config`), so nothing leaves
@@ -212,6 +213,7 @@ class DdsBridge(_Endpoint):
             layout.put(buffer, f"motor_cmd.{name}", values)
         self._sequence += 1
         layout.put(buffer, "reserve", self._sequence)
+        layout.put(buffer, "sn", [command.source_sequence & 0xFFFFFFFF, 0])
         self._write(layout, buffer)
 
 
@@ -224,6 +226,9 @@ class DdsRobotServer(_Endpoint):
         self.index = motor_order(sdk_motor_index, sim_robot.robot.num_joints)
         self.publishing = threading.Event()
         self.publishing.set()
+        self._published_at: dict[int, float] = {}  # tick -> time.monotonic() of publication (recent ticks)
+        self._answered: set[int] = set()
+        self.latency_s: list[float] = []  # per state tick: publication -> first command computed from it
         self._template = lowstate_layout().new_buffer()
         layout = lowstate_layout()
         layout.put(self._template, "head", HEAD)
@@ -248,8 +253,13 @@ class DdsRobotServer(_Endpoint):
         layout.put(buffer, "imu_state.gyroscope", state.gyro_body)
         layout.put(buffer, "imu_state.accelerometer", state.accel_body)
         layout.put(buffer, "foot_force", np.clip(np.round(state.foot_force), -32768, 32767))
-        layout.put(buffer, "tick", state.sequence & 0xFFFFFFFF)
+        tick = state.sequence & 0xFFFFFFFF
+        layout.put(buffer, "tick", tick)
         self._write(layout, buffer)
+        self._published_at[tick] = time.monotonic()
+        if len(self._published_at) > 4096:
+            for old in list(self._published_at)[:2048]:
+                self._published_at.pop(old, None)
 
     def _on_payload(self, payload: bytes, source_ns: int) -> None:
         layout = lowcmd_layout()
@@ -258,7 +268,14 @@ class DdsRobotServer(_Endpoint):
             return
         fields = {name: layout.get(data, f"motor_cmd.{name}")[self.index].astype(np.float64)
                   for name in ("q", "dq", "kp", "kd", "tau")}
-        command = MotorCommand(**fields)
+        source = int(layout.get(data, "sn")[0])
+        published = self._published_at.get(source)
+        if published is not None and source not in self._answered:
+            self._answered.add(source)
+            self.latency_s.append(time.monotonic() - published)
+            if len(self._answered) > 4096:
+                self._answered.clear()
+        command = MotorCommand(**fields, source_sequence=source)
         if command.is_finite():
             self.sim_robot.apply(command)
         else:

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ogi.deploy.artifact import ArtifactError, load_artifact
 from ogi.deploy.runtime import Runtime, RuntimeConfig
 from ogi.deploy.sim_robot import SimRobot, SimRobotConfig
@@ -123,5 +125,8 @@ def serve_sim_robot(*, robot: str, seconds: float, domain_id: int, state_hz: flo
             gc.unfreeze()
             if out is not None:
                 out.close()
+    latency_ms = np.asarray(server.latency_s) * 1e3
     return {"sim_s": sim.sim_time_s, "slips": sim.slips, "base_displacement_m": (sim.base_position() - start_xyz).tolist(),
-            "link": server.stats.as_dict()}
+            "link": server.stats.as_dict(), "state_to_command_samples": len(latency_ms),
+            "state_to_command_p50_ms": float(np.percentile(latency_ms, 50)) if len(latency_ms) else None,
+            "state_to_command_p99_ms": float(np.percentile(latency_ms, 99)) if len(latency_ms) else None}

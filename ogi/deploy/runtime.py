@@ -294,9 +294,10 @@ class Runtime:
         self.last_torque = tau
         zeros = np.zeros_like(tau)
         if self.cfg.pd_site == "runtime":
-            command = MotorCommand(q=q_des, dq=zeros, kp=zeros, kd=zeros, tau=tau)
+            command = MotorCommand(q=q_des, dq=zeros, kp=zeros, kd=zeros, tau=tau, source_sequence=state.sequence)
         else:
-            command = MotorCommand(q=q_des, dq=zeros, kp=np.asarray(kp, float), kd=np.asarray(kd, float), tau=tau_ff)
+            command = MotorCommand(q=q_des, dq=zeros, kp=np.asarray(kp, float), kd=np.asarray(kd, float), tau=tau_ff,
+                                   source_sequence=state.sequence)
         if not command.is_finite():
             self.supervisor.trip(now, "non_finite_command", ControlMode.DAMPING)
             command = MotorCommand(q=zeros, dq=zeros, kp=zeros, kd=self.kd * self.cfg.fallback.damping_kd_scale, tau=zeros)

@@ -123,6 +123,11 @@ def test_commands_carry_sequence_and_crc_and_reach_the_robot_in_model_order():
                                   tau_est=command.tau))
         assert _wait(lambda: bridge.latest_state() is not None)
         np.testing.assert_allclose(bridge.latest_state().q, command.q, rtol=1e-6)
+        # a command computed from tick 7 names it in sn[0]: the robot side times state -> command
+        answer = MotorCommand(command.q, command.dq, command.kp, command.kd, command.tau, source_sequence=7)
+        assert _wait(lambda: bridge.send(answer) or server.latency_s)
+        assert len(server.latency_s) == 1 and 0.0 < server.latency_s[0] < 5.0
+        assert stub.applied[-1].source_sequence == 7
     finally:
         server.close()
         bridge.close()
