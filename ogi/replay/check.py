@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -52,9 +53,9 @@ def replay_check(
     check_version(recording, strict)
     sims = list(range(recording.num_sims)) if sims is None else sims
     for sim in sims:
-        recording._check_sim(sim)
+        recording.check_sim(sim)
     base = recording.base_model()
-    models = [recording.sim_model(sim, base=_copy(base)) for sim in sims]
+    models = [recording.sim_model(sim, base=copy.copy(base)) for sim in sims]
     datas = [mujoco.MjData(m) for m in models]
     for sim, model, data in zip(sims, models, datas):
         mujoco.mj_setState(model, data, np.ascontiguousarray(recording.initial_state[sim]), STATE_SIG)
@@ -86,9 +87,3 @@ def replay_check(
     if steps != recording.num_steps:
         raise RecordingError(f"{recording.path}: read {steps} steps, the scan found {recording.num_steps}")
     return ReplayResult(steps=steps, sims=tuple(sims), exact=True, first_divergence=None)
-
-
-def _copy(model: mujoco.MjModel) -> mujoco.MjModel:
-    import copy
-
-    return copy.copy(model)

@@ -41,7 +41,7 @@ def replay(
 
     try:
         recording = Recording(file)
-        recording._check_sim(sim)
+        recording.check_sim(sim)
         if check:
             raise typer.Exit(_check(recording, strict, as_json))
         if video is not None:

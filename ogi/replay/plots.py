@@ -49,7 +49,7 @@ def write_plots(recording: Recording, out_dir: Path, sim: int = 0) -> list[Path]
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    recording._check_sim(sim)
+    recording.check_sim(sim)
     info = recording.info
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -175,12 +175,13 @@ class Recording:
 
     def sim_model(self, sim: int, base: mujoco.MjModel | None = None) -> mujoco.MjModel:
         """Simulation `sim`'s model at the start of the recording."""
-        self._check_sim(sim)
+        self.check_sim(sim)
         model = self.base_model() if base is None else base
         apply_fields(model, self.initial_model_rows, row=sim)
         return model
 
-    def _check_sim(self, sim: int) -> None:
+    def check_sim(self, sim: int) -> None:
+        """Raise RecordingError unless `sim` is a simulation of the recording."""
         if not 0 <= sim < self.num_sims:
             raise RecordingError(f"simulation {sim} is not in the recording (it has {self.num_sims}: 0..{self.num_sims - 1})")
 

@@ -47,7 +47,7 @@ def frame_steps(num_steps: int, ctrl_dt_s: float, fps: float) -> np.ndarray:
 
 def sim_trajectory(recording: Recording, sim: int) -> tuple[np.ndarray, np.ndarray]:
     """(qpos (steps + 1, nq), qvel (steps + 1, nv)) of one simulation, the initial state first."""
-    recording._check_sim(sim)
+    recording.check_sim(sim)
     model = recording.base_model()
     data = mujoco.MjData(model)
     mujoco.mj_setState(model, data, np.ascontiguousarray(recording.initial_state[sim]), int(recording.info["state_sig"]))
