@@ -118,6 +118,7 @@ def train(
     seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --run-dir from its newest valid checkpoint.")] = False,
     evaluate_after: Annotated[bool, typer.Option("--eval/--no-eval", help="Evaluate the final policy.")] = True,
+    fall_limit: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Constrain Pr(an episode ends in a fall) to at most this (PPO-Lagrangian).")] = None,
 ) -> None:
     """Train a walking policy with PPO; live progress, TensorBoard logs, checkpoints with lineage."""
     from ogi.training.cli_train import run_train
@@ -125,7 +126,7 @@ def train(
     code = run_train(
         robot=robot, task=task, algo=algo.value, config=config, run_dir=run_dir, iterations=iterations,
         minutes=minutes, num_envs=num_envs, actor=actor.value if actor else None, seed=seed, resume=resume,
-        evaluate_after=evaluate_after, console=console,
+        evaluate_after=evaluate_after, console=console, fall_limit=fall_limit,
     )
     raise typer.Exit(code)
 

@@ -17,7 +17,7 @@ from ogi.validation import ConfigError
 
 def build_config(
     *, robot: str, task: str, config: Path | None, iterations: int | None, minutes: float | None,
-    num_envs: int | None, actor: str | None, seed: int | None,
+    num_envs: int | None, actor: str | None, seed: int | None, fall_limit: float | None = None,
 ):
     from ogi.policies import ActorConfig
     from ogi.training.config import load_train_config, preset
@@ -37,6 +37,9 @@ def build_config(
         changes["env"] = dataclasses.replace(changes.get("env", cfg.env), seed=seed)
     if num_envs is not None:
         changes["env"] = dataclasses.replace(changes.get("env", cfg.env), num_envs=num_envs)
+    if fall_limit is not None:
+        # Pr(fall | pi) <= delta through PPO-Lagrangian
+        changes["safety"] = dataclasses.replace(cfg.safety, enabled=True, fall_limit=fall_limit)
     if actor is not None:
         changes["actor"] = dataclasses.replace(cfg.actor, kind=actor) if isinstance(cfg.actor, ActorConfig) else ActorConfig(kind=actor)
     return dataclasses.replace(cfg, **changes)
@@ -45,7 +48,7 @@ def build_config(
 def run_train(
     *, robot: str, task: str, algo: str, config: Path | None, run_dir: Path | None, iterations: int | None,
     minutes: float | None, num_envs: int | None, actor: str | None, seed: int | None, resume: bool,
-    evaluate_after: bool, console: Console,
+    evaluate_after: bool, console: Console, fall_limit: float | None = None,
 ) -> int:
     from ogi.training.runner import Runner
 
@@ -62,7 +65,7 @@ def run_train(
                 cfg = dataclasses.replace(cfg, iterations=iterations)
         else:
             cfg = build_config(robot=robot, task=task, config=config, iterations=iterations, minutes=minutes,
-                               num_envs=num_envs, actor=actor, seed=seed)
+                               num_envs=num_envs, actor=actor, seed=seed, fall_limit=fall_limit)
         run_dir = run_dir or Path("runs") / f"{cfg.env.robot.replace('/', '_')}-{task}-{time.strftime('%Y%m%d-%H%M%S')}"
         if algo == "sb3-ppo":
             from ogi.training.sb3 import train_sb3

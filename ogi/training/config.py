@@ -10,6 +10,7 @@ from typing import Any
 
 from ogi.envs.config import CommandConfig, RewardConfig, SimConfig, WalkConfig, config_from_dict
 from ogi.policies import ActorConfig, CriticConfig
+from ogi.training.lagrangian import SafetyConfig
 from ogi.training.ppo import PPOConfig
 from ogi.validation import ConfigError, check_range, read_toml, unknown_field
 
@@ -46,6 +47,7 @@ class TrainConfig:
     actor: ActorConfig = field(default_factory=ActorConfig)
     critic: CriticConfig = field(default_factory=CriticConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)  # the fall constraint (PPO-Lagrangian), off by default
     iterations: int = 1500
     max_minutes: float = 0.0  # wall-clock limit, 0: none
     checkpoint_every: int = 50  # iterations

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ogi.policies import Actor, Critic, EmpiricalNormalizer, State, gaussian_entropy, gaussian_kl, gaussian_log_prob
+from ogi.training.lagrangian import CostLagrangian, clipped_cost_surrogate, combine_policy_losses
 from ogi.training.storage import RolloutStorage
 from ogi.validation import ConfigError, check_range
 
@@ -141,7 +142,10 @@ class PPO:
         num_envs: int,
         cfg: PPOConfig,
         reference: FrozenPolicy | None = None,
+        lagrangian: CostLagrangian | None = None,
     ):
+        """lagrangian: the fall constraint's cost critic and multiplier (PPO-Lagrangian), or None."""
+        self.lagrangian = lagrangian
         if cfg.reference_kl_coef > 0 and reference is None:
             raise ValueError("ppo.reference_kl_coef > 0 needs a reference policy to stay close to")
         self.reference = reference
@@ -151,6 +155,8 @@ class PPO:
         self.num_envs = num_envs
         self.learning_rate = cfg.learning_rate
         self.optimizer = torch.optim.Adam([*actor.parameters(), *critic.parameters()], lr=cfg.learning_rate)
+        if lagrangian is not None:
+            self.optimizer.add_param_group({"params": list(lagrangian.cost_critic.parameters())})
         self.storage = RolloutStorage(
             cfg.rollout_steps, num_envs, actor.obs_dim, critic_normalizer.mean.shape[0], actor.act_dim
         )
@@ -180,20 +186,33 @@ class PPO:
         st.values[t] = self.critic(cobs)
         if self.reference is not None:
             st.reference_means[t] = self.reference.mean(policy_obs)
+        if self.lagrangian is not None:
+            st.cost_values[t] = self.lagrangian.cost_critic(cobs)
         return action
 
     @torch.no_grad()
     def process_step(
         self, rewards: torch.Tensor, terminated: torch.Tensor, truncated: torch.Tensor,
-        final_critic_obs: torch.Tensor | None = None,
+        final_critic_obs: torch.Tensor | None = None, costs: torch.Tensor | None = None,
     ) -> None:
-        """Record one step's outcome; time-outs are bootstrapped with V of their final observation."""
+        """Record one step's outcome; time-outs are bootstrapped with V of their final observation.
+
+        costs (n,): the fall constraint's per-step cost (1 on a fall), needed when a lagrangian is set.
+        """
         t = self._step
         st = self.storage
         rewards = rewards.clone()
         if final_critic_obs is not None and truncated.any():
             final_values = self.critic(self.critic_normalizer(final_critic_obs[truncated]))
             rewards[truncated] += self.cfg.gamma * final_values
+        if self.lagrangian is not None:
+            if costs is None:
+                raise ValueError("process_step needs costs when PPO runs with a fall constraint")
+            costs = costs.clone().float()
+            if final_critic_obs is not None and truncated.any():
+                final_costs = self.lagrangian.cost_critic(self.critic_normalizer(final_critic_obs[truncated]))
+                costs[truncated] += self.lagrangian.cfg.cost_gamma * final_costs
+            st.costs[t] = costs
         done = terminated | truncated
         st.rewards[t] = rewards
         st.dones[t] = done
@@ -209,6 +228,12 @@ class PPO:
         last_values = self.critic(self.critic_normalizer(last_critic_obs))
         st = self.storage
         st.advantages, st.returns = compute_gae(st.rewards, st.values, st.dones, last_values, self.cfg.gamma, self.cfg.lam)
+        if self.lagrangian is not None:
+            safety = self.lagrangian.cfg
+            last_costs = self.lagrangian.cost_critic(self.critic_normalizer(last_critic_obs))
+            st.cost_advantages, st.cost_returns = compute_gae(
+                st.costs, st.cost_values, st.dones, last_costs, safety.cost_gamma, safety.cost_lam
+            )
 
     # ---- update ------------------------------------------------------------------------------
     def update(self) -> dict[str, float]:
@@ -217,6 +242,8 @@ class PPO:
         n = self.num_envs
         minibatches = min(cfg.minibatches, n)
         sums = {"loss/surrogate": 0.0, "loss/value": 0.0, "loss/entropy": 0.0, "policy/kl": 0.0, "policy/kl_reference": 0.0}
+        if self.lagrangian is not None:
+            sums.update({"loss/cost_surrogate": 0.0, "loss/cost_value": 0.0})
         count = 0
         last_epoch_kl = 0.0
         for _ in range(cfg.epochs):
@@ -239,6 +266,8 @@ class PPO:
         out["policy/kl_last_epoch"] = last_epoch_kl
         out["policy/learning_rate"] = self.learning_rate
         out["policy/std"] = float(self.actor.log_std.detach().exp().mean())
+        if self.lagrangian is not None:
+            out["safety/lambda"] = self.lagrangian.multiplier
         return out
 
     def _update_minibatch(self, env_ids: torch.Tensor) -> dict[str, float]:
@@ -261,6 +290,22 @@ class PPO:
         entropy = gaussian_entropy(log_std, mean.shape[:-1]).mean()
         # L = L_clip + c_v L_value - c_e H
         loss = surrogate + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
+        extra: dict[str, float] = {}
+        if self.lagrangian is not None:
+            cost_advantages = st.cost_advantages[:, env_ids]
+            # scaled by the whole rollout's spread, floored: a minibatch without a fall has only critic noise,
+            # which per-minibatch standardization would blow up to unit size
+            cost_advantages = (cost_advantages - cost_advantages.mean()) / max(float(st.cost_advantages.std()), 1e-2)
+            cost_surrogate = clipped_cost_surrogate(log_prob, st.log_probs[:, env_ids], cost_advantages, cfg.clip)
+            cost_values = self.lagrangian.cost_critic(st.critic_obs[:, env_ids])
+            cost_value_loss = clipped_value_loss(cost_values, st.cost_values[:, env_ids], st.cost_returns[:, env_ids], cfg.clip)
+            # L = (L_r + lambda L_c) / (1 + lambda) + value, cost-value and entropy terms
+            loss = (
+                combine_policy_losses(surrogate, cost_surrogate, self.lagrangian.multiplier)
+                + cfg.value_coef * value_loss + self.lagrangian.cfg.cost_value_coef * cost_value_loss
+                - cfg.entropy_coef * entropy
+            )
+            extra = {"loss/cost_surrogate": float(cost_surrogate.detach()), "loss/cost_value": float(cost_value_loss.detach())}
         reference_kl = torch.zeros(())
         if self.reference is not None:
             # + beta KL(pi || pi_ref): fine-tuning stays near the policy it started from
@@ -269,9 +314,9 @@ class PPO:
 
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_([*self.actor.parameters(), *self.critic.parameters()], cfg.max_grad_norm)
+        nn.utils.clip_grad_norm_([p for group in self.optimizer.param_groups for p in group["params"]], cfg.max_grad_norm)
         self.optimizer.step()
-        return {
+        return extra | {
             "loss/surrogate": float(surrogate.detach()), "loss/value": float(value_loss.detach()),
             "loss/entropy": float(entropy.detach()),
             "policy/kl": float(kl), "policy/kl_reference": float(reference_kl.detach()),

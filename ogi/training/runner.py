@@ -23,6 +23,7 @@ from ogi.envs import WalkVecEnv
 from ogi.policies import Critic, EmpiricalNormalizer, make_actor
 from ogi.training import checkpoint as ckpt
 from ogi.training.config import TrainConfig, actor_observation, actor_observation_size, config_to_dict
+from ogi.training.lagrangian import CostLagrangian, DualState, episode_fall_probability
 from ogi.training.ppo import PPO, FrozenPolicy
 
 
@@ -44,7 +45,9 @@ class Runner:
         self.ppo = PPO(
             self.actor, self.critic, self.actor_normalizer, self.critic_normalizer, cfg.env.num_envs, cfg.ppo,
             reference=reference,
+            lagrangian=CostLagrangian(cfg.safety, critic_dim, cfg.critic) if cfg.safety.enabled else None,
         )
+        self.rollout_fall_probability = 0.0  # J_c of the last rollout: Pr(an episode ends in a fall)
         self.iteration = 0
         self.env_steps = 0
         self.last_checkpoint: ckpt.Checkpoint | None = None
@@ -80,7 +83,7 @@ class Runner:
         torch.set_num_threads(self.cfg.collect_threads)
         self.ppo.begin_rollout()
         term_sums: dict[str, float] = {}
-        episodes = falls = 0
+        episodes = falls = step_falls = 0
         returns, lengths = [], []
         for _ in range(self.cfg.ppo.rollout_steps):
             action = self.ppo.act(torch.as_tensor(actor_observation(self.obs, self.cfg.actor_obs)), self._critic_obs(self.obs))
@@ -90,8 +93,9 @@ class Runner:
                 final = self._critic_obs(info["final_obs"])
             self.ppo.process_step(
                 torch.as_tensor(reward, dtype=torch.float32), torch.as_tensor(terminated), torch.as_tensor(truncated),
-                final,
+                final, costs=torch.as_tensor(info["fell"], dtype=torch.float32),
             )
+            step_falls += int(info["fell"].sum())
             self.obs = obs
             for key, value in info.items():
                 if key.startswith("reward/"):
@@ -107,6 +111,8 @@ class Runner:
         self.env_steps += n * steps
         stats = {key: value / steps for key, value in term_sums.items()}
         stats["reward/total"] = float(self.ppo.storage.rewards.mean())
+        self.rollout_fall_probability = episode_fall_probability(step_falls, n * steps, self.cfg.env.max_episode_steps)
+        stats["safety/fall_probability"] = self.rollout_fall_probability
         if episodes:
             self.episode_stats = {
                 "episode/return": float(np.mean(returns)),
@@ -119,7 +125,11 @@ class Runner:
 
     def update(self) -> dict[str, float]:
         torch.set_num_threads(self.cfg.update_threads)
-        return self.ppo.update()
+        stats = self.ppo.update()
+        if self.ppo.lagrangian is not None:
+            # dual ascent once per iteration: lambda <- max(0, lambda + lr (J_c - delta))
+            stats["safety/lambda"] = self.ppo.lagrangian.update_multiplier(self.rollout_fall_probability)
+        return stats
 
     # ---- the loop ----------------------------------------------------------------------------
     def train(
@@ -200,6 +210,8 @@ class Runner:
         env_arrays, env_meta = self.env.get_state()
         state.update({f"env/{k}": torch.from_numpy(np.ascontiguousarray(v)) for k, v in env_arrays.items()})
         state.update({f"obs/{k}": torch.from_numpy(v.copy()) for k, v in self.obs.items()})
+        if self.ppo.lagrangian is not None:
+            state.update({f"cost_critic/{k}": v for k, v in self.ppo.lagrangian.cost_critic.state_dict().items()})
         data = {
             "optimizer": optim_structure,
             "learning_rate": self.ppo.learning_rate,
@@ -207,6 +219,8 @@ class Runner:
             "curriculum": env_meta["curriculum"],
             "episode_stats": self.episode_stats,
         }
+        if self.ppo.lagrangian is not None:
+            data["lagrangian"] = self.ppo.lagrangian.dual.to_dict()
         self.last_checkpoint = ckpt.save_checkpoint(
             self.run_dir, step=self.env_steps, iteration=self.iteration, weights=weights, state=state,
             config=config_to_dict(self.cfg), reward_weights=dict(self.cfg.env.rewards.weights), data_manifest=data,
@@ -224,6 +238,11 @@ class Runner:
         self.critic_normalizer.load_state_dict(
             {k.removeprefix("critic_normalizer/"): v for k, v in s.items() if k.startswith("critic_normalizer/")}
         )
+        if self.ppo.lagrangian is not None and "lagrangian" in data:
+            self.ppo.lagrangian.cost_critic.load_state_dict(
+                {k.removeprefix("cost_critic/"): v for k, v in s.items() if k.startswith("cost_critic/")}
+            )
+            self.ppo.lagrangian.dual = DualState.from_dict(data["lagrangian"])
         self.ppo.optimizer.load_state_dict(ckpt.optimizer_state_from_tensors(s, data["optimizer"]))
         self.ppo.learning_rate = float(data["learning_rate"])
         torch.set_rng_state(s["rng/torch"])
@@ -260,6 +279,7 @@ def _line(iteration: int, env_steps: int, elapsed_s: float, stats: dict[str, flo
         f" | falls {stats.get('episode/fall_rate', float('nan')):.3f} | tracking {stats.get('reward/tracking_lin_vel', 0):.4f}"
         f" | terrain {stats.get('terrain/mean_level', 0.0):.2f} | lr {stats.get('policy/learning_rate', 0):.1e}"
         f" | std {stats.get('policy/std', 0):.3f}"
+        + (f" | lambda {stats['safety/lambda']:.3f}" if "safety/lambda" in stats else "")
     )
 
 
@@ -276,6 +296,7 @@ def _fill(table: Table, iteration: int, env_steps: int, stats: dict[str, float])
         ("steps/s", f"{stats.get('perf/env_steps_per_s', 0):,.0f}"), ("reward/step", f"{stats.get('reward/total', 0):.4f}"),
         ("episode len s", f"{stats.get('episode/length_s', float('nan')):.1f}"),
         ("fall rate", f"{stats.get('episode/fall_rate', float('nan')):.3f}"),
+        *([("lambda", f"{stats['safety/lambda']:.3f}")] if "safety/lambda" in stats else []),
         ("terrain level", f"{stats.get('terrain/mean_level', 0.0):.2f}"), ("lr", f"{stats.get('policy/learning_rate', 0):.2e}"),
         ("kl", f"{stats.get('policy/kl', 0):.4f}"), ("std", f"{stats.get('policy/std', 0):.3f}"),
     ]

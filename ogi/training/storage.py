@@ -29,3 +29,8 @@ class RolloutStorage:
         self.state0: State = ()
         self.log_std_at_collection = torch.zeros(act_dim)
         self.reference_means = torch.zeros(*shape, act_dim)  # a frozen reference policy's means, when fine-tuning
+        # the fall constraint's per-step costs and their critic, advantages and returns (PPO-Lagrangian)
+        self.costs = torch.zeros(shape)
+        self.cost_values = torch.zeros(shape)
+        self.cost_advantages = torch.zeros(shape)
+        self.cost_returns = torch.zeros(shape)
