@@ -128,6 +128,9 @@ class RewardConfig:
     batch_size: int = 32
     train_pairs: int = 3000
     heldout_pairs: int = 300
+    sampled_prompts: int = 0
+    """Prompts whose samples from the initial model the verifier labels; each wrong sample adds a training pair."""
+    samples_per_prompt: int = 4
     optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(learning_rate=1e-3, eta_min=1e-4,
                                                                               weight_decay=0.0))
 
@@ -137,6 +140,8 @@ class RewardConfig:
         check_int("batch_size", self.batch_size, 1, 100_000)
         check_int("train_pairs", self.train_pairs, 0, 100_000_000)
         check_int("heldout_pairs", self.heldout_pairs, 1, 100_000_000)
+        check_int("sampled_prompts", self.sampled_prompts, 0, 100_000_000)
+        check_int("samples_per_prompt", self.samples_per_prompt, 1, 100_000)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,9 +15,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ogi.lm.config import RewardConfig, to_dict
-from ogi.lm.corpus import PreferencePair, preference_pairs, split_demonstrations
+from ogi.lm.corpus import PreferencePair, is_correct, preference_pairs, split_demonstrations
 from ogi.lm.data import pad_right, pair_ids
 from ogi.lm.model import CausalTransformer
+from ogi.lm.preferences import sampled_preference_pairs
 from ogi.lm.pretrain import Progress
 from ogi.lm.schedule import make_optimizer, optimizer_step
 from ogi.lm.store import save_language_model
@@ -101,10 +102,18 @@ def train_reward_model(init: CausalTransformer, tokenizer: Tokenizer, config: Re
                        pairs: Sequence[PreferencePair] | None = None, heldout: Sequence[PreferencePair] | None = None,
                        run_dir: Path | None = None, parent: Checkpoint | None = None,
                        progress: Progress | None = None) -> RewardResult:
-    """Train a reward model whose trunk starts as a copy of ``init`` (usually the SFT model; ``init`` is untouched)."""
+    """Train a reward model whose trunk starts as a copy of ``init`` (usually the SFT model; ``init`` is untouched).
+
+    Without ``pairs``: grammar pairs (canonical > corrupted) for ``train_pairs`` demonstrations, plus pairs
+    (canonical > wrong sample) from ``init``'s own samples on the first ``sampled_prompts`` of them.
+    """
     if pairs is None or heldout is None:
         train_demos, heldout_demos = split_demonstrations(config.train_pairs, config.heldout_pairs, config.seed + 17)
-        pairs = preference_pairs(train_demos, config.seed) if pairs is None else pairs
+        if pairs is None:
+            sampled = sampled_preference_pairs(init, tokenizer, train_demos[: config.sampled_prompts],
+                                               samples_per_prompt=config.samples_per_prompt, seed=config.seed,
+                                               is_correct=is_correct)
+            pairs = preference_pairs(train_demos, config.seed) + sampled
         heldout = preference_pairs(heldout_demos, config.seed + 1) if heldout is None else heldout
     if not pairs:
         raise ConfigError("no preference data: give (prompt, chosen, rejected) pairs or set train_pairs > 0")
