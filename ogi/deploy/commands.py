@@ -75,6 +75,9 @@ def deploy(
     domain_id: Annotated[int, typer.Option(min=0, max=232, help="DDS domain (0: a real robot, 1: simulator).")] = 1,
     time_scale: Annotated[float, typer.Option(min=0.01, max=1.0, help="Must equal the simulated robot's.")] = 1.0,
     pd_site: Annotated[str, typer.Option(help="motor: send targets and gains; runtime: send PD torques.")] = "motor",
+    max_age_s: Annotated[float, typer.Option(min=0.0, help="Drop states older than this by their DDS source "
+                                             "timestamp (0: off, e.g. robot and computer on different clocks).")] = 0.1,
+    interface: Annotated[str, typer.Option(help="Network interface for DDS (lo: loopback only).")] = "lo",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON only.")] = False,
 ) -> None:
     """Run an exported policy: start-up ramp, 50 Hz policy, 1 kHz PD, safety supervisor; damping on exit."""
@@ -83,7 +86,8 @@ def deploy(
 
     try:
         report = run_deploy(artifact, bridge=bridge, seconds=seconds, command_vx=command_vx, domain_id=domain_id,
-                            time_scale=time_scale, pd_site=pd_site)
+                            time_scale=time_scale, pd_site=pd_site, max_age_s=max_age_s or None,
+                            interface=interface)
     except (ArtifactError, KeyError, ValueError) as err:
         _fail(err)
     if as_json:

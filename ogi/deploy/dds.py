@@ -54,15 +54,28 @@ _domains: dict[int, Domain] = {}
 _domain_lock = threading.Lock()
 
 
-def loopback_config(interface: str = "lo") -> str:
-    """CycloneDDS configuration: one network interface (loopback by default), unicast discovery to localhost."""
+def loopback_config() -> str:
+    """CycloneDDS configuration: the loopback interface only, unicast discovery to localhost."""
     return (
         "<CycloneDDS><Domain id=\"any\"><General>"
-        f"<Interfaces><NetworkInterface name=\"{interface}\"/></Interfaces>"
+        "<Interfaces><NetworkInterface name=\"lo\"/></Interfaces>"
         "<AllowMulticast>false</AllowMulticast></General>"
         "<Discovery><ParticipantIndex>auto</ParticipantIndex><MaxAutoParticipantIndex>64</MaxAutoParticipantIndex>"
         "<Peers><Peer address=\"127.0.0.1\"/></Peers></Discovery>"
         "</Domain></CycloneDDS>"
+    )
+
+
+def interface_config(interface: str) -> str:
+    """CycloneDDS configuration for one named network interface (e.g. the one cabled to a robot)."""
+    if interface == "lo":
+        return loopback_config()
+    if not interface.replace("-", "").replace(".", "").replace("_", "").isalnum():
+        raise ValueError(f"network interface name {interface!r} has characters no interface name has")
+    return (
+        "<CycloneDDS><Domain id=\"any\"><General>"
+        f"<Interfaces><NetworkInterface name=\"{interface}\"/></Interfaces>"
+        "</General></Domain></CycloneDDS>"
     )
 
 

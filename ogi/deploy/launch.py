@@ -43,7 +43,8 @@ def stop_on_signals(extra: dict[int, Any] | None = None) -> Iterator[threading.E
 
 
 def deploy(artifact_dir: Path, *, bridge: str, seconds: float, command_vx: float, domain_id: int = 1,
-           time_scale: float = 1.0, pd_site: str = "motor", max_age_s: float | None = 0.1) -> dict[str, Any]:
+           time_scale: float = 1.0, pd_site: str = "motor", max_age_s: float | None = 0.1,
+           interface: str = "lo") -> dict[str, Any]:
     """Run an artifact on a bridge for `seconds` (controller time); returns the runtime's report.
 
     bridge "sim": a simulated robot in this process (the report adds its base displacement and height);
@@ -61,10 +62,10 @@ def deploy(artifact_dir: Path, *, bridge: str, seconds: float, command_vx: float
         link = SimBridge(sim)
         sim.start()
     else:
-        from ogi.deploy.dds import DdsBridge
+        from ogi.deploy.dds import DdsBridge, interface_config
 
         link = DdsBridge(artifact.manifest["robot"]["sdk_motor_index"], artifact.num_joints,
-                         domain_id=domain_id, max_age_s=max_age_s)
+                         domain_id=domain_id, max_age_s=max_age_s, config=interface_config(interface))
     start_xyz = sim.base_position() if sim is not None else None
     runtime = Runtime(artifact, link, cfg)
     # a full garbage collection over set-up's objects (torch, onnx) would stall both loops for tens of ms

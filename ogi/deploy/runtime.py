@@ -196,12 +196,16 @@ class Runtime:
     # ---- the policy loop (50 Hz) ---------------------------------------------------------------
     def _policy_tick(self, now: float) -> None:
         state = self._fresh_state()
-        if state is None or self.phase != "running":
+        if state is None or self.phase not in ("ramp", "running"):
+            return
+        if self.feedforward is not None:  # the legs' load changes as the ramp unfolds them
+            tau_ff = self.feedforward(state.quat_wxyz, state.q)
+            with self._lock:
+                self._tau_ff = tau_ff
+        if self.phase != "running":
             return
         gravity = obs_def.projected_gravity(state.quat_wxyz[None])[0]
-        tau_ff = self.feedforward(state.quat_wxyz, state.q) if self.feedforward is not None else self._tau_ff
         with self._lock:
-            self._tau_ff = tau_ff
             mode = self.supervisor.check(now, gravity_body=gravity, ang_vel_body=state.gyro_body,
                                          joint_vel=state.dq, action=None)
         if mode is not ControlMode.POLICY:

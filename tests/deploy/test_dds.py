@@ -138,3 +138,13 @@ def test_an_unmapped_robot_is_refused():
         DdsBridge(None, 12, domain_id=next(_domains))
     with pytest.raises(ValueError, match="permutation"):
         DdsBridge([0] * 12, 12, domain_id=next(_domains))
+
+
+def test_interface_configs_name_one_interface():
+    from ogi.deploy.dds import interface_config, loopback_config
+
+    assert interface_config("lo") == loopback_config()
+    assert "<AllowMulticast>false</AllowMulticast>" in loopback_config() and "127.0.0.1" in loopback_config()
+    assert '<NetworkInterface name="eth0"/>' in interface_config("eth0")
+    with pytest.raises(ValueError, match="interface name"):
+        interface_config('eth0"/><Peer address="10.0.0.1')
