@@ -36,13 +36,13 @@ class FallbackConfig:
     the joint limits. Torque limits always come from the `RobotSpec`.
     """
 
-    crouch_pose_scale: float = 1.35
+    crouch_pose_scale: float = 1.25
     crouch_pose: tuple[float, ...] | None = None  # rad per joint, overrides crouch_pose_scale
     crouch_duration_s: float = 0.4  # time to move from the switch pose to the crouch pose
     stiff_kp_scale: float = 1.5
     stiff_kd_scale: float = 2.5
     stiff_s: float = 1.0  # stiff gains for this long after the switch, then soft ones
-    soft_kp_scale: float = 0.6
+    soft_kp_scale: float = 1.0
     soft_kd_scale: float = 2.0
     damping_kd_scale: float = 3.0
 
