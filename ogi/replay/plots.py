@@ -94,6 +94,7 @@ def write_plots(recording: Recording, out_dir: Path, sim: int = 0) -> list[Path]
     ax.legend(fontsize=7, ncol=4, loc="upper right")
     _mark_events(ax, events, sim)
     fig.suptitle(f"{title}: reward terms")
+    _legend_for_events(fig, events, sim)
     paths.append(_save(fig, out_dir / "rewards.png"))
 
     joints = info["joint_names"]
@@ -112,6 +113,7 @@ def write_plots(recording: Recording, out_dir: Path, sim: int = 0) -> list[Path]
         ax.set_visible(False)
     _mark_events(axes.ravel()[: len(joints)], events, sim)
     fig.suptitle(f"{title}: joint torques N*m against their limits (dotted)")
+    _legend_for_events(fig, events, sim)
     paths.append(_save(fig, out_dir / "torques.png"))
 
     feet = info["foot_sites"]
@@ -125,6 +127,7 @@ def write_plots(recording: Recording, out_dir: Path, sim: int = 0) -> list[Path]
     ax.set_xlim(0, t[-1])
     _mark_events(ax, events, sim)
     fig.suptitle(f"{title}: foot contacts (bars: in contact)")
+    _legend_for_events(fig, events, sim)
     paths.append(_save(fig, out_dir / "contacts.png"))
     plt.close("all")
     return paths
