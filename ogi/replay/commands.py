@@ -105,7 +105,10 @@ def _view(recording, sim: int, web: bool | None, port: int, public: bool) -> Non
     if not web:
         console.print(f"opening mujoco.viewer on simulation {sim}: space play/pause, left/right step, up/down speed, "
                       "backspace rewind")
-        viewer.run_native(recording, sim)
+        try:
+            viewer.run_native(recording, sim)
+        except (ImportError, RuntimeError) as err:
+            raise ValueError(f"mujoco.viewer cannot open a window ({err}); try --web") from None
         return
     import warnings
 
@@ -118,7 +121,10 @@ def _view(recording, sim: int, web: bool | None, port: int, public: bool) -> Non
             console.print(f"replay of {recording.path.name}, simulation {sim} of {recording.num_sims}: open {url}  (Ctrl+C to stop)",
                           soft_wrap=True)
 
-        viewer.run_web(recording, sim, port=port, loopback_only=not public, on_url=announce)
+        try:
+            viewer.run_web(recording, sim, port=port, loopback_only=not public, on_url=announce)
+        except (RuntimeError, OSError) as err:
+            raise ValueError(str(err)) from None
 
 
 def plot(

@@ -206,8 +206,11 @@ def launch_web(recording: Recording, sim: int, *, port: int = 0, loopback_only: 
     deadline = time.monotonic() + 30.0
     while "port" not in bound:
         if not handle.is_running() or time.monotonic() > deadline:
-            handle.close()
-            raise RuntimeError("the web viewer did not start (see the messages above)")
+            try:
+                handle.close()
+            except Exception as err:  # the viewer thread's own error, e.g. the port is taken
+                raise RuntimeError(f"the web viewer did not start: {err}") from None
+            raise RuntimeError("the web viewer did not start within 30 s")
         time.sleep(0.05)
     host = LOOPBACK_HOST if loopback_only else "localhost"
     return handle, f"http://{host}:{bound['port']}/", playback
