@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -87,7 +88,7 @@ def deploy(
     try:
         report = run_deploy(artifact, bridge=bridge, seconds=seconds, command_vx=command_vx, domain_id=domain_id,
                             time_scale=time_scale, pd_site=pd_site, max_age_s=max_age_s or None,
-                            interface=interface)
+                            interface=interface, on_start=_announce(bridge, seconds))
     except (ArtifactError, KeyError, ValueError) as err:
         _fail(err)
     if as_json:
@@ -107,6 +108,15 @@ def deploy(
         console.print(f"  {event['time_s']:8.3f} s  {event['from_mode']} -> {event['to_mode']}  ({event['cause']})")
     for error in report["errors"]:
         console.print(f"[red]{error}[/red]")
+
+
+def _announce(bridge: str, seconds: float):
+    def on_start() -> None:
+        # on stderr, so that --json output stays one JSON object
+        print(f"deploy: running on the {bridge} bridge for {seconds:g} s; Ctrl-C stops with damping",
+              file=sys.stderr, flush=True)
+
+    return on_start
 
 
 def register(app: typer.Typer) -> None:

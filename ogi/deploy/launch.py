@@ -13,7 +13,7 @@ import json
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ def stop_on_signals(extra: dict[int, Any] | None = None) -> Iterator[threading.E
 
 def deploy(artifact_dir: Path, *, bridge: str, seconds: float, command_vx: float, domain_id: int = 1,
            time_scale: float = 1.0, pd_site: str = "motor", max_age_s: float | None = 0.1,
-           interface: str = "lo") -> dict[str, Any]:
+           interface: str = "lo", on_start: Callable[[], None] | None = None) -> dict[str, Any]:
     """Run an artifact on a bridge for `seconds` (controller time); returns the runtime's report.
 
     bridge "sim": a simulated robot in this process (the report adds its base displacement and height);
@@ -72,6 +72,8 @@ def deploy(artifact_dir: Path, *, bridge: str, seconds: float, command_vx: float
     gc.freeze()
     with stop_on_signals() as stop:
         runtime.start()
+        if on_start is not None:
+            on_start()
         try:
             stop.wait(seconds / time_scale)
         finally:

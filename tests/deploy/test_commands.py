@@ -58,3 +58,24 @@ def test_sim_robot_serves_only_over_dds():
     result = runner.invoke(_app(), ["sim-robot", "--bridge", "sim", "--seconds", "1"])
     assert result.exit_code == 2
     assert "ogi deploy ARTIFACT --bridge sim" in result.output
+
+
+def test_sigint_stops_a_deploy_with_damping(exported):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ogi.deploy", "deploy", str(exported), "--bridge", "sim", "--seconds", "60",
+         "--time-scale", "0.5", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert "running" in process.stderr.readline()  # the handlers are in place once this is printed
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["interrupted"] is True and report["phase"] == "stopped"
+    assert report["events"][-1]["cause"] == "stop" and report["events"][-1]["to_mode"] == "damping"
