@@ -78,7 +78,13 @@ class Bridge(Protocol):
 
 
 class SequenceFilter:
-    """Accept a message only if its sequence number is newer than the last accepted one; count the rest."""
+    """Accept a message only if its sequence number is newer than the last accepted one; count the rest.
+
+    Sequences are 32-bit counters on the wire: a step back by more than half the range is the counter
+    wrapping around (after 49 days of 1 kHz ticks), not an old message.
+    """
+
+    WRAP = 1 << 32
 
     def __init__(self, stats: LinkStats):
         self.stats = stats
@@ -88,7 +94,7 @@ class SequenceFilter:
         if self.last is not None and sequence == self.last:
             self.stats.dropped_duplicate += 1
             return False
-        if self.last is not None and sequence < self.last:
+        if self.last is not None and sequence < self.last and self.last - sequence < self.WRAP // 2:
             self.stats.dropped_reordered += 1
             return False
         self.last = sequence

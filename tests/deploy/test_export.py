@@ -94,13 +94,16 @@ def test_missing_or_truncated_files_are_refused(artifact_copy):
         load_artifact(artifact_copy)
 
 
-@pytest.mark.parametrize("kind", ["mlp", "lstm", "transformer"])
+@pytest.mark.parametrize("kind", ["mlp", "lstm", "transformer", "student"])
 def test_export_is_generic_over_actors(kind, tmp_path):
     torch.manual_seed(0)
-    actor = make_actor(45, 12, ActorConfig(kind=kind)).eval()
-    normalizer = EmpiricalNormalizer(45)
-    normalizer.update(torch.randn(64, 45) * 3 + 1)
-    shapes = export_onnx(actor, normalizer, 45, tmp_path / "p.onnx")
+    # the student reads a 9 x 12 depth image after the 45 proprioceptive values, through its CNN
+    obs_dim = 45 + 108 if kind == "student" else 45
+    cfg = ActorConfig(kind=kind, depth_height=9, depth_width=12) if kind == "student" else ActorConfig(kind=kind)
+    actor = make_actor(obs_dim, 12, cfg).eval()
+    normalizer = EmpiricalNormalizer(obs_dim)
+    normalizer.update(torch.randn(64, obs_dim) * 3 + 1)
+    shapes = export_onnx(actor, normalizer, obs_dim, tmp_path / "p.onnx")
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(tmp_path / "p.onnx"), providers=["CPUExecutionProvider"])
@@ -108,10 +111,24 @@ def test_export_is_generic_over_actors(kind, tmp_path):
     state = tuple(actor.initial_state(1))
     onnx_state = [s.numpy() for s in state]
     for _ in range(20):
-        obs = torch.randn(1, 45)
+        obs = torch.randn(1, obs_dim)
         with torch.no_grad():
             expected = graph(obs, *state)
         got = session.run(None, {"obs": obs.numpy(), **{f"state_{i}": s for i, s in enumerate(onnx_state)}})
         np.testing.assert_allclose(got[0], expected[0].numpy(), atol=1e-5)
         state, onnx_state = expected[1:], got[1:]
     assert len(shapes) == len(actor.state_shapes())
+
+
+def test_the_manifest_lists_a_depth_image_and_the_runtime_refuses_it(exported):
+    import dataclasses
+
+    from ogi.deploy.export import observation_fields
+    from ogi.deploy.runtime import robot_for
+
+    fields = observation_fields(12, depth_pixels=108)
+    assert fields[-1]["name"] == "depth_image" and fields[-1]["offset"] == 45 and fields[-1]["size"] == 108
+    artifact = load_artifact(exported)
+    manifest = dict(artifact.manifest, observation=dict(artifact.manifest["observation"], fields=fields, size=153))
+    with pytest.raises(ArtifactError, match="depth image"):
+        robot_for(dataclasses.replace(artifact, manifest=manifest))
