@@ -44,3 +44,21 @@ def test_unconstrained_run_has_no_lagrangian(tmp_path):
     runner.train(progress=False, log=False)
     assert runner.ppo.lagrangian is None
     assert "safety/lambda" not in runner.last_stats and "safety/fall_probability" in runner.last_stats
+
+
+def test_fall_limit_option_turns_the_constraint_on():
+    from ogi.training.cli_train import build_config
+
+    common = dict(robot="go2", task="walk", config=None, iterations=1, minutes=None, num_envs=4, actor=None, seed=0)
+    assert not build_config(**common).safety.enabled
+    cfg = build_config(**common, fall_limit=0.02)
+    assert cfg.safety.enabled and cfg.safety.fall_limit == 0.02
+
+
+def test_fall_limit_from_the_command_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from ogi.cli import app
+
+    result = CliRunner().invoke(app, ["train", "--fall-limit", "1.5", "--run-dir", str(tmp_path / "r")])
+    assert result.exit_code != 0 and "fall-limit" in result.output
