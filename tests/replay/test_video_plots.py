@@ -7,6 +7,8 @@ import pytest
 
 from ogi.replay.video import frame_steps
 
+SHORT_STEPS = 120
+
 
 def egl_available() -> bool:
     probe = "import mujoco; mujoco.Renderer(mujoco.MjModel.from_xml_string('<mujoco/>'), 8, 8).render()"
@@ -20,19 +22,26 @@ def test_frame_steps_cover_the_recording_at_the_video_rate():
     assert frame_steps(1000, 0.02, 30.0)[-1] == 1000 and len(frame_steps(1000, 0.02, 30.0)) == 601
 
 
-def test_video_has_the_right_frames_and_is_not_blank(recorded, tmp_path):
+@pytest.fixture(scope="module")
+def short_recording(recorded, tmp_path_factory):
+    """The first 2.4 s of the shared recording (pushes included), to keep rendering and plotting quick."""
+    path = tmp_path_factory.mktemp("short") / "short.mcap"
+    _first_steps(recorded["path"], path, SHORT_STEPS)
+    return path
+
+
+def test_video_has_the_right_frames_and_is_not_blank(short_recording, tmp_path):
     if not egl_available():
         pytest.skip("no EGL offscreen context: install libegl1 libegl-mesa0 libgl1-mesa-dri")
     import imageio_ffmpeg
 
     out = tmp_path / "sim1.mp4"
-    short = tmp_path / "short.mcap"
-    _first_steps(recorded["path"], short, 40)
+    short = short_recording
     cmd = [sys.executable, "-m", "ogi.cli", "replay", str(short), "--sim", "1", "--video", str(out),
            "--width", "96", "--height", "64", "--fps", "25", "--no-shadows"]
     result = subprocess.run(cmd, env=dict(os.environ, MUJOCO_GL="egl"), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    expected = len(frame_steps(40, 0.02, 25.0))
+    expected = len(frame_steps(SHORT_STEPS, 0.02, 25.0))
     assert f"{expected} frames" in " ".join(result.stdout.split())
     reader = imageio_ffmpeg.read_frames(str(out))
     meta = next(reader)
@@ -70,10 +79,13 @@ def _first_steps(source, target, steps):
         writer.finish()
 
 
-def test_plots_are_written_and_show_data(recorded, tmp_path):
+def test_plots_are_written_and_show_data(short_recording, tmp_path):
     from PIL import Image
 
-    result = subprocess.run([sys.executable, "-m", "ogi.cli", "plot", str(recorded["path"]), "--out", str(tmp_path),
+    from ogi.replay import Recording
+
+    assert any(e["kind"] == "push" and e["sim"] in (2, -1) for e in Recording(short_recording).events)
+    result = subprocess.run([sys.executable, "-m", "ogi.cli", "plot", str(short_recording), "--out", str(tmp_path),
                              "--sim", "2"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     for name in ("velocity", "rewards", "torques", "contacts"):
