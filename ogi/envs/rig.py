@@ -151,6 +151,26 @@ class Rig:
         self._ctrl[:, self.pd_ids] = q_des
         self._ctrl[:, self.ff_ids] = tau_ff
 
+    def pd_gains(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(kp, kd), each (k, j), of the PD actuators of simulations `ids` as the physics applies them."""
+        gain, bias = self.batch.expanded("actuator_gainprm"), self.batch.expanded("actuator_biasprm")
+        if gain is None:
+            gain = np.broadcast_to(self.model.actuator_gainprm, (self.batch.nsim, *self.model.actuator_gainprm.shape))
+        if bias is None:
+            bias = np.broadcast_to(self.model.actuator_biasprm, (self.batch.nsim, *self.model.actuator_biasprm.shape))
+        return gain[np.ix_(ids, self.pd_ids, [0])][..., 0].copy(), -bias[np.ix_(ids, self.pd_ids, [2])][..., 0]
+
+    def set_pd_gains(self, ids: np.ndarray, kp: np.ndarray, kd: np.ndarray) -> None:
+        """PD gains (k, j) N*m/rad and N*m*s/rad of simulations `ids` until changed again (a fallback controller's).
+
+        A reset writes the nominal gains back only in a randomized rig (`apply_domain`); otherwise the caller does.
+        """
+        gain, bias = self.batch.expand("actuator_gainprm"), self.batch.expand("actuator_biasprm")
+        # position actuator: force = kp ctrl - kp q - kd qd
+        gain[np.ix_(ids, self.pd_ids, [0])] = np.asarray(kp)[:, :, None]
+        bias[np.ix_(ids, self.pd_ids, [1])] = -np.asarray(kp)[:, :, None]
+        bias[np.ix_(ids, self.pd_ids, [2])] = -np.asarray(kd)[:, :, None]
+
     def step(self, substeps: int) -> np.ndarray:
         """Advance every simulation by `substeps` physics steps; (n,) bool of simulations MuJoCo failed."""
         failed = np.zeros(self.batch.nsim, dtype=bool)
