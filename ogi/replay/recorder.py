@@ -101,6 +101,13 @@ class Recorder:
         env.rig.step = self._rig_step  # type: ignore[method-assign]
 
     # ---- public -------------------------------------------------------------------------------
+    @staticmethod
+    def attached(env: "WalkVecEnv") -> "Recorder | None":
+        """The recorder recording `env` now, or None: how another layer (safety, planner) finds it for events."""
+        hook = env.__dict__.get("step")
+        owner = getattr(hook, "__self__", None)
+        return owner if isinstance(owner, Recorder) and not owner._closed else None
+
     def add_event(self, kind: str, *, sim: int = -1, cause: str = "", data: dict | None = None, step: int | None = None) -> None:
         """Record an event at `step` (default: the step in progress, or the next one between steps) for `sim` (-1: all).
 

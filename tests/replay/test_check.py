@@ -103,3 +103,19 @@ def test_cli_errors_are_one_line_without_traceback(recorded, tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
     assert "truncated recording" in out.stdout and "Traceback" not in out.stdout + out.stderr
+
+
+def test_other_layers_find_the_recorder_of_an_env(tmp_path):
+    from ogi.envs import WalkVecEnv
+
+    env = WalkVecEnv(walk_config())
+    env.reset(seed=0)
+    assert Recorder.attached(env) is None
+    with Recorder(env, tmp_path / "a.mcap") as recorder:
+        assert Recorder.attached(env) is recorder
+        env.step(np.zeros((NUM_SIMS, 12)))
+        Recorder.attached(env).add_event("planner", sim=0, cause="new_goal", data={"goal_xy": [1.0, 2.0]})
+    assert Recorder.attached(env) is None
+    assert "step" not in env.__dict__ and "step" not in env.rig.__dict__  # the env's own methods are back
+    events = Recording(tmp_path / "a.mcap").events
+    assert {"step": 1, "time_s": 0.02, "sim": 0, "kind": "planner", "cause": "new_goal", "data": {"goal_xy": [1.0, 2.0]}} in events
