@@ -153,3 +153,36 @@ def test_web_viewer_serves_and_draws_the_recording_in_a_browser(recorded, tmp_pa
             output, _ = viewer.communicate()
     assert "no authentication" in output and "loopback only" in output
     assert f"open {url}" in " ".join(output.split())
+
+
+def test_studio_controls_drive_the_playback(recorded):
+    """Studio's play/pause, speed, single step, scrubber and reset, as the web page sends them."""
+    import mujoco
+    from mujoco.studio import messages, sim
+    from mujoco.studio.sim_history import SimHistorySnapshot
+
+    from ogi.replay import Recording
+    from ogi.replay.video import sim_trajectory
+    from ogi.replay.viewer import _playback_plugin, viewer_model
+
+    recording = Recording(recorded["path"])
+    qpos, qvel = sim_trajectory(recording, 1)
+    playback = Playback(num_frames=len(qpos), frame_dt_s=0.02)
+    plugin = _playback_plugin(playback, qpos, qvel)
+    sent = []
+    plugin.handle = type("Handle", (), {"send_to_viewer": lambda self, message: sent.append(message)})()
+    model = viewer_model(recording, 1)
+    data = mujoco.MjData(model)
+
+    plugin._on_scrub(SimHistorySnapshot(index=-10))
+    assert playback.paused and playback.frame == len(qpos) - 11
+    plugin._on_step(messages.StepEvent(model=model, data=data))
+    np.testing.assert_array_equal(data.qpos, qpos[len(qpos) - 11])
+    history = [m for m in sent if isinstance(m, SimHistorySnapshot)][-1]
+    assert history.size == len(qpos) and history.index == -10
+    plugin._on_single_step(messages.SingleStepEvent())
+    assert playback.frame == len(qpos) - 10
+    plugin._on_step_control(messages.StepControlSnapshot(pause_state=sim.PauseState.UNPAUSED, speed=25.0))
+    assert not playback.paused and playback.speed_percent == 25.0
+    plugin._on_reset(messages.ResetEvent(key=-1))
+    assert playback.frame == 0
