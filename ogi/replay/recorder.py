@@ -129,6 +129,8 @@ class Recorder:
         self.env.__dict__.pop("step", None)
         self.env.rig.__dict__.pop("step", None)
         try:
+            if self._ended_state is None:  # no step was taken: the file still holds the model and the state
+                self._write_start(self.env.batch.state)
             self._flush_events()
             self._writer.finish()
         finally:

@@ -119,3 +119,15 @@ def test_other_layers_find_the_recorder_of_an_env(tmp_path):
     assert "step" not in env.__dict__ and "step" not in env.rig.__dict__  # the env's own methods are back
     events = Recording(tmp_path / "a.mcap").events
     assert {"step": 1, "time_s": 0.02, "sim": 0, "kind": "planner", "cause": "new_goal", "data": {"goal_xy": [1.0, 2.0]}} in events
+
+
+def test_a_recording_without_steps_is_valid(tmp_path):
+    from ogi.envs import WalkVecEnv
+
+    env = WalkVecEnv(walk_config())
+    env.reset(seed=0)
+    with Recorder(env, tmp_path / "empty.mcap"):
+        pass
+    recording = Recording(tmp_path / "empty.mcap")
+    assert recording.num_steps == 0 and recording.initial_state.shape == (NUM_SIMS, env.batch.nstate)
+    assert replay_check(recording).exact and replay_check(recording).steps == 0
