@@ -131,7 +131,7 @@ class Runtime:
         self._last_action = np.zeros(n)
         self._fallback_since: tuple[ControlMode, float, np.ndarray] | None = None
         self._last_sequence: int | None = None
-        self._last_fresh_s: float | None = None
+        self.last_fresh_s: float | None = None  # controller time the newest new-sequence state arrived
         self.last_torque = np.zeros(n)
         self.policy_steps = 0
         self.pd_ticks = 0
@@ -186,15 +186,16 @@ class Runtime:
         state = self.bridge.latest_state()
         if state is not None and state.sequence != self._last_sequence:
             self._last_sequence = state.sequence
-            self._last_fresh_s = (state.received_s - self.t0) * self.cfg.time_scale
+            self.last_fresh_s = (state.received_s - self.t0) * self.cfg.time_scale
         return state
 
     def _stale(self, now: float) -> bool:
         limit = self.cfg.stale_policy_periods * self.policy_period_s
-        return self._last_fresh_s is None or now - self._last_fresh_s > limit
+        return self.last_fresh_s is None or now - self.last_fresh_s > limit
 
     # ---- the policy loop (50 Hz) ---------------------------------------------------------------
-    def _policy_tick(self, now: float) -> None:
+    def policy_tick(self, now: float) -> None:
+        """One policy step at controller time `now` (the 50 Hz thread calls it; tests may, by hand)."""
         state = self._fresh_state()
         if state is None or self.phase not in ("ramp", "running"):
             return
@@ -242,7 +243,7 @@ class Runtime:
                     self.trip("policy_overrun")
                 next_s = now
             try:
-                self._policy_tick(now)
+                self.policy_tick(now)
             except Exception as err:  # a robot must not keep the last targets after a failure
                 self.errors.append(traceback.format_exc())
                 self.trip(f"exception: {type(err).__name__}: {err}")
@@ -262,7 +263,9 @@ class Runtime:
         if mode is ControlMode.POLICY:
             return self._q_des, self.kp, self.kd, self._tau_ff
         if self._fallback_since is None or self._fallback_since[0] is not mode:
-            self._fallback_since = (mode, now, state.q.copy())
+            # the fallback's clock starts at the switch; its start pose is the first measured after it
+            since = self.supervisor.mode_since_s
+            self._fallback_since = (mode, now if since is None else min(since, now), state.q.copy())
         _, since, q_switch = self._fallback_since
         q_des, kp, kd = fallback_command(mode, self.robot, self.cfg.fallback, q=state.q, q_at_switch=q_switch,
                                          t_in_mode_s=max(0.0, now - since))
@@ -281,7 +284,8 @@ class Runtime:
             self._q_des = self.default_pose.copy()
             self.phase, self._phase_since = "running", now
 
-    def _pd_tick(self, now: float) -> None:
+    def pd_tick(self, now: float) -> None:
+        """One PD step at controller time `now`: freshness, phase, targets, one motor command."""
         with self._lock:
             state = self._fresh_state()
             if state is None:
@@ -325,7 +329,7 @@ class Runtime:
                         self.trip("pd_overrun")
             last_tick = now
             try:
-                self._pd_tick(now)
+                self.pd_tick(now)
             except Exception as err:
                 self.errors.append(traceback.format_exc())
                 self.trip(f"exception: {type(err).__name__}: {err}")

@@ -81,7 +81,7 @@ def test_walks_over_dds_then_damps_when_the_link_goes_quiet(exported, tmp_path):
         (event,) = runtime.events
         assert event.cause == "stale_state"
         stale_threshold = runtime.cfg.stale_policy_periods * runtime.policy_period_s
-        assert event.time_s - runtime._last_fresh_s <= stale_threshold + runtime.policy_period_s
+        assert event.time_s - runtime.last_fresh_s <= stale_threshold + runtime.policy_period_s
 
         robot.send_signal(signal.SIGUSR2)  # states again: the runtime stays in damping until re-armed
         time.sleep(1.5 / TIME_SCALE)

@@ -61,9 +61,9 @@ def _run(rt, bridge, start_s, end_s, q=None, seq0=1000):
     for k in range(ticks):
         now = start_s + k * 1e-3
         bridge.publish(seq0 + round(now * 1000), now, q=q)
-        rt._pd_tick(now)
+        rt.pd_tick(now)
         if k % 20 == 0:
-            rt._policy_tick(now)
+            rt.policy_tick(now)
 
 
 def test_start_up_is_zero_torque_then_a_smooth_ramp_to_the_default_pose(runtime):
@@ -89,7 +89,7 @@ def test_stale_state_damps_within_one_policy_period_and_needs_a_rearm(runtime):
     last_fresh = bridge.state.received_s
     for k in range(200):  # the same sample again and again: nothing fresh
         now = 3.0 + k * 1e-3
-        rt._pd_tick(now)
+        rt.pd_tick(now)
         if rt.mode is ControlMode.DAMPING:
             break
     (event,) = rt.events
@@ -121,10 +121,10 @@ def test_runtime_pd_site_sends_the_pd_law_torque(exported):
     rt.t0 = 0.0
     q = np.asarray(GO2.default_pose) + 0.05
     bridge.publish(1, 0.0, q=q)
-    rt._pd_tick(0.0)
+    rt.pd_tick(0.0)
     for k in (1, 2):  # zero torque -> ramp (of zero length) -> running, targets at the default pose
         bridge.publish(1 + k, k * 1e-3, q=q)
-        rt._pd_tick(k * 1e-3)
+        rt.pd_tick(k * 1e-3)
     assert rt.phase == "running"
     command = bridge.sent[-1]
     expected = pd_torque(q, np.zeros(12), GO2.default_pose, GO2.kp, GO2.kd, rt._tau_ff, GO2.torque_limit)
@@ -165,3 +165,25 @@ def test_gravity_feedforward_equals_the_training_env():
         quat = env.rig.base_pose()[i, 3:7]
         np.testing.assert_allclose(feedforward(quat, env.rig.joint_pos()[i]), env.tau_ff[i], atol=1e-9)
     assert np.abs(env.tau_ff).max() > 0.5  # the legs carry real loads
+
+
+def test_a_tilt_beyond_the_limit_crouches_with_the_fallback_targets(runtime):
+    from ogi.controllers.fallback import fallback_command
+
+    rt, bridge = runtime
+    _run(rt, bridge, 0.0, 2.6)
+    tilt = 0.9  # rad about x, beyond the supervisor's 0.7
+    quat = (np.cos(tilt / 2), np.sin(tilt / 2), 0.0, 0.0)
+    q = np.asarray(GO2.default_pose)
+    for k in range(40):
+        now = 2.6 + k * 1e-3
+        bridge.publish(5000 + k, now, q=q, quat=quat)
+        rt.pd_tick(now)
+        if k % 20 == 0:
+            rt.policy_tick(now)
+    (event,) = rt.events
+    assert event.cause == "tilt" and event.to_mode == "crouch" and rt.mode is ControlMode.CROUCH
+    expected = fallback_command(ControlMode.CROUCH, GO2, rt.cfg.fallback, q=q, q_at_switch=q,
+                                t_in_mode_s=now - event.time_s)
+    np.testing.assert_allclose(bridge.sent[-1].q, expected[0], atol=1e-6)
+    np.testing.assert_allclose(bridge.sent[-1].kp, expected[1])
