@@ -186,3 +186,55 @@ def test_studio_controls_drive_the_playback(recorded):
     assert not playback.paused and playback.speed_percent == 25.0
     plugin._on_reset(messages.ResetEvent(key=-1))
     assert playback.frame == 0
+
+
+def test_native_viewer_loop_plays_and_answers_keys(recorded, monkeypatch):
+    """run_native against a stand-in for mujoco.viewer's window: frames follow the clock and the keys."""
+    import types
+
+    import mujoco
+    import mujoco.viewer
+
+    from ogi.replay import Recording
+    from ogi.replay import viewer as replay_viewer
+    from ogi.replay.video import sim_trajectory
+
+    recording = Recording(recorded["path"])
+    qpos, _ = sim_trajectory(recording, 0)
+    clock = [0.0]
+
+    def monotonic() -> float:
+        clock[0] += 0.02  # one recorded frame per loop at real-time speed
+        return clock[0]
+
+    monkeypatch.setattr(replay_viewer, "time", types.SimpleNamespace(monotonic=monotonic, sleep=lambda s: None))
+    shown: list[int] = []
+    keys = {4: [32], 6: [262], 7: [265, 32]}  # pause; one frame on; double speed and play
+
+    class Window:
+        def __init__(self, model, data, key_callback):
+            self.model, self.data, self.key_callback = model, data, key_callback
+            self.cam = mujoco.MjvCamera()
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def is_running(self) -> bool:
+            return len(shown) < 10
+
+        def lock(self):
+            import contextlib
+
+            return contextlib.nullcontext()
+
+        def sync(self) -> None:
+            shown.append(int(np.flatnonzero((qpos == self.data.qpos).all(axis=1))[0]))
+            for key in keys.get(len(shown) - 1, []):
+                self.key_callback(key)
+
+    monkeypatch.setattr(mujoco.viewer, "launch_passive", lambda m, d, key_callback: Window(m, d, key_callback))
+    replay_viewer.run_native(recording, 0)
+    assert shown == [0, 1, 2, 3, 4, 4, 4, 5, 7, 9]
