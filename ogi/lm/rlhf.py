@@ -125,7 +125,9 @@ class RLHFTrainer:
             config = replace(config, reward_model_weight=0.0)  # recorded in the checkpoint as the weight used
         self.policy = policy
         self.reference = copy.deepcopy(policy).eval().requires_grad_(False)
-        self.value_head = ValueHead(policy.config.width)
+        with torch.random.fork_rng():
+            torch.manual_seed(config.seed)
+            self.value_head = ValueHead(policy.config.width)
         self.tokenizer = tokenizer
         self.config = config
         self.reward_model = None if reward_model is None else reward_model.eval().requires_grad_(False)

@@ -68,7 +68,7 @@ def test_same_seed_same_weights_and_outputs():
     sft_a = supervised_finetune(first.model, first.tokenizer, sft_config)
     sft_b = supervised_finetune(second.model, second.tokenizer, sft_config)
     assert torch.equal(sft_a.model.token_embedding.weight, sft_b.model.token_embedding.weight)
-    rl_config = RLHFConfig(iterations=1, train_prompts=10, eval_prompts=3, prompts_per_iteration=2, samples_per_prompt=2,
+    rl_config = RLHFConfig(iterations=2, train_prompts=10, eval_prompts=3, prompts_per_iteration=2, samples_per_prompt=2,
                            max_new_tokens=6, minibatch_size=4)
     rl_a = train_rlhf(sft_a.model, first.tokenizer, rl_config, reward_function=plan_score)
     rl_b = train_rlhf(sft_b.model, second.tokenizer, rl_config, reward_function=plan_score)
