@@ -21,6 +21,7 @@ import argparse
 import dataclasses
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,16 +70,21 @@ def finetune(out: Path, env: WalkConfig, iterations: int, safety: SafetyConfig, 
     _, _, base, _ = load_policy(SHIPPED)
     cfg = dataclasses.replace(
         base, env=env, iterations=iterations, max_minutes=0.0, checkpoint_every=10**9, safety=safety,
+        collect_threads=1, update_threads=1,
         ppo=dataclasses.replace(base.ppo, learning_rate=learning_rate, min_learning_rate=min(1e-5, learning_rate)),
     )
     runner = Runner(cfg, out)
     warm_start(runner, ckpt.load_checkpoint(SHIPPED))
     history = []
+    start = time.perf_counter()
     for _ in range(iterations):
         stats = runner.collect()
         stats.update(runner.update())
         runner.iteration += 1
         history.append({k: float(v) for k, v in stats.items() if k.startswith(("safety/", "episode/", "reward/total"))})
+        print(f"{out.name}: it {runner.iteration}/{iterations} {time.perf_counter() - start:.0f} s "
+              f"fall_probability {stats['safety/fall_probability']:.3f} lambda {stats.get('safety/lambda', 0.0):.3f}",
+              file=sys.stderr, flush=True)
     saved = runner.save()
     (out / "history.json").write_text(json.dumps(history))
     return saved.path, history[-1]
@@ -136,6 +142,7 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=3e-4)
     parser.add_argument("--num-envs", type=int, default=128, help="fine-tuning simulations")
     parser.add_argument("--eval-envs", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1, help="simulation threads (0: all cores)")
     parser.add_argument("--predictor-seconds", type=float, default=16.0, help="simulated s of predictor data per sim")
     parser.add_argument("--work-dir", type=Path, default=Path("runs/safety-benchmark"))
     parser.add_argument("--reuse", action="store_true", help="reuse fine-tuned checkpoints in --work-dir")
@@ -143,11 +150,13 @@ def main() -> None:
     parser.add_argument("--only", choices=("unconstrained", "lagrangian"), default=None, help="fine-tune just this run")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    # one thread each for torch and the simulation: on a shared machine spinning worker threads cost more than they give
+    torch.set_num_threads(1)
     start = time.perf_counter()
 
     _, _, shipped_cfg, _ = load_policy(SHIPPED)
-    task = push_task(dataclasses.replace(shipped_cfg.env, num_envs=args.num_envs), args.push, args.episode_s)
+    single = dataclasses.replace(shipped_cfg.env.sim, nthread=args.threads)
+    task = push_task(dataclasses.replace(shipped_cfg.env, num_envs=args.num_envs, sim=single), args.push, args.episode_s)
     runs = {"unconstrained": SafetyConfig(), "lagrangian": SafetyConfig(
         enabled=True, fall_limit=args.fall_limit, lambda_lr=args.lambda_lr)}
     paths, train_stats = {}, {}
@@ -213,7 +222,7 @@ def main() -> None:
                            "max_joint_vel_radps": supervisor.max_joint_vel_radps,
                            "fall_probability_threshold": supervisor.fall_probability_threshold, "rearm_stable_s": supervisor.rearm_stable_s},
             "finetune_s": finetune_s, "total_s": time.perf_counter() - start,
-            "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, torch threads 2",
+            "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, torch threads 1, simulation threads {args.threads}",
         },
     }
     text = json.dumps(result, indent=2)

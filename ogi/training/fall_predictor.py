@@ -38,6 +38,7 @@ class FallPredictorTrainConfig:
     learning_rate: float = 1e-3
     threshold: float = 0.5  # fires at or above this probability
     lookback_s: float = 2.0  # how far before a fall a firing counts towards its lead time
+    sim_threads: int = 1  # simulation threads (0: all cores); one avoids spinning workers on a shared machine
 
     def __post_init__(self) -> None:
         check_range("horizon_s", self.horizon_s, 0.02, 60.0)
@@ -51,6 +52,7 @@ class FallPredictorTrainConfig:
         check_range("learning_rate", self.learning_rate, 1e-7, 1.0)
         check_range("threshold", self.threshold, 0.0, 1.0)
         check_range("lookback_s", self.lookback_s, 0.0, 1e6)
+        check_range("sim_threads", self.sim_threads, 0, 1024)
         if not self.hidden_sizes or any(not isinstance(h, int) or h < 1 for h in self.hidden_sizes):
             raise ConfigError(f"hidden_sizes = {self.hidden_sizes!r} must be positive integers")
 
@@ -80,7 +82,10 @@ def _env_config(env, cfg: FallPredictorTrainConfig, seed: int):
     terrain = env.terrain
     if cfg.terrain and not terrain.enabled:
         terrain = TerrainConfig(enabled=True, seed=seed)
-    return dataclasses.replace(env, num_envs=cfg.num_envs, seed=seed, randomization=randomization, terrain=terrain)
+    sim = dataclasses.replace(env.sim, nthread=cfg.sim_threads)
+    return dataclasses.replace(
+        env, num_envs=cfg.num_envs, seed=seed, randomization=randomization, terrain=terrain, sim=sim
+    )
 
 
 @torch.no_grad()

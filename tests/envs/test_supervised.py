@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import torch
 
 from ogi.controllers import ControlMode, FallbackConfig, SupervisorConfig
 from ogi.envs import WalkVecEnv
@@ -16,15 +17,26 @@ NUM_ENVS, SEED, EPISODE_S = 8, 1, 3.0
 FALL_HEIGHT_M = 0.16
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    # small batches: spinning intra-op workers on a shared machine cost far more than they give
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _run(supervised: bool) -> tuple[np.ndarray, SupervisedWalk | None]:
     """Lowest base height of each simulation's first episode (0 once it fell); pushes of up to 1.5 m/s at 1 s, 2 s."""
     act, env_cfg = policy_function(SHIPPED, NUM_ENVS)
     cfg = dataclasses.replace(
         env_cfg, num_envs=NUM_ENVS, episode_length_s=EPISODE_S, seed=SEED,
+        sim=dataclasses.replace(env_cfg.sim, nthread=1),
         randomization=dataclasses.replace(env_cfg.randomization, push_velocity_mps=1.5, push_interval_s=(1.0, 1.0)),
     )
     env = WalkVecEnv(cfg)
-    wrapper = SupervisedWalk(env, SupervisorConfig(max_tilt_rad=0.25, max_ang_vel_radps=2.0), FallbackConfig()) if supervised else None
+    limits = SupervisorConfig(max_tilt_rad=0.25, max_ang_vel_radps=2.0)
+    wrapper = SupervisedWalk(env, limits, FallbackConfig()) if supervised else None
     stepper = wrapper or env
     obs, _ = stepper.reset(seed=SEED)
     done = np.zeros(NUM_ENVS, dtype=bool)
