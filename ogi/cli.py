@@ -210,9 +210,18 @@ def mujoco_gl_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+# each layer adds its own verbs; the modules import only typer and rich at this point
+from ogi.deploy.commands import register as register_deploy  # noqa: E402
+from ogi.lm.commands import register as register_lm  # noqa: E402
 from ogi.replay.commands import register as register_replay  # noqa: E402
+from ogi.training.distill_commands import register as register_distill  # noqa: E402
+from ogi.training.safety_commands import register as register_safety  # noqa: E402
 
-register_replay(app)
+register_replay(app)  # replay, plot
+register_safety(app)  # train-fall-predictor
+register_distill(app)  # distill
+register_deploy(app)  # export, sim-robot, deploy
+register_lm(app)  # lm pretrain|sft|reward|rlhf|sample
 
 
 def main() -> None:
