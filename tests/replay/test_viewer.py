@@ -129,14 +129,17 @@ def test_web_viewer_serves_and_draws_the_recording_in_a_browser(recorded, tmp_pa
             devtools.call("Page.navigate", url=url)
             # a person waits until the model appears; so does the test (software WebGL is slow to start)
             deadline = time.monotonic() + 120
-            scene = None
+            scene, robot = None, 0.0
             while time.monotonic() < deadline:
                 time.sleep(2)
                 image = devtools.screenshot()
-                scene = image[60:-60, 220:]  # right of the options panel, above the status bar
-                if scene.std() > 15 and len(np.unique(scene.reshape(-1, 3), axis=0)) > 50:
+                # the 3D view between Studio's options and inspector panels, below the horizon
+                scene = image[60:260, 215:370]
+                robot = (scene.max(axis=2) < 70).mean()  # the dark body and legs against the light floor
+                if scene.std() > 15 and len(np.unique(scene.reshape(-1, 3), axis=0)) > 50 and robot > 0.01:
                     break
-            assert scene is not None and scene.std() > 15, "the page did not draw the model"
+            assert scene is not None and scene.std() > 15, "the page did not draw the scene"
+            assert robot > 0.01, "the page drew no robot"
             title = devtools.call("Runtime.evaluate", expression="document.title")["result"]["value"]
             assert title
             shot = devtools.call("Page.captureScreenshot", format="png")["data"]
