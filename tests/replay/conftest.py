@@ -10,6 +10,7 @@ from ogi.envs import WalkConfig
 from ogi.envs.config import SimConfig
 
 RECORDED_STEPS = 1000
+SHORT_STEPS = 120
 NUM_SIMS = 3
 
 
@@ -52,3 +53,38 @@ def recorded(tmp_path_factory) -> dict:
                 sizes.append(path.stat().st_size)
     env.close()
     return {"path": path, "seen": seen, "sizes": sizes, "env_cfg": walk_config()}
+
+
+@pytest.fixture(scope="session")
+def short_recording(recorded, tmp_path_factory) -> Path:
+    """The first 2.4 s of the shared recording (pushes included), to keep rendering, plotting and CLI runs quick."""
+    path = Path(tmp_path_factory.mktemp("short")) / "short.mcap"
+    _first_steps(recorded["path"], path, SHORT_STEPS)
+    return path
+
+
+def _first_steps(source, target, steps):
+    """A recording of the first `steps` steps of another, made by re-recording its messages."""
+    from mcap.records import Attachment, Channel, Footer, Header, Message, Schema
+    from mcap.stream_reader import StreamReader
+    from mcap.writer import Writer
+
+    with open(source, "rb") as f_in, open(target, "wb") as f_out:
+        writer = Writer(f_out)
+        channels, schemas = {}, {0: 0}
+        for record in StreamReader(f_in).records:
+            if isinstance(record, Header):
+                writer.start(record.profile, record.library)
+            elif isinstance(record, Schema):
+                schemas[record.id] = writer.register_schema(record.name, record.encoding, record.data)
+            elif isinstance(record, Channel):
+                channels[record.id] = writer.register_channel(record.topic, record.message_encoding,
+                                                              schemas[record.schema_id], record.metadata)
+            elif isinstance(record, Attachment):
+                writer.add_attachment(0, 0, record.name, record.media_type, record.data)
+            elif isinstance(record, Message) and record.sequence < steps:
+                writer.add_message(channels[record.channel_id], record.log_time, record.data, record.publish_time,
+                                   record.sequence)
+            elif isinstance(record, Footer):
+                break
+        writer.finish()

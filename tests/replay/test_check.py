@@ -8,7 +8,7 @@ import pytest
 
 from ogi.replay import Recorder, Recording, VersionMismatchError, replay_check
 
-from tests.replay.conftest import NUM_SIMS, RECORDED_STEPS, walk_config
+from tests.replay.conftest import NUM_SIMS, RECORDED_STEPS, SHORT_STEPS, walk_config
 
 
 def test_replay_is_bit_exact_over_1000_steps_with_randomization_pushes_and_resets(recorded):
@@ -88,12 +88,17 @@ def test_version_mismatch_is_refused_unless_not_strict(recorded):
     assert replay_check(recording, sims=[0], strict=False).exact
 
 
-def test_cli_check_pass_and_json(recorded):
-    out = subprocess.run([sys.executable, "-m", "ogi.cli", "replay", str(recorded["path"]), "--check", "--json"],
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert json.loads(out.stdout) == {"steps": RECORDED_STEPS, "sims": list(range(NUM_SIMS)), "exact": True,
+def test_cli_check_pass_and_json(short_recording):
+    from typer.testing import CliRunner
+
+    from ogi.cli import app
+
+    out = CliRunner().invoke(app, ["replay", str(short_recording), "--check", "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output) == {"steps": SHORT_STEPS, "sims": list(range(NUM_SIMS)), "exact": True,
                                       "first_divergence": None}
+    out = CliRunner().invoke(app, ["replay", str(short_recording), "--check"])
+    assert out.exit_code == 0 and "PASS" in out.output and f"{SHORT_STEPS} steps" in out.output
 
 
 def test_cli_errors_are_one_line_without_traceback(recorded, tmp_path):

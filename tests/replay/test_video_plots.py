@@ -7,7 +7,8 @@ import pytest
 
 from ogi.replay.video import frame_steps
 
-SHORT_STEPS = 120
+from tests.replay.conftest import SHORT_STEPS
+
 
 
 def egl_available() -> bool:
@@ -20,14 +21,6 @@ def test_frame_steps_cover_the_recording_at_the_video_rate():
     # 10 steps of 0.02 s = 0.2 s at 25 fps: frames at 0, 0.04, ..., 0.2 s
     np.testing.assert_array_equal(frame_steps(10, 0.02, 25.0), [0, 2, 4, 6, 8, 10])
     assert frame_steps(1000, 0.02, 30.0)[-1] == 1000 and len(frame_steps(1000, 0.02, 30.0)) == 601
-
-
-@pytest.fixture(scope="module")
-def short_recording(recorded, tmp_path_factory):
-    """The first 2.4 s of the shared recording (pushes included), to keep rendering and plotting quick."""
-    path = tmp_path_factory.mktemp("short") / "short.mcap"
-    _first_steps(recorded["path"], path, SHORT_STEPS)
-    return path
 
 
 def test_video_has_the_right_frames_and_is_not_blank(short_recording, tmp_path):
@@ -52,42 +45,16 @@ def test_video_has_the_right_frames_and_is_not_blank(short_recording, tmp_path):
     assert np.abs(frames[-1].astype(int) - frames[0].astype(int)).mean() > 1  # and the robot moves
 
 
-def _first_steps(source, target, steps):
-    """A recording of the first `steps` steps of another, made by re-recording its messages."""
-    from mcap.records import Attachment, Channel, Footer, Header, Message, Schema
-    from mcap.stream_reader import StreamReader
-    from mcap.writer import Writer
-
-    with open(source, "rb") as f_in, open(target, "wb") as f_out:
-        writer = Writer(f_out)
-        channels, schemas = {}, {0: 0}
-        for record in StreamReader(f_in).records:
-            if isinstance(record, Header):
-                writer.start(record.profile, record.library)
-            elif isinstance(record, Schema):
-                schemas[record.id] = writer.register_schema(record.name, record.encoding, record.data)
-            elif isinstance(record, Channel):
-                channels[record.id] = writer.register_channel(record.topic, record.message_encoding,
-                                                              schemas[record.schema_id], record.metadata)
-            elif isinstance(record, Attachment):
-                writer.add_attachment(0, 0, record.name, record.media_type, record.data)
-            elif isinstance(record, Message) and record.sequence < steps:
-                writer.add_message(channels[record.channel_id], record.log_time, record.data, record.publish_time,
-                                   record.sequence)
-            elif isinstance(record, Footer):
-                break
-        writer.finish()
-
-
 def test_plots_are_written_and_show_data(short_recording, tmp_path):
     from PIL import Image
+    from typer.testing import CliRunner
 
+    from ogi.cli import app
     from ogi.replay import Recording
 
     assert any(e["kind"] == "push" and e["sim"] in (2, -1) for e in Recording(short_recording).events)
-    result = subprocess.run([sys.executable, "-m", "ogi.cli", "plot", str(short_recording), "--out", str(tmp_path),
-                             "--sim", "2"], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = CliRunner().invoke(app, ["plot", str(short_recording), "--out", str(tmp_path), "--sim", "2"])
+    assert result.exit_code == 0, result.output
     for name in ("velocity", "rewards", "torques", "contacts"):
         image = np.asarray(Image.open(tmp_path / f"{name}.png").convert("RGB")).astype(float)
         assert image.shape[0] > 200 and image.shape[1] > 600
@@ -97,9 +64,12 @@ def test_plots_are_written_and_show_data(short_recording, tmp_path):
 
 
 def test_plot_of_a_bad_file_is_a_clear_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from ogi.cli import app
+
     bad = tmp_path / "x.mcap"
     bad.write_bytes(b"\x89MCAP0\r\n" + bytes(100))
-    result = subprocess.run([sys.executable, "-m", "ogi.cli", "plot", str(bad), "--out", str(tmp_path)],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2 and "error:" in result.stdout and "Traceback" not in result.stderr
+    result = CliRunner().invoke(app, ["plot", str(bad), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "error:" in result.output and "Traceback" not in result.output
 

@@ -131,7 +131,7 @@ def test_web_viewer_serves_and_draws_the_recording_in_a_browser(recorded, tmp_pa
             deadline = time.monotonic() + 120
             scene, robot = None, 0.0
             while time.monotonic() < deadline:
-                time.sleep(2)
+                time.sleep(3)
                 image = devtools.screenshot()
                 # the 3D view between Studio's options and inspector panels, below the horizon
                 scene = image[60:260, 215:370]
