@@ -118,7 +118,10 @@ class Recorder:
         step = self.step_index if step is None else int(step)
         event = {"step": step, "time_s": step * self.info["ctrl_dt_s"], "sim": int(sim), "kind": str(kind),
                  "cause": str(cause), "data": data or {}}
-        json.dumps(event)  # fail here, with the caller on the stack, if data is not JSON
+        try:
+            json.dumps(event)  # fail here, with the caller on the stack, rather than when the step is written
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"event data must be JSON-serializable (plain floats, lists, dicts): {err}") from None
         self._events.append(event)
 
     def close(self) -> None:

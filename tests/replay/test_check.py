@@ -136,3 +136,13 @@ def test_a_recording_without_steps_is_valid(tmp_path):
     recording = Recording(tmp_path / "empty.mcap")
     assert recording.num_steps == 0 and recording.initial_state.shape == (NUM_SIMS, env.batch.nstate)
     assert replay_check(recording).exact and replay_check(recording).steps == 0
+
+
+def test_event_data_must_be_json(tmp_path):
+    from ogi.envs import WalkVecEnv
+
+    env = WalkVecEnv(walk_config())
+    env.reset(seed=0)
+    with Recorder(env, tmp_path / "e.mcap") as recorder:
+        with pytest.raises(TypeError, match="JSON-serializable"):
+            recorder.add_event("safety", data={"array": np.zeros(2)})
