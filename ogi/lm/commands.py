@@ -13,12 +13,13 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 console = Console()
 _RUNS = Path("runs/lm")
 
 ConfigOption = Annotated[Optional[Path], typer.Option(help="TOML file with this stage's config (fields at top level, "
-                                                            "[model] and [optimizer] tables); options override it.")]
+                                                            "model and optimizer tables); options override it.")]
 SeedOption = Annotated[Optional[int], typer.Option(help="Random seed (data, initialization, sampling).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
 
@@ -34,13 +35,13 @@ def _run(work: Callable[[], dict[str, Any]], as_json: bool) -> None:
     try:
         summary = work()
     except _errors() as error:
-        console.print(f"[red]error:[/red] {error}")
+        console.print(f"[red]error:[/red] {escape(str(error))}")
         raise typer.Exit(1) from None
     if as_json:
         print(json.dumps(summary, indent=2))
         return
     for key, value in summary.items():
-        console.print(f"  {key:<24} {value:.4g}" if isinstance(value, float) else f"  {key:<24} {value}")
+        console.print(f"  {key:<24} {value:.4g}" if isinstance(value, float) else f"  {key:<24} {value}", markup=False)
 
 
 def _progress(label: str, quiet: bool) -> Callable[[int, int, dict[str, float]], None] | None:
@@ -51,7 +52,7 @@ def _progress(label: str, quiet: bool) -> Callable[[int, int, dict[str, float]],
         every = max(1, total // 10)
         if step % every == 0 or step == total:
             shown = "  ".join(f"{name} {value:.4g}" for name, value in metrics.items())
-            console.print(f"{label} {step}/{total}  {shown}")
+            console.print(f"{label} {step}/{total}  {shown}", markup=False)
     return report
 
 
@@ -161,7 +162,8 @@ def rlhf_command(
     seed: SeedOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """PPO with a per-token KL penalty to the SFT policy: max E[score] - beta KL; logs reward, KL, penalty rate."""
+    """PPO with a per-token KL penalty to the SFT policy (maximize mean score minus beta KL); logs reward, KL and
+    penalty rate per iteration."""
     def work() -> dict[str, Any]:
         from ogi.lm.config import RLHFConfig, load_config
         from ogi.lm.corpus import plan_score
