@@ -20,6 +20,7 @@ from ogi.lm.config import (
 from ogi.lm.corpus import Demonstration, PreferencePair, is_correct, plan_score
 from ogi.lm.data import ContextLengthError
 from ogi.lm.model import CausalTransformer, TransformerConfig, generate, parameter_count
+from ogi.lm.preferences import sampled_preference_pairs
 from ogi.lm.pretrain import PretrainResult, pretrain
 from ogi.lm.reward_model import RewardModel, RewardResult, bradley_terry_loss, train_reward_model
 from ogi.lm.rlhf import RLHFResult, RLHFTrainer, train_rlhf
@@ -35,6 +36,6 @@ __all__ = [
     "RLHFConfig", "RLHFResult", "RLHFTrainer", "RewardConfig", "RewardModel", "RewardResult", "SFTConfig", "SFTResult",
     "Tokenizer", "TransformerConfig", "best_of_n", "best_of_n_success", "bradley_terry_loss", "compute_optimal_plan",
     "function_verifier", "generate", "is_correct", "learning_rate_at", "load_config", "load_language_model",
-    "parameter_count", "plan_score", "pretrain", "reward_model_verifier", "save_language_model",
+    "parameter_count", "plan_score", "pretrain", "reward_model_verifier", "sampled_preference_pairs", "save_language_model",
     "supervised_finetune", "train_reward_model", "train_rlhf", "train_tokenizer",
 ]
