@@ -8,9 +8,10 @@ strong enough that the policy falls in a good share of episodes. Stages, each in
 2. train the fall predictor on rollouts of (a) on the same task (seeds apart from the evaluation's);
 3. evaluate on fresh episodes (deterministic actions, first episode per simulation): (a), (b), and (c) = (a) with
    the safety supervisor (signal limits + the predictor) and the crouch fallback. A fall is the env's own event
-   (base or thigh contact, tilt, low base); a crouch that keeps the base up is not one.
+   (base or thigh contact, tilt, low base); a crouch that keeps the base up is not one. By default a tripped robot
+   stays crouched for the rest of its episode (--rearm hands it back to the policy after --rearm-stable-s).
 
-Prints one JSON object (also written to --out).
+Prints one JSON object (also written to --out). --reuse skips stage 1 when --work-dir holds both fine-tuned runs.
 
     python benchmarks/safety.py [--iterations 60] [--push 1.5] [--eval-envs 64] [--out docs/safety.json]
 """
@@ -93,13 +94,13 @@ def finetune(out: Path, env: WalkConfig, iterations: int, safety: SafetyConfig, 
 @torch.no_grad()
 def rollout_falls(
     policy_path: Path, env: WalkConfig, num_envs: int, seed: int, *, supervisor: SupervisorConfig | None = None,
-    fallback: FallbackConfig | None = None, predictor: "FallPredictor | None" = None,
+    fallback: FallbackConfig | None = None, predictor: "FallPredictor | None" = None, rearm: bool = True,
 ) -> dict:
     """First-episode fall rate, mean tracking reward per step (alive steps) and supervisor trips."""
     actor, normalizer, train_cfg, _ = load_policy(policy_path)
     cfg = dataclasses.replace(env, num_envs=num_envs, seed=seed)
     vec = WalkVecEnv(cfg)
-    supervised = SupervisedWalk(vec, supervisor, fallback or FallbackConfig(), rearm=True) if supervisor else None
+    supervised = SupervisedWalk(vec, supervisor, fallback or FallbackConfig(), rearm=rearm) if supervisor else None
     obs, _ = (supervised or vec).reset(seed=seed)
     state = actor.initial_state(num_envs)
     window = predictor.new_window(num_envs) if predictor is not None else None
@@ -143,6 +144,12 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, default=128, help="fine-tuning simulations")
     parser.add_argument("--eval-envs", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="simulation threads (0: all cores)")
+    parser.add_argument("--max-tilt", type=float, default=0.25, help="supervisor tilt limit, rad")
+    parser.add_argument("--max-ang-vel", type=float, default=2.0, help="supervisor angular speed limit, rad/s")
+    parser.add_argument("--predictor-threshold", type=float, default=0.3, help="fall probability that trips")
+    parser.add_argument("--rearm", action="store_true", help="hand a tripped robot back to the policy once stable")
+    parser.add_argument("--rearm-stable-s", type=float, default=1.0, help="stable time before the policy takes over again")
+    parser.add_argument("--eval-seed", type=int, default=777, help="seed of the evaluation episodes")
     parser.add_argument("--predictor-seconds", type=float, default=16.0, help="simulated s of predictor data per sim")
     parser.add_argument("--work-dir", type=Path, default=Path("runs/safety-benchmark"))
     parser.add_argument("--reuse", action="store_true", help="reuse fine-tuned checkpoints in --work-dir")
@@ -188,13 +195,17 @@ def main() -> None:
     predictor_metrics = evaluate_predictor(predictor, held_out)
 
     eval_task = dataclasses.replace(task, num_envs=args.eval_envs)
-    seed = 4242
+    seed = args.eval_seed
     shipped = rollout_falls(SHIPPED, eval_task, args.eval_envs, seed)
     unconstrained = rollout_falls(paths["unconstrained"], eval_task, args.eval_envs, seed)
     lagrangian = rollout_falls(paths["lagrangian"], eval_task, args.eval_envs, seed)
-    supervisor = SupervisorConfig(max_tilt_rad=0.25, max_ang_vel_radps=2.0, fall_probability_threshold=0.5)
+    supervisor = SupervisorConfig(
+        max_tilt_rad=args.max_tilt, max_ang_vel_radps=args.max_ang_vel,
+        fall_probability_threshold=args.predictor_threshold, rearm_stable_s=args.rearm_stable_s,
+    )
     supervised = rollout_falls(
-        paths["unconstrained"], eval_task, args.eval_envs, seed, supervisor=supervisor, predictor=predictor
+        paths["unconstrained"], eval_task, args.eval_envs, seed, supervisor=supervisor, predictor=predictor,
+        rearm=args.rearm,
     )
     a = unconstrained["fall_rate"]
     result = {
@@ -216,11 +227,12 @@ def main() -> None:
         "final_lambda": train_stats["lagrangian"].get("safety/lambda"),
         "train_fall_probability": {k: v.get("safety/fall_probability") for k, v in train_stats.items()},
         "setup": {
-            "push_mps": args.push, "push_interval_s": [2.0, 3.0], "episode_s": args.episode_s,
+            "push_mps": args.push, "eval_seed": args.eval_seed, "finetune_reused": args.reuse, "push_interval_s": [2.0, 3.0], "episode_s": args.episode_s,
             "finetune_iterations": args.iterations, "finetune_envs": args.num_envs, "eval_episodes": args.eval_envs,
             "supervisor": {"max_tilt_rad": supervisor.max_tilt_rad, "max_ang_vel_radps": supervisor.max_ang_vel_radps,
                            "max_joint_vel_radps": supervisor.max_joint_vel_radps,
-                           "fall_probability_threshold": supervisor.fall_probability_threshold, "rearm_stable_s": supervisor.rearm_stable_s},
+                           "fall_probability_threshold": supervisor.fall_probability_threshold,
+                           "rearm_stable_s": supervisor.rearm_stable_s, "rearm": args.rearm},
             "finetune_s": finetune_s, "total_s": time.perf_counter() - start,
             "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, torch threads 1, simulation threads {args.threads}",
         },
