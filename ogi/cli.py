@@ -119,6 +119,7 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --run-dir from its newest valid checkpoint.")] = False,
     evaluate_after: Annotated[bool, typer.Option("--eval/--no-eval", help="Evaluate the final policy.")] = True,
     fall_limit: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Constrain Pr(an episode ends in a fall) to at most this (PPO-Lagrangian).")] = None,
+    init_from: Annotated[Optional[Path], typer.Option(help="Start the actor from this trained run or checkpoint (same robot and actor; its observations a prefix of this run's, e.g. a walker for a privileged teacher).")] = None,
 ) -> None:
     """Train a walking policy with PPO; live progress, TensorBoard logs, checkpoints with lineage."""
     from ogi.training.cli_train import run_train
@@ -126,7 +127,7 @@ def train(
     code = run_train(
         robot=robot, task=task, algo=algo.value, config=config, run_dir=run_dir, iterations=iterations,
         minutes=minutes, num_envs=num_envs, actor=actor.value if actor else None, seed=seed, resume=resume,
-        evaluate_after=evaluate_after, console=console, fall_limit=fall_limit,
+        evaluate_after=evaluate_after, console=console, fall_limit=fall_limit, init_from=init_from,
     )
     raise typer.Exit(code)
 

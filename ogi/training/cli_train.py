@@ -48,7 +48,7 @@ def build_config(
 def run_train(
     *, robot: str, task: str, algo: str, config: Path | None, run_dir: Path | None, iterations: int | None,
     minutes: float | None, num_envs: int | None, actor: str | None, seed: int | None, resume: bool,
-    evaluate_after: bool, console: Console, fall_limit: float | None = None,
+    evaluate_after: bool, console: Console, fall_limit: float | None = None, init_from: Path | None = None,
 ) -> int:
     from ogi.training.runner import Runner
 
@@ -73,7 +73,14 @@ def run_train(
             summary = train_sb3(cfg, run_dir, console=console)
             console.print_json(json.dumps(summary))
             return 0
+        if init_from is not None and resume:
+            raise ConfigError("--init-from starts a new run; --resume continues one: pass only one of them")
         runner = Runner(cfg, run_dir, resume=resume)
+        if init_from is not None:
+            from ogi.training.warm_start import warm_start
+
+            source = warm_start(runner, init_from)
+            console.print(f"actor starts from {source.path}")
     except (ConfigError, KeyError, ValueError, FileExistsError, FileNotFoundError, ckpt.CheckpointError) as err:
         console.print(f"[red]error:[/red] {err}")
         return 2

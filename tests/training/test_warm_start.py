@@ -1,0 +1,52 @@
+"""A teacher started from a walker acts exactly like it until training uses the added observations."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from ogi.envs.sensing import HeightScanConfig
+from ogi.training import checkpoint as ckpt
+from ogi.training.config import actor_observation
+from ogi.training.runner import Runner
+from ogi.training.warm_start import warm_start
+from ogi.validation import ConfigError
+
+from tests.training.test_train_e2e import tiny_config
+
+
+@pytest.mark.parametrize("kind", ["mlp", "gru"])
+def test_a_privileged_run_starts_as_the_policy_it_came_from(tmp_path, kind):
+    source_cfg = tiny_config(kind=kind)
+    source = Runner(source_cfg, tmp_path / "walker")
+    source.train(iterations=1, progress=False, log=False)
+    teacher_cfg = dataclasses.replace(
+        source_cfg, actor_obs="privileged",
+        env=dataclasses.replace(source_cfg.env, height_scan=HeightScanConfig(enabled=True, spacing_m=0.5)),
+    )
+    teacher = Runner(teacher_cfg, tmp_path / "teacher")
+    parent = warm_start(teacher, tmp_path / "walker")
+    assert parent.checkpoint_sha256 == source.last_checkpoint.checkpoint_sha256
+
+    obs, _ = teacher.env.reset(seed=5)
+    n = teacher_cfg.env.num_envs
+    with torch.no_grad():
+        old_state, new_state = source.actor.initial_state(n), teacher.actor.initial_state(n)
+        for _ in range(3):
+            old, old_state = source.actor(source.actor_normalizer(torch.as_tensor(obs["policy"])), old_state)
+            new, new_state = teacher.actor(
+                teacher.actor_normalizer(torch.as_tensor(actor_observation(obs, "privileged"))), new_state)
+            np.testing.assert_allclose(new.numpy(), old.numpy(), atol=1e-6)
+            obs, *_ = teacher.env.step(new.numpy())
+
+    teacher.train(iterations=1, progress=False, log=False)
+    chain = ckpt.verify_checkpoint(teacher.last_checkpoint.path)
+    assert chain[-1].checkpoint_sha256 == source.last_checkpoint.checkpoint_sha256  # lineage reaches the walker
+
+
+def test_another_actor_kind_is_refused(tmp_path):
+    Runner(tiny_config(kind="mlp"), tmp_path / "walker").train(iterations=1, progress=False, log=False)
+    other = Runner(tiny_config(kind="gru"), tmp_path / "other")
+    with pytest.raises(ConfigError, match="actor"):
+        warm_start(other, tmp_path / "walker")
