@@ -131,6 +131,10 @@ class RewardConfig:
     sampled_prompts: int = 0
     """Prompts whose samples from the initial model the verifier labels; each wrong sample adds a training pair."""
     samples_per_prompt: int = 4
+    likelihood_term: bool = True
+    """Add alpha times the trunk's log-likelihood of the response to the head's score (see RewardModel)."""
+    likelihood_weight: float = 0.1
+    """Initial alpha; trained with the rest of the reward model."""
     optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(learning_rate=1e-3, eta_min=1e-4,
                                                                               weight_decay=0.0))
 
@@ -142,6 +146,9 @@ class RewardConfig:
         check_int("heldout_pairs", self.heldout_pairs, 1, 100_000_000)
         check_int("sampled_prompts", self.sampled_prompts, 0, 100_000_000)
         check_int("samples_per_prompt", self.samples_per_prompt, 1, 100_000)
+        if not isinstance(self.likelihood_term, bool):
+            raise ConfigError(f"likelihood_term = {self.likelihood_term!r} must be true or false")
+        check_range("likelihood_weight", self.likelihood_weight, 0.0, 100.0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -169,6 +176,10 @@ class RLHFConfig:
     """Per-response KL the adaptive beta steers toward; 0 keeps beta fixed."""
     beta_gain: float = 0.1
     """Adaptive beta: beta <- beta (1 + beta_gain clip(KL / target_kl - 1, -0.2, 0.2)) each iteration."""
+    center_advantages: bool = False
+    """Subtract the batch mean from the advantages before scaling them to unit RMS. Off by default: the
+    leave-one-out baseline already centers each prompt's scores, and the batch mean (set by response lengths and
+    the KL terms) would push every token of an uninformative response (all samples scored alike) up or down."""
     leave_one_out_baseline: bool = True
     """Subtract from each score the mean score of the other samples for the same prompt (RLOO) before GAE, so
     prompt-dependent reward offsets do not reach the policy gradient; needs samples_per_prompt >= 2."""
@@ -200,6 +211,8 @@ class RLHFConfig:
         check_range("beta", self.beta, 0.0, 100.0)
         check_range("target_kl", self.target_kl, 0.0, 1000.0)
         check_range("beta_gain", self.beta_gain, 0.0, 10.0)
+        if not isinstance(self.center_advantages, bool):
+            raise ConfigError(f"center_advantages = {self.center_advantages!r} must be true or false")
         if not isinstance(self.leave_one_out_baseline, bool):
             raise ConfigError(f"leave_one_out_baseline = {self.leave_one_out_baseline!r} must be true or false")
         check_range("reward_model_weight", self.reward_model_weight, 0.0, 1000.0)

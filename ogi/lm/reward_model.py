@@ -28,28 +28,54 @@ from ogi.validation import ConfigError
 
 
 class RewardModel(nn.Module):
-    """``forward(tokens (B, T), lengths (B,)) -> scores (B,)``: the head applied at position ``lengths - 1``."""
+    """``forward(tokens (B, T), lengths (B,)) -> scores (B,)``:
 
-    def __init__(self, trunk: CausalTransformer):
+        R(x, y) = w . h_last + b + alpha sum_{t in y} log p_trunk(y_t | x, y_<t)
+
+    the head read at position ``lengths - 1`` (eos) plus ``alpha`` times the trunk's own log-likelihood of the
+    response (the tokens after ``response_id``; the trunk keeps its tied language-model head). Started from the SFT
+    model, the likelihood term already knows which plan an instruction asks for, including its numbers, which a
+    head on one position does not learn from a few thousand pairs. ``alpha`` is trained with the rest; a model
+    without ``response_id`` (or with alpha = 0) is the head alone.
+    """
+
+    def __init__(self, trunk: CausalTransformer, *, response_id: int | None = None, likelihood_weight: float = 0.0):
         super().__init__()
         self.trunk = trunk
         self.head = nn.Linear(trunk.config.width, 1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
+        self.response_id = response_id
+        self.likelihood_weight = nn.Parameter(torch.tensor(float(likelihood_weight)),
+                                              requires_grad=response_id is not None)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         hidden, _ = self.trunk.hidden_states(tokens)
-        last = hidden[torch.arange(tokens.shape[0]), lengths - 1]
-        return self.head(last).squeeze(-1)
+        rows = torch.arange(tokens.shape[0])
+        score = self.head(hidden[rows, lengths - 1]).squeeze(-1)
+        if self.response_id is None:
+            return score
+        log_probs = torch.log_softmax(self.trunk.logits(hidden[:, :-1]), dim=-1)
+        log_probs = log_probs.gather(-1, tokens[:, 1:, None]).squeeze(-1)
+        position = torch.arange(1, tokens.shape[1])[None, :]
+        start = (tokens == self.response_id).float().argmax(dim=1, keepdim=True) + 1
+        in_response = (position >= start) & (position < lengths[:, None])
+        return score + self.likelihood_weight * (log_probs * in_response).sum(dim=1)
 
     def head_tensors(self) -> dict[str, torch.Tensor]:
-        return {"reward.weight": self.head.weight, "reward.bias": self.head.bias}
+        heads = {"reward.weight": self.head.weight, "reward.bias": self.head.bias}
+        if self.response_id is not None:
+            heads["reward.likelihood_weight"] = self.likelihood_weight.detach().reshape(1)
+            heads["reward.response_id"] = torch.tensor([self.response_id])
+        return heads
 
     @classmethod
     def from_parts(cls, trunk: CausalTransformer, heads: dict[str, torch.Tensor]) -> RewardModel:
         if "reward.weight" not in heads or "reward.bias" not in heads:
             raise ValueError("the checkpoint has no reward head (head.reward.weight / head.reward.bias)")
-        model = cls(trunk)
+        response_id = int(heads["reward.response_id"][0]) if "reward.response_id" in heads else None
+        weight = float(heads["reward.likelihood_weight"][0]) if "reward.likelihood_weight" in heads else 0.0
+        model = cls(trunk, response_id=response_id, likelihood_weight=weight)
         model.head.load_state_dict({"weight": heads["reward.weight"], "bias": heads["reward.bias"]})
         return model
 
@@ -123,7 +149,8 @@ def train_reward_model(init: CausalTransformer, tokenizer: Tokenizer, config: Re
     for pair in list(pairs) + list(heldout):
         pair_ids(tokenizer, pair.prompt, pair.chosen, context)
         pair_ids(tokenizer, pair.prompt, pair.rejected, context)
-    reward_model = RewardModel(copy.deepcopy(init))
+    reward_model = RewardModel(copy.deepcopy(init), response_id=tokenizer.response_id if config.likelihood_term else None,
+                               likelihood_weight=config.likelihood_weight)
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = make_optimizer(reward_model, config.optimizer)
     reward_model.train()

@@ -57,3 +57,26 @@ def test_training_separates_pairs_and_missing_data_is_a_clear_error():
     assert result.reward_model.trunk is not trunk  # the initial model is left untouched
     with pytest.raises(ConfigError, match="no preference data"):
         train_reward_model(trunk, tokenizer, config, pairs=[], heldout=pairs)
+
+
+def test_likelihood_term_adds_the_trunks_response_log_probability():
+    from ogi.lm.data import pair_ids
+    from ogi.lm.model import sequence_log_probs
+
+    tokenizer, trunk = _tiny()
+    model = RewardModel(trunk, response_id=tokenizer.response_id, likelihood_weight=0.5)
+    head_only = RewardModel(trunk)
+    prompts = ["walk forward 2 meters", "walk forward 2 meters then turn left"]
+    responses = ["forward 2", "forward 2 ; left 90"]
+    scores = score_responses(model, tokenizer, prompts, responses)  # batched, so the short row is padded
+    for index, (prompt, response) in enumerate(zip(prompts, responses)):
+        ids, start = pair_ids(tokenizer, prompt, response, 32)
+        with torch.no_grad():
+            log_probs, _ = sequence_log_probs(trunk, torch.tensor([ids]))
+        expected = 0.5 * float(log_probs[0, start - 1:].sum())  # response tokens and eos
+        expected += float(score_responses(head_only, tokenizer, [prompt], [response])[0])
+        assert float(scores[index]) == pytest.approx(expected, abs=1e-5)
+    restored = RewardModel.from_parts(trunk, {name: t.detach().clone() for name, t in model.head_tensors().items()})
+    torch.testing.assert_close(score_responses(restored, tokenizer, prompts, responses), scores)
+    # The head alone (no response_id) has no likelihood term, as checkpoints written without one load.
+    assert "reward.likelihood_weight" not in head_only.head_tensors()
