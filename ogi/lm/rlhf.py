@@ -82,6 +82,18 @@ def gae_over_tokens(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Ten
     return advantages
 
 
+def normalize_advantages(advantages: torch.Tensor, mask: torch.Tensor, *, center: bool) -> torch.Tensor:
+    """Advantages over masked tokens scaled to unit RMS, minus their mean first when ``center``; 0 off the mask.
+
+    Without centering a token whose advantage is 0 (e.g. every sample of its prompt scored alike) stays 0, so it adds
+    no gradient; the batch mean would turn it into a push up or down set by the other responses.
+    """
+    valid = mask > 0
+    mean = advantages[valid].mean() if center else advantages.new_zeros(())
+    scale = (advantages[valid] - mean).pow(2).mean().sqrt().clamp_min(1e-8)
+    return (advantages - mean) / scale * mask
+
+
 def clipped_surrogate_loss(log_probs: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor,
                            mask: torch.Tensor, epsilon: float) -> torch.Tensor:
     """-E_t[min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t)], r_t = pi(a_t) / pi_old(a_t), over masked tokens."""
@@ -206,9 +218,7 @@ class RLHFTrainer:
     def update(self, rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, float]:
         """``epochs`` passes of clipped-surrogate + value-loss minibatch steps; returns the mean losses."""
         config = self.config
-        valid = rollout.mask > 0
-        mean, std = advantages[valid].mean(), advantages[valid].std().clamp_min(1e-8)
-        normalized = (advantages - mean) / std * rollout.mask
+        normalized = normalize_advantages(advantages, rollout.mask, center=config.center_advantages)
         count = rollout.tokens.shape[0]
         per_epoch = math.ceil(count / config.minibatch_size)
         total_updates = config.iterations * config.epochs * per_epoch

@@ -98,3 +98,17 @@ def test_rlhf_logs_reward_kl_and_penalty_rate(tiny_pipeline):
         assert {"reward", "kl", "penalty_rate", "beta", "reward_model", "programmatic"} <= entry.keys()
         assert 0.0 <= entry["penalty_rate"] <= 1.0 and math.isfinite(entry["kl"])
     assert history[0]["beta"] == 0.05 and history[1]["beta"] != history[0]["beta"]  # target_kl adapts beta
+
+
+def test_normalize_advantages_keeps_zero_advantages_at_zero_unless_centered():
+    from ogi.lm.rlhf import normalize_advantages
+
+    advantages = torch.tensor([[9.0, 3.0, 0.0, 0.0], [9.0, -1.0, 0.0, 9.0]])
+    mask = torch.tensor([[0.0, 1.0, 1.0, 0.0], [0.0, 1.0, 1.0, 0.0]])
+    # masked values (3, 0, -1, 0): RMS sqrt(10 / 4)
+    scale = math.sqrt(2.5)
+    torch.testing.assert_close(normalize_advantages(advantages, mask, center=False),
+                               torch.tensor([[0.0, 3 / scale, 0.0, 0.0], [0.0, -1 / scale, 0.0, 0.0]]))
+    # centered: mean 0.5, deviations (2.5, -0.5, -1.5, -0.5), RMS sqrt(9 / 4) = 1.5
+    torch.testing.assert_close(normalize_advantages(advantages, mask, center=True),
+                               torch.tensor([[0.0, 2.5 / 1.5, -0.5 / 1.5, 0.0], [0.0, -1.5 / 1.5, -0.5 / 1.5, 0.0]]))
