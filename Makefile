@@ -38,13 +38,18 @@ install: $(STAMP)
 DEMO_MINUTES ?= 4
 DEMO_RUN := runs/demo-$(shell date +%Y%m%d-%H%M%S)
 
-# trains the default quadruped for a few minutes, evaluates it, and records a short rollout of it
+# trains the default quadruped for a few minutes, evaluates it, records a short rollout of it, checks that the
+# recording replays bit for bit, plots it, and exports the policy for deployment
 demo: $(STAMP)
 	$(VENV)/bin/ogi robots
 	$(VENV)/bin/ogi train --robot go2 --task walk --minutes $(DEMO_MINUTES) --run-dir $(DEMO_RUN)
 	$(VENV)/bin/ogi eval $(DEMO_RUN) --num-envs 16 --seconds 10
-	$(VENV)/bin/ogi rollout --policy $(DEMO_RUN) --num-envs 4 --seconds 10 --save $(DEMO_RUN)/rollout.safetensors
-	@echo "demo run: $(DEMO_RUN) (summary.json, checkpoints/, tb/, rollout.safetensors)"
+	$(VENV)/bin/ogi rollout --policy $(DEMO_RUN) --num-envs 4 --seconds 10 --record $(DEMO_RUN)/rollout.mcap
+	$(VENV)/bin/ogi replay $(DEMO_RUN)/rollout.mcap --check
+	$(VENV)/bin/ogi plot $(DEMO_RUN)/rollout.mcap --out $(DEMO_RUN)/plots
+	$(VENV)/bin/ogi export $(DEMO_RUN) --out $(DEMO_RUN)/artifact
+	@echo "demo run: $(DEMO_RUN) (summary.json, checkpoints/, tb/, rollout.mcap, plots/, artifact/)"
+	@echo "watch it: $(VENV)/bin/ogi replay $(DEMO_RUN)/rollout.mcap   (or --video $(DEMO_RUN)/rollout.mp4)"
 
 test: $(STAMP)
 	$(PY) -m pytest tests
