@@ -50,3 +50,13 @@ def test_another_actor_kind_is_refused(tmp_path):
     other = Runner(tiny_config(kind="gru"), tmp_path / "other")
     with pytest.raises(ConfigError, match="actor"):
         warm_start(other, tmp_path / "walker")
+
+
+def test_the_example_teacher_config_is_a_privileged_run_with_a_height_scan():
+    from pathlib import Path
+
+    from ogi.training.config import load_train_config, preset
+
+    cfg = load_train_config(Path(__file__).parents[2] / "docs" / "examples" / "teacher.toml", preset("go2"))
+    assert cfg.actor_obs == "privileged"
+    assert cfg.env.height_scan.enabled and cfg.env.height_scan.spacing_m == 0.2
