@@ -5,8 +5,9 @@ Stages: pretrain (held-out perplexity against a unigram baseline) -> SFT (held-o
 prompts, sampled with the same seed before and after) -> best-of-N from the SFT model with the reward model as
 verifier (success for N = 1, 4, 16 on held-out prompts, next to pass@N, the success of a perfect verifier).
 With 3000 demonstrations SFT already answers most prompts, so RLHF is also run from a second SFT on few
-demonstrations (``low_data_*``), where the reward has room to teach; that run is rewarded by the plan verifier alone
-(the reward model's 78% pairwise accuracy makes it the noisier teacher). Every stage is seeded.
+demonstrations (``low_data_*``), where the reward has room to teach: once rewarded by the plan verifier alone, once by
+the reward model alone (``low_data_rm_*``). Greedy exact match before and after is measured on the same 200 held-out
+demonstrations. Every stage is seeded.
 Timed on CPU with one torch thread; on a shared machine the minutes vary with the other load.
 
     python benchmarks/lm_pipeline.py [--seed 0] [--out docs/lm_pipeline.json] [--runs DIR]
@@ -62,9 +63,17 @@ def run(seed: int, runs: Path, best_of_n_prompts: int, low_data_examples: int) -
     rlhf_exact, _ = evaluate_demonstrations(rlhf.policy, pre.tokenizer, sft_heldout)
     low_data = supervised_finetune(pretrained, pre.tokenizer, replace(sft_config, train_examples=low_data_examples,
                                                                       steps=300))
+    # Before and after on the same 200 held-out demonstrations (low_data.exact_match is on its own split's).
+    low_data_exact, low_data_verified = evaluate_demonstrations(low_data.model, pre.tokenizer, sft_heldout)
     low_data_rlhf = train_rlhf(copy.deepcopy(low_data.model), pre.tokenizer, rlhf_config, reward_function=plan_score)
-    low_data_rlhf_exact, _ = evaluate_demonstrations(low_data_rlhf.policy, pre.tokenizer, sft_heldout)
+    low_data_rlhf_exact, low_data_rlhf_verified = evaluate_demonstrations(low_data_rlhf.policy, pre.tokenizer,
+                                                                          sft_heldout)
     t = lap("low_data_sft_rlhf", t)
+    # The same start taught by the reward model alone; the plan score is only measured.
+    low_data_rm = train_rlhf(copy.deepcopy(low_data.model), pre.tokenizer, replace(rlhf_config, programmatic_weight=0.0),
+                             reward_model=reward.reward_model, reward_function=plan_score)
+    low_data_rm_exact, _ = evaluate_demonstrations(low_data_rm.policy, pre.tokenizer, sft_heldout)
+    t = lap("low_data_rm_rlhf", t)
     _, heldout = split_demonstrations(0, best_of_n_prompts, seed + 101)
     report = best_of_n_success(sft.model, pre.tokenizer, [demo.prompt for demo in heldout], (1, 4, 16),
                                reward_model_verifier(reward.reward_model, pre.tokenizer), is_correct, seed=seed)
@@ -84,12 +93,19 @@ def run(seed: int, runs: Path, best_of_n_prompts: int, low_data_examples: int) -
         "rlhf_penalty_rate": rlhf.after["penalty_rate"],
         "rlhf_exact_match": rlhf_exact,
         "low_data_demonstrations": low_data_examples,
-        "low_data_sft_exact_match": low_data.exact_match,
+        "low_data_sft_exact_match": low_data_exact,
+        "low_data_sft_verified": low_data_verified,
         "low_data_rlhf_reward_gain": round(low_data_rlhf.reward_gain, 4),
         "low_data_rlhf_kl": round(low_data_rlhf.after["kl"], 4),
         "low_data_rlhf_plan_score_before": round(low_data_rlhf.before["programmatic"], 4),
         "low_data_rlhf_plan_score_after": round(low_data_rlhf.after["programmatic"], 4),
         "low_data_rlhf_exact_match": low_data_rlhf_exact,
+        "low_data_rlhf_verified": low_data_rlhf_verified,
+        "low_data_rm_rlhf_reward_gain": round(low_data_rm.reward_gain, 4),
+        "low_data_rm_rlhf_kl": round(low_data_rm.after["kl"], 4),
+        "low_data_rm_rlhf_plan_score_before": round(low_data_rm.before["programmatic"], 4),
+        "low_data_rm_rlhf_plan_score_after": round(low_data_rm.after["programmatic"], 4),
+        "low_data_rm_rlhf_exact_match": low_data_rm_exact,
         "best_of_n": {str(n): value for n, value in report.success.items()},
         "pass_at_n": {str(n): value for n, value in report.oracle.items()},
         "parameters": pre.parameters,
