@@ -182,6 +182,8 @@ class RLHFConfig:
     """Subtract the batch mean from the advantages before scaling them to unit RMS. Off by default: the
     leave-one-out baseline already centers each prompt's scores, and the batch mean (set by response lengths and
     the KL terms) would push every token of an uninformative response (all samples scored alike) up or down."""
+    advantage_floor: float = 1e-3
+    """Advantages are divided by max(their RMS, this): a batch without signal is not scaled up to unit size."""
     leave_one_out_baseline: bool = True
     """Subtract from each score the mean score of the other samples for the same prompt (RLOO) before GAE, so
     prompt-dependent reward offsets do not reach the policy gradient; needs samples_per_prompt >= 2."""
@@ -213,6 +215,7 @@ class RLHFConfig:
         check_range("beta", self.beta, 0.0, 100.0)
         check_range("target_kl", self.target_kl, 0.0, 1000.0)
         check_range("beta_gain", self.beta_gain, 0.0, 10.0)
+        check_range("advantage_floor", self.advantage_floor, 0.0, 1e6)
         if not isinstance(self.center_advantages, bool):
             raise ConfigError(f"center_advantages = {self.center_advantages!r} must be true or false")
         if not isinstance(self.leave_one_out_baseline, bool):

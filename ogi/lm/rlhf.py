@@ -82,15 +82,19 @@ def gae_over_tokens(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Ten
     return advantages
 
 
-def normalize_advantages(advantages: torch.Tensor, mask: torch.Tensor, *, center: bool) -> torch.Tensor:
-    """Advantages over masked tokens scaled to unit RMS, minus their mean first when ``center``; 0 off the mask.
+def normalize_advantages(advantages: torch.Tensor, mask: torch.Tensor, *, center: bool,
+                         floor: float = 1e-3) -> torch.Tensor:
+    """Advantages over masked tokens divided by max(RMS, ``floor``), minus their mean first when ``center``; 0 off
+    the mask.
 
     Without centering a token whose advantage is 0 (e.g. every sample of its prompt scored alike) stays 0, so it adds
-    no gradient; the batch mean would turn it into a push up or down set by the other responses.
+    no gradient; the batch mean would turn it into a push up or down set by the other responses. The floor keeps a
+    batch without signal from being blown up to unit scale: leave-one-out scores of equal samples differ from 0 by
+    float rounding (1e-8), which a bare division by the RMS turns into full-size updates.
     """
     valid = mask > 0
     mean = advantages[valid].mean() if center else advantages.new_zeros(())
-    scale = (advantages[valid] - mean).pow(2).mean().sqrt().clamp_min(1e-8)
+    scale = (advantages[valid] - mean).pow(2).mean().sqrt().clamp_min(floor)
     return (advantages - mean) / scale * mask
 
 
@@ -199,12 +203,17 @@ class RLHFTrainer:
                        reward_model_scores=reward_model_scores, programmatic_scores=programmatic)
 
     def centered_scores(self, scores: torch.Tensor) -> torch.Tensor:
-        """With the leave-one-out baseline: s_i - (sum_j s_j - s_i) / (k - 1) over the k samples of s_i's prompt."""
+        """With the leave-one-out baseline: s_i - (sum_j s_j - s_i) / (k - 1) over the k samples of s_i's prompt
+        (exactly 0 where all k scored alike)."""
         k = self.config.samples_per_prompt
         if not self.config.leave_one_out_baseline or k < 2:
             return scores
-        grouped = scores.view(-1, k)
-        return (grouped - (grouped.sum(dim=1, keepdim=True) - grouped) / (k - 1)).flatten()
+        grouped = scores.view(-1, k).double()
+        centered = grouped - (grouped.sum(dim=1, keepdim=True) - grouped) / (k - 1)
+        # Samples that all scored alike carry no signal: exactly 0, not float rounding that Adam would make a step of.
+        spread = grouped.amax(dim=1, keepdim=True) - grouped.amin(dim=1, keepdim=True)
+        alike = spread <= 1e-6 * (1 + grouped.abs().amax(dim=1, keepdim=True))  # float32 scores of one text
+        return centered.masked_fill(alike, 0.0).to(scores.dtype).flatten()
 
     def compute_returns(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-token rewards (KL penalty, plus the score on each response's last token) -> (advantages, returns)."""
@@ -218,7 +227,8 @@ class RLHFTrainer:
     def update(self, rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, float]:
         """``epochs`` passes of clipped-surrogate + value-loss minibatch steps; returns the mean losses."""
         config = self.config
-        normalized = normalize_advantages(advantages, rollout.mask, center=config.center_advantages)
+        normalized = normalize_advantages(advantages, rollout.mask, center=config.center_advantages,
+                                          floor=config.advantage_floor)
         count = rollout.tokens.shape[0]
         per_epoch = math.ceil(count / config.minibatch_size)
         total_updates = config.iterations * config.epochs * per_epoch

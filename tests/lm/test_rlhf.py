@@ -1,3 +1,4 @@
+import copy
 import math
 
 import pytest
@@ -112,3 +113,19 @@ def test_normalize_advantages_keeps_zero_advantages_at_zero_unless_centered():
     # centered: mean 0.5, deviations (2.5, -0.5, -1.5, -0.5), RMS sqrt(9 / 4) = 1.5
     torch.testing.assert_close(normalize_advantages(advantages, mask, center=True),
                                torch.tensor([[0.0, 2.5 / 1.5, -0.5 / 1.5, 0.0], [0.0, -1.5 / 1.5, -0.5 / 1.5, 0.0]]))
+
+
+def test_a_reward_that_ranks_no_sample_above_another_leaves_the_policy_in_place(tiny_pipeline):
+    # Leave-one-out advantages are exactly 0 (0.7 - mean of two 0.7s is 1e-8 in float arithmetic, which Adam would
+    # make a full step of), the KL term is 0 (policy == reference) and V = 0 at the start: no token has a gradient.
+    policy = copy.deepcopy(tiny_pipeline.sft.model)
+    before = {name: tensor.clone() for name, tensor in policy.state_dict().items()}
+    trainer = RLHFTrainer(policy, tiny_pipeline.pretrained.tokenizer,
+                          RLHFConfig(samples_per_prompt=3, max_new_tokens=6, minibatch_size=3, epochs=1),
+                          reward_function=lambda prompt, response: 0.7)
+    metrics = trainer.iteration(["walk forward 2 meters", "turn left then stop"])
+    assert metrics["kl"] == 0.0
+    for name, tensor in policy.state_dict().items():
+        torch.testing.assert_close(tensor, before[name], rtol=0, atol=0)
+    assert trainer.centered_scores(torch.tensor([0.7, 0.7, 0.7, 1.0, 0.5, 0.0])).tolist() == pytest.approx(
+        [0.0, 0.0, 0.0, 0.75, 0.0, -0.75])
