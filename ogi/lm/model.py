@@ -16,38 +16,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ogi.validation import ConfigError, check_range
+from ogi.lm.config import ModelShape, check_int
 
 KVCache = list[tuple[torch.Tensor, torch.Tensor]]
 """Per layer, keys and values of shape (batch, heads, positions_so_far, head_dim)."""
 
 
 @dataclass(frozen=True, kw_only=True)
-class TransformerConfig:
+class TransformerConfig(ModelShape):
+    """A model shape plus the tokenizer's vocabulary size: everything needed to build the network.
+
+    `prefix_dim` is the size of each prefix embedding vector; 0 means the model takes no prefix.
+    """
+
     vocab_size: int
-    context_length: int = 64
-    n_layers: int = 2
-    width: int = 64
-    n_heads: int = 4
-    mlp_ratio: int = 4
-    dropout: float = 0.0
-    prefix_dim: int = 0
-    """Size of each prefix embedding vector; 0 means the model takes no prefix."""
 
     def __post_init__(self) -> None:
-        check_range("model.vocab_size", self.vocab_size, 2, 10_000_000)
-        check_range("model.context_length", self.context_length, 2, 1_000_000)
-        check_range("model.n_layers", self.n_layers, 1, 1000)
-        check_range("model.width", self.width, 1, 100_000)
-        check_range("model.n_heads", self.n_heads, 1, 1000)
-        check_range("model.mlp_ratio", self.mlp_ratio, 1, 64)
-        check_range("model.dropout", self.dropout, 0.0, 0.9)
-        check_range("model.prefix_dim", self.prefix_dim, 0, 100_000)
-        for name in ("vocab_size", "context_length", "n_layers", "width", "n_heads", "mlp_ratio", "prefix_dim"):
-            if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
-                raise ConfigError(f"model.{name} = {getattr(self, name)!r} must be an integer")
-        if self.width % self.n_heads:
-            raise ConfigError(f"model.width = {self.width} must be a multiple of model.n_heads = {self.n_heads}")
+        super().__post_init__()
+        check_int("model.vocab_size", self.vocab_size, 2, 10_000_000)
+
+    @classmethod
+    def from_shape(cls, shape: ModelShape, vocab_size: int) -> "TransformerConfig":
+        return cls(vocab_size=vocab_size, **asdict(shape))
 
     @property
     def head_dim(self) -> int:

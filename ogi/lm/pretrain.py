@@ -92,9 +92,7 @@ def pretrain(config: PretrainConfig, *, documents: Sequence[str] | None = None,
     stream = pack_documents(tokenizer, train_texts)
     heldout = pack_documents(tokenizer, heldout_texts)
     shape = config.model
-    model_config = TransformerConfig(vocab_size=tokenizer.vocab_size, context_length=shape.context_length,
-                                     n_layers=shape.n_layers, width=shape.width, n_heads=shape.n_heads,
-                                     mlp_ratio=shape.mlp_ratio, dropout=shape.dropout, prefix_dim=shape.prefix_dim)
+    model_config = TransformerConfig.from_shape(shape, tokenizer.vocab_size)
     steps, plan = config.steps, None
     if config.compute_budget_flops > 0:
         plan = compute_optimal_plan(config.compute_budget_flops, vocab_size=tokenizer.vocab_size,
