@@ -76,7 +76,7 @@ class Runner:
 
     # ---- one iteration -----------------------------------------------------------------------
     def _critic_obs(self, obs: dict[str, np.ndarray]) -> torch.Tensor:
-        return torch.as_tensor(np.concatenate([obs["policy"], obs["privileged"]], axis=1))
+        return torch.as_tensor(actor_observation(obs, "privileged"))  # the critic always sees both groups
 
     def collect(self) -> dict[str, float]:
         """One rollout of `rollout_steps` policy steps in every env."""
@@ -86,7 +86,10 @@ class Runner:
         episodes = falls = step_falls = 0
         returns, lengths = [], []
         for _ in range(self.cfg.ppo.rollout_steps):
-            action = self.ppo.act(torch.as_tensor(actor_observation(self.obs, self.cfg.actor_obs)), self._critic_obs(self.obs))
+            critic_obs = self._critic_obs(self.obs)
+            # a teacher's actor reads the critic's input; build it once
+            actor_obs = critic_obs if self.cfg.actor_obs == "privileged" else torch.as_tensor(self.obs["policy"])
+            action = self.ppo.act(actor_obs, critic_obs)
             obs, reward, terminated, truncated, info = self.env.step(action.numpy())
             final = None
             if "final_obs" in info:
