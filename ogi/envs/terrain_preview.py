@@ -12,6 +12,7 @@ import numpy as np
 from ogi.envs.config import SimConfig, TerrainConfig
 from ogi.envs.rig import Rig
 from ogi.envs.terrain_grid import build_terrain_grid
+from ogi.rendering import offscreen_renderer
 from ogi.robots import RobotSpec
 
 SEPARATOR_RGB = (255, 255, 255)
@@ -26,7 +27,7 @@ def render_terrain_preview(
 ) -> np.ndarray:
     """(rows * h, cols * w, 3) uint8 image: terrain kinds down the rows, difficulties across the columns.
 
-    Needs an offscreen OpenGL context (MUJOCO_GL=egl on a headless machine).
+    Needs an offscreen OpenGL context (MUJOCO_GL=egl on a headless machine); raises OffscreenGLError without one.
     """
     levels = terrain.curriculum.num_levels
     grid = build_terrain_grid(terrain.kinds, levels, terrain.tile_size_m, terrain.resolution_m, terrain.seed)
@@ -34,15 +35,13 @@ def render_terrain_preview(
     model = rig.model
     data = mujoco.MjData(model)
     width, height = cell_px
-    model.vis.global_.offwidth = max(model.vis.global_.offwidth, width)
-    model.vis.global_.offheight = max(model.vis.global_.offheight, height)
     camera = mujoco.MjvCamera()
     camera.type = mujoco.mjtCamera.mjCAMERA_FREE
     camera.distance = camera_distance_m
     camera.azimuth = 135.0
     camera.elevation = -28.0
     image = np.zeros((len(grid.kinds) * height, len(difficulties) * width, 3), dtype=np.uint8)
-    with mujoco.Renderer(model, height, width) as renderer:
+    with offscreen_renderer(model, height, width) as renderer:
         for row, kind in enumerate(range(grid.num_kinds)):
             for col, difficulty in enumerate(difficulties):
                 level = round(difficulty * (levels - 1))

@@ -1,7 +1,7 @@
 """Offscreen video of one simulation of a recording, rendered by `mujoco.Renderer` and encoded as H.264 MP4.
 
 Encoding uses the ffmpeg binary that the `imageio-ffmpeg` wheel carries. Rendering needs an OpenGL
-context: MUJOCO_GL=egl on a machine without a display.
+context: MUJOCO_GL=egl on a machine without a display (`ogi.rendering.OffscreenGLError` without one).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from ogi.rendering import offscreen_renderer
 from ogi.replay.reader import Recording
 
 
@@ -82,15 +83,13 @@ def render_frames(
     """Yield (height, width, 3) uint8 frames of simulation `sim`; `progress(done, total)` after each."""
     qpos, _ = sim_trajectory(recording, sim)
     model = recording.sim_model(sim)
-    model.vis.global_.offwidth = max(model.vis.global_.offwidth, cfg.width)
-    model.vis.global_.offheight = max(model.vis.global_.offheight, cfg.height)
     data = mujoco.MjData(model)
     steps = frame_steps(len(qpos) - 1, float(recording.info["ctrl_dt_s"]), cfg.fps)
     data.qpos[:] = qpos[0]
     mujoco.mj_forward(model, data)
     base = model.body(recording.info["base_body"]).id
     camera = _camera(model, cfg, recording.info["base_body"], data.xpos[base].copy())
-    with mujoco.Renderer(model, cfg.height, cfg.width) as renderer:
+    with offscreen_renderer(model, cfg.height, cfg.width) as renderer:
         for i, step in enumerate(steps):
             data.qpos[:] = qpos[step]
             data.time = step * float(recording.info["ctrl_dt_s"])
