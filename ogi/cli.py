@@ -58,9 +58,12 @@ def rollout(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Run a rollout of the `walk` task (zero, random or trained policy) and print a summary."""
+    from functools import partial
+
     from ogi.envs import ConfigError, WalkConfig, load_walk_config
     from ogi.envs.config import SimConfig
     from ogi.envs.rollout import run_rollout
+    from ogi.replay import Recorder
 
     try:
         policy_fn = None
@@ -77,7 +80,7 @@ def rollout(
         if not cfg.sim.ctrl_dt_s <= seconds:
             raise ConfigError(f"--seconds {seconds} is shorter than one policy step ({cfg.sim.ctrl_dt_s} s)")
         summary = run_rollout(cfg, policy=policy_fn or policy, seconds=seconds, progress=not as_json, save=save,
-                              record=record)
+                              recorder=None if record is None else partial(Recorder, path=record))
     except (ConfigError, KeyError, ValueError, FileNotFoundError) as err:
         console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2) from None

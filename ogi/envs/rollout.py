@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -18,6 +19,19 @@ from ogi.envs.walk import WalkVecEnv
 PolicyFn = Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]
 
 
+class Closeable(Protocol):
+    def close(self) -> None: ...
+
+
+class RecorderFactory(Protocol):
+    """Starts observing `env` from its next step (e.g. `functools.partial(ogi.replay.Recorder, path=...)`).
+
+    The rollout passes what it knows about itself as `meta` and closes the returned recorder at the end.
+    """
+
+    def __call__(self, env: WalkVecEnv, *, meta: dict[str, Any]) -> Closeable: ...
+
+
 def run_rollout(
     cfg: WalkConfig,
     *,
@@ -25,23 +39,22 @@ def run_rollout(
     seconds: float = 5.0,
     progress: bool = True,
     save: Path | None = None,
-    record: Path | None = None,
+    recorder: RecorderFactory | None = None,
 ) -> dict:
     """Step `cfg.num_envs` simulations for `seconds` of simulated time and summarize.
 
     policy: "zero" (hold the default pose), "random" (uniform actions) or a function of the observations.
     save: write the trajectory (time, qpos, qvel, ctrl, reward per step) as safetensors plus a JSON sidecar.
-    record: stream the rollout into an MCAP recording (`ogi.replay`) for exact replay, viewing and plots.
+    recorder: what to record the rollout with, e.g. an MCAP recording (`ogi.replay.Recorder`) for exact replay;
+        the layer above chooses it, so the env layer does not depend on the replay layer.
     """
     if isinstance(policy, str) and policy not in ("zero", "random"):
         raise ValueError(f"policy '{policy}' must be 'zero', 'random' or a trained run")
     env = WalkVecEnv(cfg)
     obs, _ = env.reset(seed=cfg.seed)
-    recorder = None
-    if record is not None:
-        from ogi.replay import Recorder
-
-        recorder = Recorder(env, record, meta={"source": "rollout", "policy": policy if isinstance(policy, str) else "trained"})
+    recording = None
+    if recorder is not None:
+        recording = recorder(env, meta={"source": "rollout", "policy": policy if isinstance(policy, str) else "trained"})
     rng = np.random.default_rng(cfg.seed + 1)
     steps = max(1, round(seconds / cfg.sim.ctrl_dt_s))
     n, nj = cfg.num_envs, env.robot.num_joints
@@ -83,8 +96,8 @@ def run_rollout(
                 elapsed = time.perf_counter() - start
                 bar.update(task, completed=step + 1, rate=f"{(step + 1) * n / max(elapsed, 1e-9):,.0f} env steps/s")
     wall = time.perf_counter() - start
-    if recorder is not None:
-        recorder.close()
+    if recording is not None:
+        recording.close()
     if save is not None:
         _save_trajectory(Path(save), trajectory, env, cfg)
     env.close()
