@@ -8,11 +8,11 @@ from ogi.policies.actors import (
     State,
     TransformerActor,
     build_mlp,
-    make_actor,
 )
 from ogi.policies.config import ACTIVATIONS, ACTOR_KINDS, ActorConfig, CriticConfig
 from ogi.policies.critic import Critic
 from ogi.policies.distributions import gaussian_entropy, gaussian_kl, gaussian_log_prob
+from ogi.policies.factory import make_actor
 from ogi.policies.normalizer import EmpiricalNormalizer
 from ogi.policies.student import DepthEncoder, StudentActor
 

@@ -235,19 +235,3 @@ class TransformerActor(Actor):
         tokens = self.norm(tokens)
         return tokens[:, -1], (window, valid, tokens[:, 0])
 
-
-_ACTORS: dict[str, type[Actor]] = {
-    "mlp": MLPActor,
-    "gru": GRUActor,
-    "lstm": LSTMActor,
-    "transformer": TransformerActor,
-}
-
-
-def make_actor(obs_dim: int, act_dim: int, cfg: ActorConfig) -> Actor:
-    """The actor of kind `cfg.kind` for `obs_dim` observations and `act_dim` actions."""
-    if cfg.kind == "student":
-        from ogi.policies.student import StudentActor  # it builds on Actor, so it cannot be imported above
-
-        return StudentActor(obs_dim, act_dim, cfg)
-    return _ACTORS[cfg.kind](obs_dim, act_dim, cfg)
