@@ -15,8 +15,7 @@ from ogi.robots import get_robot
 from .conftest import PRETRAINED
 
 
-def test_onnx_matches_torch_over_1000_recurrent_steps(exported):
-    torch.set_num_threads(1)
+def test_onnx_matches_torch_over_1000_recurrent_steps(exported, one_torch_thread):
     session = PolicySession(load_artifact(exported))
     step, _ = torch_reference(PRETRAINED)
     rng = np.random.default_rng(0)

@@ -4,7 +4,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-import torch
 
 from ogi.controllers import ControlMode, FallbackConfig, SupervisorConfig
 from ogi.envs import WalkVecEnv
@@ -17,13 +16,7 @@ NUM_ENVS, SEED, EPISODE_S = 8, 1, 3.0
 FALL_HEIGHT_M = 0.16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # small batches: spinning intra-op workers on a shared machine cost far more than they give
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _run(supervised: bool) -> tuple[np.ndarray, SupervisedWalk | None]:

@@ -38,12 +38,9 @@ TINY_RLHF_TOML = ("train_prompts = 20\neval_prompts = 4\nprompts_per_iteration =
                   "max_new_tokens = 10\nminibatch_size = 4\n")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread(one_torch_thread):
+    """Every language-model test module runs on one torch thread."""
 
 
 @dataclass

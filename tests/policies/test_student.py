@@ -11,13 +11,7 @@ PROPRIO, ROWS, COLS, ACT = 7, 3, 4, 2
 OBS = PROPRIO + ROWS * COLS
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    # on a busy 2-core machine a second torch thread spins and slows these small models tenfold
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def student(depth: bool = True) -> StudentActor:

@@ -30,13 +30,7 @@ from ogi.training.runner import Runner
 from ogi.validation import ConfigError
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    # on a busy 2-core machine a second torch thread spins and slows these small models tenfold
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_teacher_config(actor_obs: str = "privileged") -> TrainConfig:

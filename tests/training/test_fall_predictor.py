@@ -2,7 +2,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 import typer
 from typer.testing import CliRunner
 
@@ -14,13 +13,7 @@ from ogi.training.safety_commands import register
 SHIPPED = "ogi/policies/pretrained/go2_walk_gru"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # small batches: spinning intra-op workers on a shared machine cost far more than they give
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_auroc_by_hand():
