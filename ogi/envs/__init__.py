@@ -1,48 +1,41 @@
-"""Batched MuJoCo environments: the `walk` task on `mujoco.batch`, and its single-env wrapper."""
+"""Batched MuJoCo environments: the `walk` task on `mujoco.batch`, and its single-env wrapper.
 
-import gymnasium
+Names load on first use (PEP 562): `ogi.envs.observations` or `ogi.envs.config` alone (the robot side's needs) do not
+load the simulator. `import ogi` registers the Gymnasium ids (`ENV_IDS`).
+"""
 
-from ogi.envs.config import (
-    CommandConfig,
-    ConfigError,
-    NoiseConfig,
-    RandomizationConfig,
-    RewardConfig,
-    SimConfig,
-    TerminationConfig,
-    WalkConfig,
-    load_walk_config,
-)
-from ogi.envs.rewards import REWARD_TERMS, RewardComposer, Signals
-from ogi.envs.single import WalkEnv, make_walk_vec
-from ogi.envs.walk import WalkVecEnv
+import importlib
 
-ENV_IDS = {"go2": "ogi/Go2Walk-v0", "biped": "ogi/BipedWalk-v0", "humanoid": "ogi/HumanoidWalk-v0"}
+_WHERE = {
+    "ENV_IDS": "ogi.envs.registration",
+    "REWARD_TERMS": "ogi.envs.rewards",
+    "CommandConfig": "ogi.envs.config",
+    "ConfigError": "ogi.envs.config",
+    "NoiseConfig": "ogi.envs.config",
+    "RandomizationConfig": "ogi.envs.config",
+    "RewardComposer": "ogi.envs.rewards",
+    "RewardConfig": "ogi.envs.config",
+    "Signals": "ogi.envs.rewards",
+    "SimConfig": "ogi.envs.config",
+    "TerminationConfig": "ogi.envs.config",
+    "WalkConfig": "ogi.envs.config",
+    "WalkEnv": "ogi.envs.single",
+    "WalkVecEnv": "ogi.envs.walk",
+    "load_walk_config": "ogi.envs.config",
+    "make_walk_vec": "ogi.envs.single",
+    "register_envs": "ogi.envs.registration",
+}
 
-for _robot, _env_id in ENV_IDS.items():
-    if _env_id not in gymnasium.registry:
-        gymnasium.register(
-            id=_env_id,
-            entry_point="ogi.envs.single:WalkEnv",
-            vector_entry_point="ogi.envs.single:make_walk_vec",
-            kwargs={"robot": _robot},
-        )
+__all__ = sorted(_WHERE)
 
-__all__ = [
-    "ENV_IDS",
-    "REWARD_TERMS",
-    "CommandConfig",
-    "ConfigError",
-    "NoiseConfig",
-    "RandomizationConfig",
-    "RewardComposer",
-    "RewardConfig",
-    "Signals",
-    "SimConfig",
-    "TerminationConfig",
-    "WalkConfig",
-    "WalkEnv",
-    "WalkVecEnv",
-    "load_walk_config",
-    "make_walk_vec",
-]
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'ogi.envs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
