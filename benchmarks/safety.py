@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from ogi import checkpoints as ckpt
 from ogi.controllers import FallbackConfig, SupervisorConfig
 from ogi.envs import WalkConfig, WalkVecEnv
 from ogi.envs.supervised import SupervisedWalk
-from ogi.training import checkpoint as ckpt
-from ogi.training.cli_train import load_policy
 from ogi.training.config import actor_observation
 from ogi.training.lagrangian import SafetyConfig
+from ogi.training.policy_loading import load_policy
 from ogi.training.runner import Runner
 
 if TYPE_CHECKING:

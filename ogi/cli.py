@@ -69,7 +69,7 @@ def rollout(
         policy_fn = None
         base = load_walk_config(config) if config else WalkConfig()
         if policy not in ("zero", "random"):
-            from ogi.training.cli_train import policy_function
+            from ogi.training.policy_loading import policy_function
 
             policy_fn, trained_env = policy_function(Path(policy), num_envs)
             base = trained_env if config is None else base
@@ -154,9 +154,9 @@ def verify(
     path: Annotated[Path, typer.Argument(help="Checkpoint directory, or a run directory to check every checkpoint.")],
 ) -> None:
     """Re-derive every hash of a checkpoint and walk its lineage chain back to the run's start."""
-    from ogi.training.checkpoint import verify_command
+    from ogi.training.cli_train import run_verify
 
-    raise typer.Exit(verify_command(path))
+    raise typer.Exit(run_verify(path))
 
 
 terrain_app = typer.Typer(help="Terrain family: look at it, print its difficulty table.", no_args_is_help=True)

@@ -30,7 +30,7 @@ class ArtifactError(ValueError):
 
 def manifest_sha256(manifest: Mapping[str, Any]) -> str:
     """sha256 of the canonical JSON of the manifest without its own `manifest_sha256` field."""
-    from ogi.training.checkpoint import json_sha256
+    from ogi.checkpoints import json_sha256  # here, not at the top: the robot-side runtime stays off torch
 
     return json_sha256({k: v for k, v in manifest.items() if k != "manifest_sha256"})
 

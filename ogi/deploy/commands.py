@@ -29,7 +29,7 @@ def export(
     """Export a trained policy to ONNX with a manifest of everything a robot program needs."""
     from ogi.deploy.artifact import ArtifactError
     from ogi.deploy.export import export_policy
-    from ogi.training.checkpoint import CheckpointError
+    from ogi.checkpoints import CheckpointError
 
     try:
         artifact = export_policy(run, out)

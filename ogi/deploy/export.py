@@ -10,6 +10,7 @@ gains and limits, rates, and hashes: the ONNX file's sha256 and the source check
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import tempfile
 import warnings
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ogi import checkpoints as ckpt
 from ogi.deploy.artifact import (
     FORMAT,
     FORMAT_VERSION,
@@ -32,7 +34,6 @@ from ogi.deploy.artifact import (
 )
 from ogi.envs import observations as obs_def
 from ogi.robots import RobotSpec, get_robot
-from ogi.training import checkpoint as ckpt
 
 OPSET = 17
 POLICY_RATE_HZ = 50.0
@@ -187,7 +188,7 @@ def export_policy(run: Path, out: Path) -> Artifact:
     Refuses policies that read privileged observations (a teacher cannot run on a robot). Files are written
     to a temporary directory first and moved into place, manifest last.
     """
-    from ogi.training.cli_train import load_policy
+    from ogi.training.policy_loading import load_policy  # here: the robot side imports this module for its tables
 
     actor, normalizer, cfg, checkpoint = load_policy(Path(run))
     if cfg.actor_obs != "policy":
@@ -204,7 +205,7 @@ def export_policy(run: Path, out: Path) -> Artifact:
         data = onnx_tmp.read_bytes()
         manifest = build_manifest(
             robot=robot, cfg=cfg, checkpoint=checkpoint, lineage=[c.checkpoint_sha256 for c in chain],
-            state_shapes=shapes, onnx_sha256=ckpt.hashlib.sha256(data).hexdigest(), onnx_bytes=len(data),
+            state_shapes=shapes, onnx_sha256=hashlib.sha256(data).hexdigest(), onnx_bytes=len(data),
         )
         if manifest["observation"]["size"] != actor.obs_dim:
             raise ArtifactError(
@@ -218,7 +219,7 @@ def export_policy(run: Path, out: Path) -> Artifact:
 
 def torch_reference(run: Path):
     """(step function obs (obs_dim,) -> action, reset function) of the torch policy, for fidelity checks."""
-    from ogi.training.cli_train import load_policy
+    from ogi.training.policy_loading import load_policy
 
     actor, normalizer, _, _ = load_policy(Path(run))
     state = [actor.initial_state(1)]

@@ -25,7 +25,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary as J
 
 
 def _errors() -> tuple[type[BaseException], ...]:
-    from ogi.training.checkpoint import CheckpointError
+    from ogi.checkpoints import CheckpointError
     from ogi.validation import ConfigError
 
     return (ConfigError, CheckpointError, ValueError, FileNotFoundError)

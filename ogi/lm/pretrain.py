@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ogi.checkpoints import Checkpoint, json_sha256
 from ogi.lm.config import PretrainConfig, to_dict
 from ogi.lm.corpus import pretraining_documents
 from ogi.lm.data import pack_documents, random_windows
@@ -19,7 +20,6 @@ from ogi.lm.scaling import ComputePlan, compute_optimal_plan
 from ogi.lm.schedule import make_optimizer, optimizer_step
 from ogi.lm.store import save_language_model
 from ogi.lm.tokenizer import Tokenizer, train_tokenizer
-from ogi.training.checkpoint import Checkpoint, json_sha256
 from ogi.validation import ConfigError
 
 Progress = Callable[[int, int, dict[str, float]], None]

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ogi.checkpoints import Checkpoint, json_sha256
 from ogi.lm.config import RewardConfig, to_dict
 from ogi.lm.corpus import PreferencePair, is_correct, preference_pairs, split_demonstrations
 from ogi.lm.data import pad_right, pair_ids
@@ -23,7 +24,6 @@ from ogi.lm.pretrain import Progress
 from ogi.lm.schedule import make_optimizer, optimizer_step
 from ogi.lm.store import save_language_model
 from ogi.lm.tokenizer import Tokenizer
-from ogi.training.checkpoint import Checkpoint, json_sha256
 from ogi.validation import ConfigError
 
 

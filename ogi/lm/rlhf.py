@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ogi.checkpoints import Checkpoint, json_sha256
 from ogi.lm.config import RLHFConfig, to_dict
 from ogi.lm.corpus import split_demonstrations
 from ogi.lm.data import pad_right, prompt_ids
@@ -26,7 +27,6 @@ from ogi.lm.reward_model import RewardModel, score_responses
 from ogi.lm.schedule import make_optimizer, optimizer_step
 from ogi.lm.store import save_language_model
 from ogi.lm.tokenizer import Tokenizer
-from ogi.training.checkpoint import Checkpoint, json_sha256
 from ogi.validation import ConfigError
 
 RewardFunction = Callable[[str, str], float]

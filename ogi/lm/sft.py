@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ogi.checkpoints import Checkpoint, json_sha256
 from ogi.lm.config import SFTConfig, to_dict
 from ogi.lm.corpus import Demonstration, is_correct, split_demonstrations
 from ogi.lm.data import pad_right, pair_ids, prompt_ids
@@ -17,7 +18,6 @@ from ogi.lm.pretrain import Progress
 from ogi.lm.schedule import make_optimizer, optimizer_step
 from ogi.lm.store import save_language_model
 from ogi.lm.tokenizer import Tokenizer
-from ogi.training.checkpoint import Checkpoint, json_sha256
 from ogi.validation import ConfigError
 
 IGNORE_INDEX = -100

@@ -14,16 +14,9 @@ from typing import Any
 
 import torch
 
+from ogi.checkpoints import Checkpoint, CheckpointError, load_checkpoint, resolve_checkpoint, save_checkpoint
 from ogi.lm.model import CausalTransformer, TransformerConfig
 from ogi.lm.tokenizer import Tokenizer
-from ogi.training.checkpoint import (
-    MANIFEST_FILENAME,
-    Checkpoint,
-    CheckpointError,
-    latest_valid_checkpoint,
-    load_checkpoint,
-    save_checkpoint,
-)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,17 +41,6 @@ def save_language_model(run_dir: Path, *, stage: str, model: CausalTransformer, 
     return save_checkpoint(run_dir, step=step, iteration=iteration, weights=weights, state={}, config=config,
                            reward_weights=reward_weights or {}, data_manifest=data_manifest,
                            eval_scores=eval_scores, parent=parent)
-
-
-def resolve_checkpoint(path: Path) -> Path:
-    """A checkpoint directory as given, or the newest valid checkpoint of a run directory."""
-    path = Path(path)
-    if (path / MANIFEST_FILENAME).is_file():
-        return path
-    latest = latest_valid_checkpoint(path)
-    if latest is None:
-        raise CheckpointError(f"{path} is neither a checkpoint nor a run directory with a valid checkpoint")
-    return latest.path
 
 
 def load_language_model(path: Path, *, expect_stage: tuple[str, ...] = ()) -> LanguageModelCheckpoint:

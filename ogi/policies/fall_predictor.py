@@ -108,14 +108,9 @@ class FallPredictor(nn.Module):
 
 def load_fall_predictor(path: Path) -> FallPredictor:
     """A predictor from its checkpoint directory (or a run directory: the newest valid checkpoint)."""
-    from ogi.training import checkpoint as ckpt
+    from ogi import checkpoints as ckpt
 
-    path = Path(path)
-    if not (path / ckpt.MANIFEST_FILENAME).exists():
-        latest = ckpt.latest_valid_checkpoint(path)
-        if latest is None:
-            raise FileNotFoundError(f"{path}: no valid fall predictor checkpoint")
-        path = latest.path
+    path = ckpt.resolve_checkpoint(path)
     loaded = ckpt.load_checkpoint(path)
     config = loaded.checkpoint.config
     if config.get("architecture") != ARCHITECTURE:

@@ -11,8 +11,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ogi.training import checkpoint as ckpt
+from ogi import checkpoints as ckpt
 from ogi.validation import ConfigError
+
+_SHORT = 12  # hex digits of a hash shown in a report: enough to tell two digests apart by eye
 
 
 def build_config(
@@ -76,6 +78,9 @@ def run_train(
         if init_from is not None and resume:
             raise ConfigError("--init-from starts a new run; --resume continues one: pass only one of them")
         runner = Runner(cfg, run_dir, resume=resume)
+        if resume and runner.last_checkpoint is not None:
+            console.print(f"resumed from checkpoint {runner.last_checkpoint.iteration} (step {runner.last_checkpoint.step})",
+                          markup=False, soft_wrap=True)
         if init_from is not None:
             from ogi.training.warm_start import warm_start
 
@@ -108,45 +113,9 @@ def run_train(
     return 0
 
 
-def load_policy(path: Path):
-    """(actor, normalizer, train config, checkpoint) from a run directory (newest valid) or a checkpoint."""
-    from ogi.policies import EmpiricalNormalizer, make_actor
-    from ogi.training.config import config_from_plain
-    from ogi.envs import WalkVecEnv  # noqa: F401  (sizes come from the env's layouts)
-    from ogi.envs.observations import policy_layout, privileged_layout
-    from ogi.training.config import actor_observation_size
-
-    path = Path(path)
-    target = path
-    if not (path / ckpt.MANIFEST_FILENAME).exists():
-        latest = ckpt.latest_valid_checkpoint(path)
-        if latest is None:
-            raise FileNotFoundError(f"{path}: no valid checkpoint (a run directory or a checkpoint directory)")
-        target = latest.path
-    loaded = ckpt.load_checkpoint(target)
-    cfg = config_from_plain(loaded.checkpoint.config)
-    from ogi.robots import get_robot
-
-    robot = get_robot(cfg.env.robot)
-    depth = cfg.env.depth_camera.pixels if cfg.env.depth_camera.enabled else 0
-    scan = len(cfg.env.height_scan.offsets()) if cfg.env.height_scan.enabled else 0
-    obs_dim = actor_observation_size(
-        policy_layout(robot.num_joints, depth_pixels=depth).size,
-        privileged_layout(len(robot.foot_sites), scan_points=scan).size,
-        cfg.actor_obs,
-    )
-    actor = make_actor(obs_dim, robot.num_joints, cfg.actor)
-    actor.load_state_dict({k.removeprefix("actor/"): v for k, v in loaded.weights.items() if k.startswith("actor/")})
-    normalizer = EmpiricalNormalizer(obs_dim)
-    normalizer.load_state_dict(
-        {k.removeprefix("actor_normalizer/"): v for k, v in loaded.weights.items() if k.startswith("actor_normalizer/")}
-    )
-    actor.eval()
-    return actor, normalizer, cfg, loaded.checkpoint
-
-
 def run_eval(run: Path, *, num_envs: int, seconds: float, as_json: bool, console: Console, record: Path | None = None) -> int:
     from ogi.training.evaluate import evaluate
+    from ogi.training.policy_loading import load_policy
 
     try:
         actor, normalizer, cfg, checkpoint = load_policy(run)
@@ -173,6 +142,29 @@ def run_eval(run: Path, *, num_envs: int, seconds: float, as_json: bool, console
     return 0
 
 
+def run_verify(path: Path) -> int:
+    """``ogi verify PATH``: print one line per checkpoint (and, for one checkpoint, its chain); the exit code is
+    0 if all verify and 1 otherwise."""
+    report = ckpt.verify_path(path)
+    if not report.results:
+        print(f"INVALID {path}: the run has no checkpoints")
+        return 1
+    for result in report.results:
+        if result.lineage is None:
+            print(f"INVALID {result.target}\n    {type(result.error).__name__}: {result.error}")
+            continue
+        chain, pruned = result.lineage.checkpoints, result.lineage.pruned_parent
+        end = (f"{chain[-1].path}, whose parent {pruned.checkpoint_sha256[:_SHORT]} at {pruned.path} was pruned"
+               if pruned is not None else f"{chain[-1].path}")
+        print(f"ok      {result.target}  ({len(chain)} checkpoint(s) back to {end})")
+        for checkpoint in () if report.is_run else chain:
+            print(f"    {_describe(checkpoint)}")
+        if pruned is not None and not report.is_run:
+            print(f"    step {pruned.step:>11,}  iteration {pruned.iteration:>6}  "
+                  f"sha256 {pruned.checkpoint_sha256[:_SHORT]}  pruned (files deleted by retention)")
+    return 0 if report.ok else 1
+
+
 def _print_summary(console: Console, summary: dict) -> None:
     table = Table(title="training summary")
     table.add_column("metric")
@@ -187,20 +179,9 @@ def _print_summary(console: Console, summary: dict) -> None:
     console.print(table)
 
 
-def policy_function(run: Path, num_envs: int):
-    """A deterministic actor from a run, as a rollout policy function, and the env config it trained on."""
-    import numpy as np
-    import torch
-
-    from ogi.training.config import actor_observation
-
-    actor, normalizer, cfg, _ = load_policy(run)
-    state = [actor.initial_state(num_envs)]
-
-    @torch.no_grad()
-    def act(obs: dict, done: np.ndarray) -> np.ndarray:
-        state[0] = actor.reset_state(state[0], torch.as_tensor(done))
-        mean, state[0] = actor(normalizer(torch.as_tensor(actor_observation(obs, cfg.actor_obs))), state[0])
-        return mean.numpy()
-
-    return act, cfg.env
+def _describe(checkpoint: ckpt.Checkpoint) -> str:
+    parent = (checkpoint.parent_sha256 or "-")[:_SHORT]
+    scores = " ".join(f"{name}={score:.4g}" for name, score in sorted(checkpoint.eval_scores.items()))
+    return (f"step {checkpoint.step:>11,}  iteration {checkpoint.iteration:>6}  "
+            f"sha256 {checkpoint.checkpoint_sha256[:_SHORT]}  parent {parent:<{_SHORT}}  "
+            f"weights {checkpoint.manifest['weights_bytes']:,} B  eval {scores or '-'}")

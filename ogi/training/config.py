@@ -51,6 +51,7 @@ class TrainConfig:
     iterations: int = 1500
     max_minutes: float = 0.0  # wall-clock limit, 0: none
     checkpoint_every: int = 50  # iterations
+    keep_last: int = 5  # newest checkpoints kept (and the best by eval score) after each save; 0: keep all
     seed: int = 0
     collect_threads: int = 1  # torch threads while the simulation steps (it takes the cores)
     update_threads: int = 2
@@ -62,6 +63,8 @@ class TrainConfig:
         check_range("iterations", self.iterations, 1, 10**9)
         check_range("max_minutes", self.max_minutes, 0.0, 1e6)
         check_range("checkpoint_every", self.checkpoint_every, 1, 10**9)
+        if isinstance(self.keep_last, bool) or not isinstance(self.keep_last, int) or self.keep_last < 0:
+            raise ConfigError(f"keep_last = {self.keep_last!r} must be a whole number of checkpoints >= 0 (0: keep all)")
         check_range("collect_threads", self.collect_threads, 1, 1024)
         check_range("update_threads", self.update_threads, 1, 1024)
 

@@ -26,12 +26,13 @@ import torch
 from rich.console import Console
 from torch import nn
 
+from ogi import checkpoints as ckpt
 from ogi.envs import WalkVecEnv
 from ogi.envs.observations import policy_layout
 from ogi.policies import Actor, ActorConfig, EmpiricalNormalizer, State, gaussian_kl, make_actor
 from ogi.robots import get_robot
-from ogi.training import checkpoint as ckpt
 from ogi.training.config import TrainConfig, config_to_dict
+from ogi.training.policy_loading import load_policy
 from ogi.training.ppo import FrozenPolicy
 from ogi.validation import ConfigError, check_range
 
@@ -90,8 +91,6 @@ class Teacher:
 
 def load_teacher(path: Path) -> Teacher:
     """The newest valid checkpoint of a teacher run (or a checkpoint directory); refuses a non-privileged run."""
-    from ogi.training.cli_train import load_policy
-
     actor, normalizer, cfg, checkpoint = load_policy(Path(path))
     if cfg.actor_obs != "privileged":
         raise ConfigError(

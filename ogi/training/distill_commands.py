@@ -48,7 +48,7 @@ def run_distill(
     eval_seconds: float, console: Console,
 ) -> int:
     """The function behind `ogi distill`; returns the exit code (2 for bad input, with the reason printed)."""
-    from ogi.training import checkpoint as ckpt
+    from ogi import checkpoints as ckpt
     from ogi.training.distill import DistillConfig, Distiller, load_teacher, student_config
     from ogi.validation import ConfigError
 
@@ -86,7 +86,7 @@ def run_distill(
             reference_kl_coef=kl_coef, console=console,
         )
         if evaluate_after:
-            from ogi.training.cli_train import load_policy
+            from ogi.training.policy_loading import load_policy
             from ogi.training.evaluate import evaluate
 
             actor, normalizer, tuned_cfg, _ = load_policy(out / "finetune")

@@ -33,7 +33,7 @@ def finetune_student(
     run_dir receives the fine-tuned run (checkpoints, summary.json); the student run is left untouched.
     update_threads: torch threads for the PPO update (None: the student run's setting).
     """
-    from ogi.training.cli_train import load_policy
+    from ogi.training.policy_loading import load_policy
     from ogi.training.runner import Runner
 
     check_range("minutes", minutes, 0.0, 1e6)

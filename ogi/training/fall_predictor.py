@@ -92,7 +92,7 @@ def _env_config(env, cfg: FallPredictorTrainConfig, seed: int):
 def collect_fall_data(policy_path: Path, cfg: FallPredictorTrainConfig, *, seed: int) -> FallData:
     """Roll out the policy at `policy_path` and label every policy observation window."""
     from ogi.envs import WalkVecEnv
-    from ogi.training.cli_train import load_policy
+    from ogi.training.policy_loading import load_policy
     from ogi.training.config import actor_observation
 
     actor, normalizer, train_cfg, _ = load_policy(policy_path)
@@ -251,7 +251,7 @@ def save_predictor(
     train_stats: dict, samples: int,
 ):
     """Write the predictor as a checkpoint whose lineage parent is the policy it was trained beside."""
-    from ogi.training import checkpoint as ckpt
+    from ogi import checkpoints as ckpt
     from ogi.training.config import config_to_dict
 
     weights = {f"predictor/{k}": v.contiguous() for k, v in predictor.state_dict().items()}

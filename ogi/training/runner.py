@@ -19,12 +19,15 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ogi import checkpoints as ckpt
 from ogi.envs import WalkVecEnv
 from ogi.policies import Critic, EmpiricalNormalizer, make_actor
-from ogi.training import checkpoint as ckpt
 from ogi.training.config import TrainConfig, actor_observation, actor_observation_size, config_to_dict
 from ogi.training.lagrangian import CostLagrangian, DualState, episode_fall_probability
 from ogi.training.ppo import PPO, FrozenPolicy
+
+# retention keeps the checkpoint with the highest of this eval score besides the newest `keep_last`
+BEST_EVAL_SCORE = "mean_return"
 
 
 class Runner:
@@ -229,6 +232,8 @@ class Runner:
             config=config_to_dict(self.cfg), reward_weights=dict(self.cfg.env.rewards.weights), data_manifest=data,
             eval_scores=eval_scores or self.last_eval, parent=self.last_checkpoint,
         )
+        # the newest is always kept, so the next checkpoint's parent is never pruned
+        ckpt.prune_checkpoints(self.run_dir, ckpt.Retention(keep_last=self.cfg.keep_last, best_by=BEST_EVAL_SCORE))
         return self.last_checkpoint
 
     def load_state(self, loaded: ckpt.LoadedCheckpoint) -> None:

@@ -17,8 +17,8 @@ def train_fall_predictor_command(
     terrain: bool, epochs: int, seed: int, console: Console,
 ) -> int:
     """Collect labelled rollouts of the policy at `run`, fit the predictor, judge it on held-out rollouts, save it."""
-    from ogi.training import checkpoint as ckpt
-    from ogi.training.cli_train import load_policy
+    from ogi import checkpoints as ckpt
+    from ogi.training.policy_loading import load_policy
     from ogi.training.fall_predictor import (
         FallPredictorTrainConfig,
         collect_fall_data,

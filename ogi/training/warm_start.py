@@ -14,18 +14,17 @@ from pathlib import Path
 
 import torch
 
-from ogi.training import checkpoint as ckpt
+from ogi.checkpoints import Checkpoint
+from ogi.training.policy_loading import load_policy
 from ogi.validation import ConfigError
 
 
 @torch.no_grad()
-def warm_start(runner, source: Path) -> ckpt.Checkpoint:
+def warm_start(runner, source: Path) -> Checkpoint:
     """Load the actor and normalizer of `source` (a run or checkpoint directory) into `runner`; returns its checkpoint.
 
     The run's first checkpoint then names the source's as its parent, so `ogi verify` walks back into it.
     """
-    from ogi.training.cli_train import load_policy
-
     actor, normalizer, cfg, checkpoint = load_policy(Path(source))
     if cfg.env.robot != runner.cfg.env.robot:
         raise ConfigError(f"--init-from {source}: trained for robot {cfg.env.robot!r}, this run is for {runner.cfg.env.robot!r}")

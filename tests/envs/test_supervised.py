@@ -8,7 +8,7 @@ import pytest
 from ogi.controllers import ControlMode, FallbackConfig, SupervisorConfig
 from ogi.envs import WalkVecEnv
 from ogi.envs.supervised import SupervisedWalk
-from ogi.training.cli_train import policy_function
+from ogi.training.policy_loading import policy_function
 
 SHIPPED = "ogi/policies/pretrained/go2_walk_gru"
 NUM_ENVS, SEED, EPISODE_S = 8, 1, 3.0

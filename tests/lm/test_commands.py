@@ -6,8 +6,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from ogi.checkpoints import verify_checkpoint
 from ogi.lm.commands import register
-from ogi.training.checkpoint import verify_checkpoint
 
 from tests.lm.conftest import TINY_REWARD_TOML, TINY_RLHF_TOML, TINY_SFT_TOML, TINY_TOML
 

@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from ogi.checkpoints import verify_checkpoint
 from ogi.lm.config import PretrainConfig, RLHFConfig
 from ogi.lm.corpus import Demonstration, plan_score
 from ogi.lm.data import ContextLengthError
@@ -14,7 +15,6 @@ from ogi.lm.reward_model import RewardModel, train_reward_model
 from ogi.lm.rlhf import train_rlhf
 from ogi.lm.sft import supervised_finetune
 from ogi.lm.store import load_language_model
-from ogi.training.checkpoint import verify_checkpoint
 
 from tests.lm.conftest import TINY_PRETRAIN, TINY_REWARD, TINY_SFT
 

@@ -1,8 +1,8 @@
 from pathlib import Path
 
 import ogi.policies
-from ogi.training.checkpoint import verify_checkpoint
-from ogi.training.cli_train import load_policy
+from ogi.checkpoints import verify_checkpoint
+from ogi.training.policy_loading import load_policy
 
 PRETRAINED = Path(ogi.policies.__file__).parent / "pretrained" / "go2_walk_gru"
 

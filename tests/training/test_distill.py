@@ -9,12 +9,11 @@ import torch
 import typer
 from typer.testing import CliRunner
 
+from ogi import checkpoints as ckpt
 from ogi.envs import WalkConfig
 from ogi.envs.config import SimConfig
 from ogi.envs.sensing import DepthCameraConfig, HeightScanConfig
 from ogi.policies import ActorConfig, CriticConfig
-from ogi.training import checkpoint as ckpt
-from ogi.training.cli_train import load_policy
 from ogi.training.config import TrainConfig
 from ogi.training.distill import (
     DistillConfig,
@@ -25,6 +24,7 @@ from ogi.training.distill import (
     student_config,
 )
 from ogi.training.distill_commands import register
+from ogi.training.policy_loading import load_policy
 from ogi.training.ppo import PPOConfig
 from ogi.training.runner import Runner
 from ogi.validation import ConfigError

@@ -5,8 +5,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from ogi import checkpoints as ckpt
 from ogi.policies.fall_predictor import FallPredictor, FallPredictorConfig, load_fall_predictor
-from ogi.training import checkpoint as ckpt
 from ogi.training import fall_predictor as fp
 from ogi.training.safety_commands import register
 

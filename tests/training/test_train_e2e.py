@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from ogi import checkpoints as ckpt
 from ogi.envs import WalkConfig
 from ogi.envs.config import SimConfig
 from ogi.policies import ActorConfig, CriticConfig
-from ogi.training import checkpoint as ckpt
 from ogi.training.config import TrainConfig
 from ogi.training.ppo import PPOConfig
 from ogi.training.runner import Runner
@@ -79,7 +79,7 @@ def test_a_new_run_refuses_a_directory_with_checkpoints(tmp_path):
 
 def test_a_teacher_sees_privileged_observations_and_loads_back(tmp_path):
     from ogi.envs.sensing import HeightScanConfig
-    from ogi.training.cli_train import load_policy, policy_function
+    from ogi.training.policy_loading import load_policy, policy_function
 
     base = tiny_config(kind="mlp")
     cfg = dataclasses.replace(

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from ogi import checkpoints as ckpt
 from ogi.envs.sensing import HeightScanConfig
-from ogi.training import checkpoint as ckpt
 from ogi.training.config import actor_observation
 from ogi.training.runner import Runner
 from ogi.training.warm_start import warm_start

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from ogi.training import checkpoint as ckpt
-from ogi.training.checkpoint import (
+from ogi.checkpoints import format as checkpoint_format
+from ogi.checkpoints import (
     CheckpointError,
     CheckpointHashMismatchError,
     CheckpointManifestError,
@@ -22,13 +22,9 @@ from ogi.training.checkpoint import (
     latest_valid_checkpoint,
     list_checkpoints,
     load_checkpoint,
-    numpy_rng_from_state,
-    numpy_rng_state,
-    optimizer_state_from_tensors,
-    optimizer_state_to_tensors,
     save_checkpoint,
     verify_checkpoint,
-    verify_command,
+    verify_path,
 )
 
 CONFIG = {"task": "walk", "ppo": {"gamma": 0.99, "lr": 3e-4}, "obs_scales": (1.0, 0.25)}
@@ -108,7 +104,7 @@ def test_lineage_of_three_verifies(tmp_path):
     assert first.parent_sha256 is None and third.manifest["parent_path"] == "../000002000"
     assert [c.path for c in chain] == [third.path, second.path, first.path]
     assert list_checkpoints(tmp_path) == [first.path, second.path, third.path]
-    assert verify_command(third.path) == 0
+    assert verify_path(third.path).ok
 
 
 def test_flipped_bit_in_weights_is_a_hash_mismatch(tmp_path):
@@ -195,22 +191,24 @@ def test_latest_valid_checkpoint_skips_a_corrupt_newest(tmp_path):
         latest = latest_valid_checkpoint(tmp_path)
     assert latest.path == second.path and latest.checkpoint_sha256 == second.checkpoint_sha256
     assert third.weights_path.exists() and third.manifest_path.exists()
-    assert verify_command(tmp_path) == 1
+    report = verify_path(tmp_path)
+    assert report.is_run and not report.ok
+    assert [result.error is None for result in report.results] == [True, True, False]
 
 
 def test_crash_before_manifest_leaves_no_valid_checkpoint(tmp_path, monkeypatch):
     first = _save(tmp_path, 1000)
-    real_write = ckpt._atomic_write
+    real_write = checkpoint_format.atomic_write
 
     def crash_on_manifest(path, data):
         if path.name == "manifest.json":
             raise KeyboardInterrupt("power cut")
         real_write(path, data)
 
-    monkeypatch.setattr(ckpt, "_atomic_write", crash_on_manifest)
+    monkeypatch.setattr(checkpoint_format, "atomic_write", crash_on_manifest)
     with pytest.raises(KeyboardInterrupt):
         _save(tmp_path, 2000, parent=first)
-    monkeypatch.setattr(ckpt, "_atomic_write", real_write)
+    monkeypatch.setattr(checkpoint_format, "atomic_write", real_write)
     crashed = tmp_path / "checkpoints" / "000002000"
     assert (crashed / "weights.safetensors").exists() and not (crashed / "manifest.json").exists()
     assert not [p for p in crashed.iterdir() if p.name.endswith(".tmp")]
@@ -251,74 +249,3 @@ def test_load_never_unpickles(tmp_path, monkeypatch):
     for module, name in ((pickle, "load"), (pickle, "loads"), (pickle, "Unpickler"), (torch, "load")):
         monkeypatch.setattr(module, name, forbidden)
     assert load_checkpoint(checkpoint.path).weights["actor.bias"].shape == (4,)
-
-
-def _train(model, optimizer, rng, steps):
-    for _ in range(steps):
-        # Inputs from the torch RNG, targets from the numpy RNG: both must be restored for an identical resume.
-        inputs = torch.randn(8, 3)
-        targets = torch.from_numpy(rng.standard_normal((8, 2)).astype(np.float32))
-        optimizer.zero_grad()
-        torch.nn.functional.mse_loss(model(inputs), targets).backward()
-        optimizer.step()
-
-
-def _fresh_model():
-    model = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
-    return model, torch.optim.Adam(model.parameters(), lr=1e-2, betas=(0.8, 0.99), amsgrad=True)
-
-
-def test_optimizer_and_rng_resume_exactly(tmp_path):
-    torch.manual_seed(0)
-    model, optimizer = _fresh_model()
-    rng = np.random.default_rng(123)
-    _train(model, optimizer, rng, 3)
-
-    optim_tensors, optim_structure = optimizer_state_to_tensors(optimizer)
-    assert "optim/state/0/exp_avg" in optim_tensors and "optim/state/0/max_exp_avg_sq" in optim_tensors
-    saved = save_checkpoint(
-        tmp_path, step=24, iteration=3, weights=model.state_dict(),
-        state={**optim_tensors, "rng/torch": torch.get_rng_state()}, config=CONFIG, reward_weights=REWARD_WEIGHTS,
-        data_manifest={"optimizer": optim_structure, "numpy_rng": numpy_rng_state(rng)})
-    _train(model, optimizer, rng, 4)
-    uninterrupted = {name: tensor.clone() for name, tensor in model.state_dict().items()}
-
-    torch.manual_seed(999)
-    resumed_model, resumed_optimizer = _fresh_model()
-    loaded = load_checkpoint(latest_valid_checkpoint(tmp_path).path)
-    assert loaded.path == saved.path
-    resumed_model.load_state_dict(loaded.weights)
-    restored = optimizer_state_from_tensors(loaded.state, loaded.data_manifest["optimizer"])
-    assert restored["param_groups"][0]["betas"] == (0.8, 0.99) and sorted(restored["state"]) == [0, 1, 2, 3]
-    resumed_optimizer.load_state_dict(restored)
-    torch.set_rng_state(loaded.state["rng/torch"])
-    resumed_rng = numpy_rng_from_state(loaded.data_manifest["numpy_rng"])
-    _train(resumed_model, resumed_optimizer, resumed_rng, 4)
-
-    for name, tensor in resumed_model.state_dict().items():
-        assert torch.equal(tensor, uninterrupted[name]), name
-    assert resumed_rng.bit_generator.state == rng.bit_generator.state
-
-
-def test_optimizer_structure_round_trips_awkward_values():
-    state_dict = {"state": {}, "param_groups": [{"params": [0], "max_lr": float("inf"), "betas": (0.9, 0.95),
-                                                 "lr": torch.tensor(0.1), "nested": {"a": [1, None, True]}}]}
-    tensors, structure = optimizer_state_to_tensors(state_dict)
-    assert list(tensors) == ["optim/param_groups/0/lr"]
-    restored = optimizer_state_from_tensors(tensors, json.loads(canonical_json(structure)))
-    group = restored["param_groups"][0]
-    assert group["max_lr"] == float("inf") and group["betas"] == (0.9, 0.95)
-    assert group["nested"] == {"a": [1, None, True]}
-    assert torch.equal(group["lr"], torch.tensor(0.1)) and restored["state"] == {}
-    with pytest.raises(TypeError, match="optim/param_groups/0/bad"):
-        optimizer_state_to_tensors({"param_groups": [{"bad": object()}]})
-
-
-def test_verify_command_reports_chain_and_errors(tmp_path, capsys):
-    _, _, third = _chain(tmp_path)
-    assert verify_command(third.path) == 0
-    output = capsys.readouterr().out
-    assert "3 checkpoint(s)" in output and third.checkpoint_sha256[:12] in output and "return=1.5" in output
-    _flip_bit(third.state_path)
-    assert verify_command(third.path) == 1
-    assert "INVALID" in capsys.readouterr().out

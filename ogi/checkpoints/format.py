@@ -1,27 +1,31 @@
-"""Checkpoints: safetensors tensors plus a JSON manifest of hashes that chains each checkpoint to its parent.
+"""The checkpoint format: safetensors tensors plus a JSON manifest of hashes that chains each checkpoint to its parent.
 
 One checkpoint is the directory ``<run>/checkpoints/<step:09d>/`` holding
 
 - ``weights.safetensors``: the policy tensors, all that export and deployment need;
 - ``state.safetensors``: every other tensor a bit-identical resume needs (optimizer moments, normalizer statistics,
   the torch RNG state as uint8);
-- ``manifest.json``, written last: sha256 and byte size of both files, the full config and its hash, the reward
-  weights, the non-tensor training state (curriculum, numpy RNG, optimizer structure) and its hash, the eval scores,
-  the parent's ``checkpoint_sha256``, and ``checkpoint_sha256`` itself: the hash of this manifest without that field.
+- ``manifest.json``, written last: sha256 and byte size of both files, the full config (a JSON object) and its
+  hash, the reward weights, the non-tensor training state (curriculum, numpy RNG, optimizer structure; a JSON
+  object) and its hash, the eval scores, the parent's ``checkpoint_sha256``, and ``checkpoint_sha256`` itself: the
+  hash of this manifest without that field.
 
-Hashes are sha256 hex digests; JSON values are hashed in canonical form (:func:`canonical_json`).
-Every load path reads only safetensors and JSON, so loading a checkpoint can never run pickled code.
+Hashes are sha256 hex digests; JSON values are hashed in canonical form (:func:`canonical_json`), always as stored.
+Manifests of an older writer hold ``config`` and ``data_manifest`` as a string (JSON or a Python literal); they
+still verify against the string they store, and load as the object the string spells.
+Every load path reads only safetensors and JSON (and Python literals, never code), so loading a checkpoint can
+never run pickled code.
 """
 
 from __future__ import annotations
 
+import ast
 import datetime
 import hashlib
 import json
 import math
 import os
 import tempfile
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,26 +37,21 @@ from safetensors import SafetensorError
 from safetensors.torch import load as _load_safetensors
 from safetensors.torch import save as _save_safetensors
 
-from ogi.training.resume_state import (  # noqa: F401  (part of this module's API)
-    ResumeStateError,
-    numpy_rng_from_state,
-    numpy_rng_state,
-    optimizer_state_from_tensors,
-    optimizer_state_to_tensors,
-)
-
 FORMAT_VERSION = 1
 CHECKPOINTS_DIRNAME = "checkpoints"
 WEIGHTS_FILENAME = "weights.safetensors"
 STATE_FILENAME = "state.safetensors"
 MANIFEST_FILENAME = "manifest.json"
+# Left in a checkpoint directory whose files retention deleted: names the checkpoint by hash so lineage ends cleanly.
+PRUNED_FILENAME = "pruned.json"
 _TENSOR_FILES = {"weights": WEIGHTS_FILENAME, "state": STATE_FILENAME}
 _SHORT = 12  # hex digits of a hash shown in messages: enough to tell two digests apart by eye
 _HASH_CHUNK_BYTES = 1 << 20
 _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "format_version": int, "step": int, "iteration": int, "created_utc": str,
     "weights_sha256": str, "state_sha256": str, "weights_bytes": int, "state_bytes": int,
-    "config": dict, "config_sha256": str, "reward_weights": dict, "data_manifest": dict, "data_sha256": str,
+    "config": (dict, str), "config_sha256": str, "reward_weights": dict, "data_manifest": (dict, str),
+    "data_sha256": str,
     "parent": (str, type(None)), "parent_path": (str, type(None)), "eval_scores": dict, "checkpoint_sha256": str,
 }
 
@@ -81,8 +80,12 @@ class LineageError(CheckpointError):
     """The parent chain is broken: a parent is missing, was replaced, or the chain loops."""
 
 
+class NoValidCheckpointError(CheckpointMissingError, FileNotFoundError):
+    """A path that is neither a checkpoint directory nor a run directory holding a checkpoint that verifies."""
+
+
 class CorruptCheckpointWarning(UserWarning):
-    """A checkpoint skipped by :func:`latest_valid_checkpoint` because it does not verify."""
+    """A checkpoint skipped by ``latest_valid_checkpoint`` because it does not verify."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,7 +120,8 @@ class Checkpoint:
 
     @property
     def config(self) -> Mapping[str, Any]:
-        return self.manifest["config"]
+        """The run's config as a JSON object (decoded from an older manifest's string)."""
+        return _stored_object(self.manifest["config"])
 
     @property
     def reward_weights(self) -> Mapping[str, float]:
@@ -125,7 +129,8 @@ class Checkpoint:
 
     @property
     def data_manifest(self) -> Mapping[str, Any]:
-        return self.manifest["data_manifest"]
+        """The non-tensor training state as a JSON object (decoded from an older manifest's string)."""
+        return _stored_object(self.manifest["data_manifest"])
 
     @property
     def eval_scores(self) -> Mapping[str, float]:
@@ -237,21 +242,23 @@ def save_checkpoint(
     _make_directory(directory)
     for field, tensors in (("weights", weights), ("state", state)):
         data = _tensors_to_bytes(tensors, field)
-        _atomic_write(directory / _TENSOR_FILES[field], data)
+        atomic_write(directory / _TENSOR_FILES[field], data)
         manifest[f"{field}_sha256"] = hashlib.sha256(data).hexdigest()
         manifest[f"{field}_bytes"] = len(data)
     manifest["checkpoint_sha256"] = json_sha256(manifest)
     if manifest_path.exists():
         raise CheckpointError(f"{manifest_path} appeared while saving: another writer saved this step")
+    # a checkpoint pruned at this step before a resume went back past it: the new manifest replaces its record
+    (directory / PRUNED_FILENAME).unlink(missing_ok=True)
     text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=True, allow_nan=False) + "\n"
-    _atomic_write(manifest_path, text.encode("ascii"))
+    atomic_write(manifest_path, text.encode("ascii"))
     return Checkpoint(path=directory, manifest=manifest)
 
 
 def load_checkpoint(path: Path, *, verify: bool = True) -> LoadedCheckpoint:
     """Read a checkpoint's tensors (CPU) and manifest; with ``verify`` every size and hash is checked first.
 
-    The lineage is not walked here (see :func:`verify_checkpoint`). Each file is read once and its bytes are both
+    The lineage is not walked here (see ``verify_checkpoint``). Each file is read once and its bytes are both
     hashed and parsed, so what is loaded is exactly what was verified.
     """
     directory = Path(path)
@@ -273,90 +280,8 @@ def load_checkpoint(path: Path, *, verify: bool = True) -> LoadedCheckpoint:
         checkpoint=Checkpoint(path=directory, manifest=manifest), weights=tensors["weights"], state=tensors["state"])
 
 
-def verify_checkpoint(
-    path: Path, *, walk_lineage: bool = True, verify_parent_files: bool = True,
-) -> list[Checkpoint]:
-    """Re-derive every hash of a checkpoint and, with ``walk_lineage``, of each parent back to the run's first.
-
-    Returns the chain newest first: ``[checkpoint, parent, grandparent, ..., first]``. With
-    ``verify_parent_files=False`` parents' manifests and links are checked but their tensor files are not re-hashed.
-    Raises a CheckpointError subclass naming the file and what differed.
-    """
-    checkpoint = _verify_one(Path(path), verify_files=True)
-    chain = [checkpoint]
-    seen = {checkpoint.path.resolve()}
-    while walk_lineage and checkpoint.parent_sha256 is not None:
-        parent_dir = checkpoint.parent_dir
-        assert parent_dir is not None  # _check_fields pairs parent with parent_path
-        recorded = checkpoint.parent_sha256[:_SHORT]
-        if parent_dir.resolve() in seen:
-            raise LineageError(f"{checkpoint.manifest_path}: parent {parent_dir} is already in the chain (a cycle)")
-        try:
-            parent = _verify_one(parent_dir, verify_files=verify_parent_files)
-        except CheckpointMissingError as error:
-            raise LineageError(
-                f"{checkpoint.manifest_path} names parent {parent_dir} (checkpoint_sha256 {recorded}), "
-                f"which is missing: {error}") from error
-        if parent.checkpoint_sha256 != checkpoint.parent_sha256:
-            raise LineageError(
-                f"{checkpoint.manifest_path} records parent checkpoint_sha256 {recorded} but {parent.manifest_path} "
-                f"has {parent.checkpoint_sha256[:_SHORT]}: the parent was replaced by a different checkpoint")
-        seen.add(parent_dir.resolve())
-        chain.append(parent)
-        checkpoint = parent
-    return chain
-
-
-def list_checkpoints(run_dir: Path) -> list[Path]:
-    """Checkpoint directories of a run, oldest step first, whether or not they verify (none if the run is new)."""
-    root = Path(run_dir) / CHECKPOINTS_DIRNAME
-    if not root.is_dir():
-        return []
-    return sorted((entry for entry in root.iterdir() if entry.is_dir() and entry.name.isdigit()),
-                  key=lambda entry: int(entry.name))
-
-
-def latest_valid_checkpoint(run_dir: Path) -> Checkpoint | None:
-    """The newest checkpoint of a run whose files and lineage verify, or None; newer broken ones are warned about.
-
-    Broken checkpoints are never deleted. Parents' tensor files are not re-hashed: resuming needs only this
-    checkpoint's bytes and an unbroken chain of manifests, and a damaged ancestor file should not cost the run.
-    """
-    for directory in reversed(list_checkpoints(run_dir)):
-        try:
-            return verify_checkpoint(directory, verify_parent_files=False)[0]
-        except CheckpointError as error:
-            warnings.warn(f"skipping checkpoint {directory}: {type(error).__name__}: {error}",
-                          CorruptCheckpointWarning, stacklevel=2)
-    return None
-
-
-def verify_command(path: Path) -> int:
-    """``ogi verify PATH``: verify one checkpoint and its lineage, or every checkpoint of a run directory.
-
-    Prints one line per checkpoint; returns the exit code, 0 if all verify and 1 otherwise.
-    """
-    path = Path(path)
-    is_run = not (path / MANIFEST_FILENAME).exists() and (path / CHECKPOINTS_DIRNAME).is_dir()
-    targets = list_checkpoints(path) if is_run else [path]
-    if not targets:
-        print(f"INVALID {path}: the run has no checkpoints")
-        return 1
-    all_valid = True
-    for target in targets:
-        try:
-            chain = verify_checkpoint(target, verify_parent_files=not is_run)
-        except CheckpointError as error:
-            print(f"INVALID {target}\n    {type(error).__name__}: {error}")
-            all_valid = False
-            continue
-        print(f"ok      {target}  ({len(chain)} checkpoint(s) back to {chain[-1].path})")
-        for checkpoint in [] if is_run else chain:
-            print(f"    {_describe(checkpoint)}")
-    return 0 if all_valid else 1
-
-
-def _verify_one(directory: Path, *, verify_files: bool) -> Checkpoint:
+def read_verified(directory: Path, *, verify_files: bool) -> Checkpoint:
+    """One checkpoint with its manifest's hashes checked and, with ``verify_files``, its tensor files re-hashed."""
     manifest = _read_manifest(directory, check_hashes=True)
     for field, filename in _TENSOR_FILES.items() if verify_files else ():
         file = directory / filename
@@ -384,6 +309,12 @@ def _read_manifest(directory: Path, *, check_hashes: bool) -> dict[str, Any]:
         _check_json_hash(path, "checkpoint_sha256", json_sha256(content), manifest["checkpoint_sha256"])
         _check_json_hash(path, "config_sha256", json_sha256(manifest["config"]), manifest["config_sha256"])
         _check_json_hash(path, "data_sha256", json_sha256(manifest["data_manifest"]), manifest["data_sha256"])
+    for field in ("config", "data_manifest"):
+        if isinstance(manifest[field], str):
+            try:
+                _stored_object(manifest[field])
+            except ValueError as error:
+                raise CheckpointManifestError(f"{path}: {field} is a string that is not a JSON object: {error}") from None
     return manifest
 
 
@@ -439,6 +370,25 @@ def _as_json(value: Mapping[str, Any], field: str) -> dict[str, Any]:
         raise ValueError(f"checkpoint {field} must be JSON with finite numbers: {error}") from None
 
 
+def _stored_object(value: dict[str, Any] | str) -> dict[str, Any]:
+    """A manifest's ``config`` or ``data_manifest`` as a JSON object; older writers stored it as a string.
+
+    The string is JSON or a Python literal (a dict's repr); ``ast.literal_eval`` evaluates literals only, never code.
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        decoded = json.loads(value, parse_constant=_reject_constant)
+    except ValueError:
+        try:
+            decoded = ast.literal_eval(value)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as error:
+            raise ValueError(f"neither JSON nor a Python literal ({type(error).__name__})") from None
+    if not isinstance(decoded, Mapping):
+        raise ValueError(f"it spells a {type(decoded).__name__}, not an object")
+    return _as_json(decoded, "stored value")
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, Mapping):
         return dict(value)
@@ -473,7 +423,7 @@ def _make_directory(directory: Path) -> None:
     _fsync_directory(directory.parent.parent)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so a crash leaves either the old file or the complete new one, never a partial one."""
     descriptor, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -496,11 +446,3 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
-
-
-def _describe(checkpoint: Checkpoint) -> str:
-    parent = (checkpoint.parent_sha256 or "-")[:_SHORT]
-    scores = " ".join(f"{name}={score:.4g}" for name, score in sorted(checkpoint.eval_scores.items()))
-    return (f"step {checkpoint.step:>11,}  iteration {checkpoint.iteration:>6}  "
-            f"sha256 {checkpoint.checkpoint_sha256[:_SHORT]}  parent {parent:<{_SHORT}}  "
-            f"weights {checkpoint.manifest['weights_bytes']:,} B  eval {scores or '-'}")
