@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 from ogi.envs.curriculum import CurriculumConfig
 from ogi.envs.sensing import DepthCameraConfig, HeightScanConfig
-from ogi.validation import ConfigError, check_interval, check_range, read_toml, unknown_field
+from ogi.validation import ConfigError, check_choice, check_interval, check_int, check_range, config_from_toml
 
 TERRAIN_KINDS = (
     "flat", "rough", "slope_up", "slope_down", "stairs_up", "stairs_down", "obstacles", "stepping_stones", "gaps", "waves",
@@ -130,9 +129,8 @@ class TerrainConfig:
     def __post_init__(self) -> None:
         if not self.kinds:
             raise ConfigError("terrain.kinds must name at least one kind")
-        for kind in self.kinds:
-            if kind not in TERRAIN_KINDS:
-                raise ConfigError(f"terrain.kinds: unknown kind '{kind}'; known kinds: {', '.join(TERRAIN_KINDS)}")
+        for index, kind in enumerate(self.kinds):
+            check_choice(f"terrain.kinds[{index}]", kind, TERRAIN_KINDS)
         check_range("terrain.tile_size_m", self.tile_size_m, 2.0, 50.0)
         check_range("terrain.resolution_m", self.resolution_m, 0.01, 0.5)
         ratio = self.tile_size_m / self.resolution_m
@@ -206,7 +204,7 @@ class WalkConfig:
     depth_camera: DepthCameraConfig = field(default_factory=DepthCameraConfig)
 
     def __post_init__(self) -> None:
-        check_range("num_envs", self.num_envs, 1, 1 << 20)
+        check_int("num_envs", self.num_envs, 1, 1 << 20)
         check_range("episode_length_s", self.episode_length_s, self.sim.ctrl_dt_s, 1e6)
         check_range("action_clip", self.action_clip, 1e-3, 1e3)
 
@@ -223,45 +221,7 @@ class WalkConfig:
         return max(1, round(self.episode_length_s / self.sim.ctrl_dt_s))
 
 
-def config_from_dict(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
-    """Build a (nested) config dataclass from plain data, naming any unknown or mistyped field."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        path = f"{prefix}{key}"
-        if key not in fields:
-            raise unknown_field(key, fields, prefix)
-        hint = hints[key]
-        if dataclasses.is_dataclass(hint):
-            if not isinstance(value, Mapping):
-                raise ConfigError(f"{path} must be a table")
-            kwargs[key] = config_from_dict(hint, value, prefix=f"{path}.")
-        elif typing.get_origin(hint) is tuple:
-            if not isinstance(value, (list, tuple)):
-                raise ConfigError(f"{path} = {value!r} must be an array")
-            kwargs[key] = tuple(value)
-        elif hint is bool:
-            if not isinstance(value, bool):
-                raise ConfigError(f"{path} = {value!r} must be true or false")
-            kwargs[key] = value
-        elif hint in (int, float):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (hint is int and not isinstance(value, int)):
-                raise ConfigError(f"{path} = {value!r} must be a {hint.__name__}")
-            kwargs[key] = hint(value)
-        else:
-            kwargs[key] = value
-    try:
-        return cls(**kwargs)
-    except TypeError as err:
-        raise ConfigError(f"{prefix or 'config'}: {err}") from None
-
-
 def load_walk_config(path: Path, **overrides: Any) -> WalkConfig:
     """Read a `WalkConfig` from a TOML file; errors name the file and the field."""
-    data = read_toml(path)
-    try:
-        cfg = config_from_dict(WalkConfig, data)
-    except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from None
+    cfg = config_from_toml(WalkConfig, path)
     return dataclasses.replace(cfg, **overrides) if overrides else cfg

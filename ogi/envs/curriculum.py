@@ -12,15 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from ogi.validation import ConfigError, check_range
+from ogi.validation import ConfigError, check_int, check_range
 
 EMPTY = -1  # outcome slot not yet filled; 0 is a failure, 1 a success
 STANDING_DISTANCE_M = 0.1  # below this commanded distance an episode succeeds by not falling
-
-
-def _check_int(name: str, value: int, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-        raise ConfigError(f"{name} = {value!r} must be an integer in [{low}, {high}]")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,9 +31,9 @@ class CurriculumConfig:
     command_promote_above: float = 0.8  # batch success rate above which the command level rises
 
     def __post_init__(self) -> None:
-        _check_int("curriculum.num_levels", self.num_levels, 1, 100_000)
-        _check_int("curriculum.initial_max_level", self.initial_max_level, 0, self.num_levels - 1)
-        _check_int("curriculum.window", self.window, 1, 100_000)
+        check_int("curriculum.num_levels", self.num_levels, 1, 100_000)
+        check_int("curriculum.initial_max_level", self.initial_max_level, 0, self.num_levels - 1)
+        check_int("curriculum.window", self.window, 1, 100_000)
         check_range("curriculum.promote_above", self.promote_above, 0, 1)
         check_range("curriculum.demote_below", self.demote_below, 0, 1)
         if not self.demote_below < self.promote_above:
@@ -47,7 +42,7 @@ class CurriculumConfig:
                 f"{self.promote_above!r} (0 <= demote_below < promote_above <= 1)"
             )
         check_range("curriculum.min_distance_fraction", self.min_distance_fraction, 0, 1)
-        _check_int("curriculum.command_levels", self.command_levels, 1, 100_000)
+        check_int("curriculum.command_levels", self.command_levels, 1, 100_000)
         check_range("curriculum.command_promote_above", self.command_promote_above, 0, 1)
 
     @property

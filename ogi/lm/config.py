@@ -8,20 +8,13 @@ e.g. ``steps = 200`` and ``[optimizer] learning_rate = 1e-3``. Unknown keys and 
 from __future__ import annotations
 
 import dataclasses
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ogi.validation import ConfigError, check_range, read_toml, unknown_field
+from ogi.validation import ConfigError, check_choice, check_int, check_range, config_from_toml
 
 from ogi.lm.corpus import DISALLOWED_WORDS
-
-
-def check_int(name: str, value: Any, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name} = {value!r} must be an integer in [{low}, {high}]")
-    check_range(name, value, low, high)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,8 +87,7 @@ class PretrainConfig:
         check_int("batch_size", self.batch_size, 1, 100_000)
         check_int("documents", self.documents, 0, 100_000_000)
         check_int("heldout_documents", self.heldout_documents, 1, 100_000_000)
-        if self.tokenizer not in ("word", "bpe"):
-            raise ConfigError(f"tokenizer = {self.tokenizer!r} must be 'word' or 'bpe'")
+        check_choice("tokenizer", self.tokenizer, ("word", "bpe"))
         check_int("bpe_vocab_size", self.bpe_vocab_size, 16, 1_000_000)
         check_int("num_action_tokens", self.num_action_tokens, 0, 10_000)
         check_range("compute_budget_flops", self.compute_budget_flops, 0.0, 1e30)
@@ -230,38 +222,12 @@ class RLHFConfig:
 StageConfig = TypeVar("StageConfig")
 
 
-def config_from_dict(cls: type[StageConfig], values: dict[str, Any], prefix: str = "") -> StageConfig:
-    """Build ``cls`` from a (TOML) mapping; nested dataclass fields take tables, tuple fields take arrays."""
-    fields = {item.name: item for item in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    hints = typing.get_type_hints(cls)
-    kwargs: dict[str, Any] = {}
-    for key, value in values.items():
-        if key not in fields:
-            raise unknown_field(key, fields, prefix)
-        kind = hints[key]
-        if dataclasses.is_dataclass(kind):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{prefix}{key} must be a table of fields, got {value!r}")
-            kwargs[key] = config_from_dict(kind, value, f"{prefix}{key}.")
-        elif typing.get_origin(kind) is tuple:
-            if not isinstance(value, list):
-                raise ConfigError(f"{prefix}{key} = {value!r} must be an array")
-            kwargs[key] = tuple(value)
-        elif kind is float and isinstance(value, int) and not isinstance(value, bool):
-            kwargs[key] = float(value)
-        elif kind is str and not isinstance(value, str):
-            raise ConfigError(f"{prefix}{key} = {value!r} must be a string")
-        else:
-            kwargs[key] = value
-    return cls(**kwargs)
-
-
 def load_config(cls: type[StageConfig], path: Path | None, **overrides: Any) -> StageConfig:
     """A stage config from a TOML file (or the defaults when ``path`` is None) with ``overrides`` on top.
 
     Overrides whose value is None are ignored, so CLI options that were not given keep the file's value.
     """
-    base = config_from_dict(cls, read_toml(path)) if path is not None else cls()
+    base = config_from_toml(cls, path) if path is not None else cls()
     given = {key: value for key, value in overrides.items() if value is not None}
     try:
         return dataclasses.replace(base, **given)  # type: ignore[type-var]

@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ogi.lm.config import ModelShape, check_int
+from ogi.lm.config import ModelShape
+from ogi.validation import check_int
 
 KVCache = list[tuple[torch.Tensor, torch.Tensor]]
 """Per layer, keys and values of shape (batch, heads, positions_so_far, head_dim)."""

@@ -5,28 +5,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ogi.validation import ConfigError
+from ogi.validation import ConfigError, check_choice, check_int
 
 ACTOR_KINDS = ("mlp", "gru", "lstm", "transformer", "student")
 ACTIVATIONS = ("elu", "relu", "tanh", "silu", "gelu")
-
-
-def _check_int(name: str, value: int, low: int, high: int) -> None:
-    # bool is an int subclass; `recurrent_size = true` in a TOML file is a mistake, not 1
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{name} = {value!r} must be an integer in [{low}, {high}]")
 
 
 def _check_sizes(name: str, sizes: tuple[int, ...]) -> None:
     if not isinstance(sizes, tuple):
         raise ConfigError(f"{name} = {sizes!r} must be a tuple of layer widths")
     for index, width in enumerate(sizes):
-        _check_int(f"{name}[{index}]", width, 1, 65536)
-
-
-def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{name} = {value!r} must be one of {', '.join(allowed)}")
+        check_int(f"{name}[{index}]", width, 1, 65536)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,10 +44,10 @@ class ActorConfig:
     depth_features: int = 32
 
     def __post_init__(self) -> None:
-        _check_choice("actor.kind", self.kind, ACTOR_KINDS)
+        check_choice("actor.kind", self.kind, ACTOR_KINDS)
         _check_sizes("actor.hidden_sizes", self.hidden_sizes)
-        _check_int("actor.recurrent_size", self.recurrent_size, 1, 65536)
-        _check_choice("actor.activation", self.activation, ACTIVATIONS)
+        check_int("actor.recurrent_size", self.recurrent_size, 1, 65536)
+        check_choice("actor.activation", self.activation, ACTIVATIONS)
         if not (
             isinstance(self.init_std, (int, float))
             and not isinstance(self.init_std, bool)
@@ -66,19 +55,19 @@ class ActorConfig:
             and 0.0 < self.init_std <= 100.0
         ):
             raise ConfigError(f"actor.init_std = {self.init_std!r} must be a finite number in (0, 100]")
-        _check_int("actor.window", self.window, 1, 4096)
-        _check_int("actor.model_dim", self.model_dim, 1, 65536)
-        _check_int("actor.heads", self.heads, 1, 1024)
-        _check_int("actor.layers", self.layers, 1, 64)
-        _check_int("actor.depth_height", self.depth_height, 0, 1024)
-        _check_int("actor.depth_width", self.depth_width, 0, 1024)
+        check_int("actor.window", self.window, 1, 4096)
+        check_int("actor.model_dim", self.model_dim, 1, 65536)
+        check_int("actor.heads", self.heads, 1, 1024)
+        check_int("actor.layers", self.layers, 1, 64)
+        check_int("actor.depth_height", self.depth_height, 0, 1024)
+        check_int("actor.depth_width", self.depth_width, 0, 1024)
         if (self.depth_height == 0) != (self.depth_width == 0):
             raise ConfigError(
                 f"actor.depth_height = {self.depth_height} and actor.depth_width = {self.depth_width} must both be "
                 "positive (a depth image) or both 0 (none)"
             )
         _check_sizes("actor.depth_channels", self.depth_channels)
-        _check_int("actor.depth_features", self.depth_features, 1, 65536)
+        check_int("actor.depth_features", self.depth_features, 1, 65536)
         if self.model_dim % self.heads != 0:
             raise ConfigError(
                 f"actor.model_dim = {self.model_dim} must be a multiple of actor.heads = {self.heads}"
@@ -94,4 +83,4 @@ class CriticConfig:
 
     def __post_init__(self) -> None:
         _check_sizes("critic.hidden_sizes", self.hidden_sizes)
-        _check_choice("critic.activation", self.activation, ACTIVATIONS)
+        check_choice("critic.activation", self.activation, ACTIVATIONS)

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ogi.envs.config import CommandConfig, RewardConfig, SimConfig, WalkConfig, config_from_dict
+from ogi.envs.config import CommandConfig, RewardConfig, SimConfig, WalkConfig
 from ogi.policies import ActorConfig, CriticConfig
 from ogi.training.lagrangian import SafetyConfig
 from ogi.training.ppo import PPOConfig
-from ogi.validation import ConfigError, check_range, read_toml, unknown_field
+from ogi.validation import ConfigError, check_range, config_from_dict, read_toml, unknown_field
 
 TASKS = ("walk",)
 # what the actor sees: "policy" (what the robot measures: a deployable policy) or "privileged" (the policy group
