@@ -5,7 +5,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-import ogi.envs  # noqa: F401  (registers the envs)
+import ogi  # noqa: F401  (registers the envs)
 from ogi.envs import ENV_IDS
 from ogi.robots import robot_names
 
