@@ -1,7 +1,8 @@
 """The training loop: collect with the batched env, update with PPO, log, checkpoint, resume.
 
-A run directory holds `config.json`, `checkpoints/<step>/` (safetensors + manifest, chained by hash),
-`tb/` (TensorBoard) and `summary.json`. Resuming restores the policy, critic, normalizers, optimizer, the
+A run directory holds `config.json`, `checkpoints/<step>/` (safetensors + manifest, chained by hash; after each
+save only the newest `keep_last` and the best by eval score keep their files), `tb/` (TensorBoard) and
+`summary.json`. Resuming restores the policy, critic, normalizers, optimizer, the
 env's simulations and buffers, the curriculum and every RNG from the newest checkpoint that verifies, so a
 resumed run continues exactly as the uninterrupted one would have.
 """
