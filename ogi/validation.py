@@ -6,7 +6,6 @@ integer in [1, 65536]`, `unknown config field 'sim.sim_dt' (did you mean 'sim.si
 
 from __future__ import annotations
 
-import collections.abc
 import dataclasses
 import difflib
 import math
@@ -133,7 +132,7 @@ def _typed(name: str, hint: Any, value: Any) -> Any:
         else:
             items = list(args) or [Any] * len(value)
         return tuple(_typed(f"{name}[{index}]", item, entry) for index, (item, entry) in enumerate(zip(items, value)))
-    if origin in (Mapping, collections.abc.Mapping, dict):
+    if origin in (Mapping, dict):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{name} must be a table, got {value!r}")
         value_hint = typing.get_args(hint)[1] if typing.get_args(hint) else Any
