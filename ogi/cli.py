@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from enum import Enum
 from pathlib import Path
@@ -12,36 +11,63 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from ogi.deploy.commands import register as register_deploy
+from ogi.lm.commands import register as register_lm
+from ogi.rendering import no_opengl_message, offscreen_gl_errors
+from ogi.replay.commands import register as register_replay
+from ogi.terminal import fail, plain_table, print_json
+from ogi.training.distill_commands import register as register_distill
+from ogi.training.safety_commands import register as register_safety
+
+# rich_markup_mode=None: help texts are plain, so `[env]` or `[low, high]` in a help text stays as written
 app = typer.Typer(
     help="OGI: train, inspect and deploy walking policies in MuJoCo simulation.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 console = Console()
 
 
 @app.command()
 def robots(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    name: Annotated[Optional[str], typer.Argument(help="Robot name or robot .toml: print its joints.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table (with the joints).")] = False,
 ) -> None:
-    """List the built-in robots: degrees of freedom, mass, standing height, actuated joints."""
-    from ogi.robots.summary import robot_summaries
+    """List the built-in robots (DoF, mass, heights, feet), or NAME's joints with their limits and gains."""
+    from ogi.robots import get_robot
+    from ogi.robots.summary import joint_rows, robot_summaries, robot_summary
 
-    rows = robot_summaries()
-    if as_json:
-        print(json.dumps(rows, indent=2))
+    if name is None:
+        summaries = robot_summaries()
+        if as_json:
+            print_json(summaries)
+            return
+        header = ("robot", "DoF", "mass kg", "height m", "base height m", "feet")
+        print(plain_table(header, [
+            (row["name"], str(row["dof"]), f"{row['mass_kg']:.2f}", f"{row['height_m']:.2f}",
+             f"{row['base_height_m']:.2f}", str(len(row["feet"])))
+            for row in summaries
+        ]))
+        print("ogi robots NAME lists a robot's joints")
         return
-    table = Table(title="OGI robots")
-    for column in ("robot", "DoF", "mass kg", "height m", "base height m", "actuated joints"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(
-            row["name"], str(row["dof"]), f"{row['mass_kg']:.2f}", f"{row['height_m']:.2f}",
-            f"{row['base_height_m']:.2f}", ", ".join(j.removesuffix("_joint") for j in row["joints"]),
-        )
-    console.print(table)
+    try:
+        robot = get_robot(name)
+        summary = robot_summary(robot)
+    except (KeyError, ValueError) as err:  # a RobotSpecError is a ValueError
+        fail(err)
+    rows = joint_rows(robot)
+    if as_json:
+        print_json({**summary, "joint_details": rows})
+        return
+    print(f"{robot.name}: {summary['dof']} actuated joints in action order; feet {', '.join(summary['feet'])}")
+    print("angles in rad, kp in N*m/rad, kd in N*m*s/rad, torque limit in N*m (m, N/m, N*s/m, N for a slide joint)")
+    header = ("joint", "default", "low", "high", "kp", "kd", "torque limit")
+    keys = ("default_rad", "low_rad", "high_rad", "kp", "kd", "torque_limit_nm")
+    print(plain_table(header, [(row["name"], *(f"{row[key]:.4g}" for key in keys)) for row in rows]))
 
 
 @app.command()
@@ -82,16 +108,15 @@ def rollout(
         summary = run_rollout(cfg, policy=policy_fn or policy, seconds=seconds, progress=not as_json, save=save,
                               recorder=None if record is None else partial(Recorder, path=record))
     except (ConfigError, KeyError, ValueError, FileNotFoundError) as err:
-        console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(2) from None
+        fail(err)
     if as_json:
-        print(json.dumps(summary, indent=2))
+        print_json(summary)
         return
-    table = Table(title=f"rollout: {cfg.robot}, {policy} policy, {num_envs} envs x {seconds:g} s")
+    table = Table(title=Text(f"rollout: {cfg.robot}, {policy} policy, {num_envs} envs x {seconds:g} s"))
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in summary.items():
-        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else Text(str(value)))
     console.print(table)
 
 
@@ -153,13 +178,18 @@ def eval_run(
 def verify(
     path: Annotated[Path, typer.Argument(help="Checkpoint directory, or a run directory to check every checkpoint.")],
 ) -> None:
-    """Re-derive every hash of a checkpoint and walk its lineage chain back to the run's start."""
+    """Re-derive every hash of a checkpoint and walk its lineage chain back to the run's start.
+
+    Exit code 0 if every checkpoint verifies, 1 if one does not, 2 if PATH does not exist."""
     from ogi.training.cli_train import run_verify
 
+    if not path.exists():
+        fail(f"{path} does not exist (a checkpoint directory or a run directory)")
     raise typer.Exit(run_verify(path))
 
 
-terrain_app = typer.Typer(help="Terrain family: look at it, print its difficulty table.", no_args_is_help=True)
+terrain_app = typer.Typer(help="Terrain family: look at it, print its difficulty table.", no_args_is_help=True,
+                          rich_markup_mode=None)
 app.add_typer(terrain_app, name="terrain")
 
 
@@ -173,7 +203,6 @@ def terrain_preview(
     seed: Annotated[int, typer.Option(help="Terrain seed.")] = 0,
 ) -> None:
     """Render every terrain kind (rows) at difficulty 0, 0.25, 0.5, 0.75, 1 (columns) to a PNG, offscreen."""
-    from ogi.envs import ConfigError
     from ogi.envs.config import TerrainConfig
     from ogi.envs.terrain_preview import render_terrain_preview, write_png
     from ogi.robots import get_robot
@@ -182,16 +211,13 @@ def terrain_preview(
         chosen = tuple(k.strip() for k in kinds.split(",")) if kinds else TerrainConfig().kinds
         terrain = TerrainConfig(enabled=True, kinds=chosen, seed=seed)
         image = render_terrain_preview(get_robot(robot), terrain, cell_px=(cell_width, cell_height))
-    except (ConfigError, KeyError) as err:
-        console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(2) from None
-    except mujoco_gl_errors() as err:
-        console.print(f"[red]error:[/red] no offscreen OpenGL context ({err}); install libegl1 and libgl1-mesa-dri "
-                      "and set MUJOCO_GL=egl")
-        raise typer.Exit(3) from None
+    except (KeyError, ValueError) as err:  # ConfigError and RobotSpecError are ValueErrors too
+        fail(err)
+    except offscreen_gl_errors() as err:
+        fail(no_opengl_message(err))
     write_png(out, image)
-    console.print(f"wrote {out} ({image.shape[1]}x{image.shape[0]}): rows {', '.join(terrain.kinds)}; "
-                  "columns difficulty 0, 0.25, 0.5, 0.75, 1")
+    print(f"wrote {out} ({image.shape[1]}x{image.shape[0]}): rows {', '.join(terrain.kinds)}; "
+          "columns difficulty 0, 0.25, 0.5, 0.75, 1")
 
 
 @terrain_app.command("table")
@@ -202,25 +228,7 @@ def terrain_table() -> None:
     print(difficulty_table_markdown())
 
 
-def mujoco_gl_errors() -> tuple[type[BaseException], ...]:
-    """Errors MuJoCo's renderer raises when no OpenGL context can be made."""
-    errors: list[type[BaseException]] = [RuntimeError, ImportError, AttributeError]
-    try:
-        from mujoco import FatalError
-
-        errors.append(FatalError)
-    except ImportError:
-        pass
-    return tuple(errors)
-
-
-# each layer adds its own verbs; the modules import only typer and rich at this point
-from ogi.deploy.commands import register as register_deploy  # noqa: E402
-from ogi.lm.commands import register as register_lm  # noqa: E402
-from ogi.replay.commands import register as register_replay  # noqa: E402
-from ogi.training.distill_commands import register as register_distill  # noqa: E402
-from ogi.training.safety_commands import register as register_safety  # noqa: E402
-
+# each layer adds its own verbs; its command module imports only typer, rich and ogi.terminal at this point
 register_replay(app)  # replay, plot
 register_safety(app)  # train-fall-predictor
 register_distill(app)  # distill

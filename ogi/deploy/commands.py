@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -13,13 +12,11 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from ogi.terminal import dumps_strict, fail, print_error
 
 console = Console()
-
-
-def _fail(err: Exception) -> None:
-    console.print(f"[red]error:[/red] {err}")
-    raise typer.Exit(2)
 
 
 def export(
@@ -34,12 +31,11 @@ def export(
     try:
         artifact = export_policy(run, out)
     except (ArtifactError, CheckpointError, FileNotFoundError, KeyError, ValueError) as err:
-        _fail(err)
+        fail(err)
     policy = artifact.manifest["policy"]
-    console.print(
-        f"wrote {out}: {policy['file']} (sha256 {policy['sha256'][:12]}, inputs "
-        f"{', '.join(i['name'] + str(i['shape']) for i in policy['inputs'])}), manifest.json (checkpoint "
-        f"{artifact.manifest['source']['checkpoint_sha256'][:12]})")
+    print(f"wrote {out}: {policy['file']} (sha256 {policy['sha256'][:12]}, inputs "
+          f"{', '.join(i['name'] + str(i['shape']) for i in policy['inputs'])}), manifest.json (checkpoint "
+          f"{artifact.manifest['source']['checkpoint_sha256'][:12]})")
 
 
 def sim_robot(
@@ -56,16 +52,16 @@ def sim_robot(
     from ogi.deploy.launch import serve_sim_robot
 
     if bridge != "dds":
-        _fail(ValueError(f"--bridge {bridge}: sim-robot serves over dds; the in-process sim bridge is started by "
-                         "`ogi deploy ARTIFACT --bridge sim`"))
-    console.print(f"sim-robot {robot}: domain {domain_id} on loopback, LowState at {state_hz:g} Hz, "
-                  f"time scale {time_scale:g}; Ctrl-C to stop")
+        fail(f"--bridge {bridge}: sim-robot serves over dds; the in-process sim bridge is started by "
+             "`ogi deploy ARTIFACT --bridge sim`")
+    print(f"sim-robot {robot}: domain {domain_id} on loopback, LowState at {state_hz:g} Hz, "
+          f"time scale {time_scale:g}; Ctrl-C to stop", flush=True)
     try:
         summary = serve_sim_robot(robot=robot, seconds=seconds, domain_id=domain_id, state_hz=state_hz,
                                   time_scale=time_scale, trace=trace, max_age_s=max_age_s or None)
     except (KeyError, ValueError) as err:
-        _fail(err)
-    print(json.dumps(summary))
+        fail(err)
+    print(dumps_strict(summary))
 
 
 def deploy(
@@ -90,24 +86,24 @@ def deploy(
                             time_scale=time_scale, pd_site=pd_site, max_age_s=max_age_s or None,
                             interface=interface, on_start=_announce(bridge, seconds))
     except (ArtifactError, KeyError, ValueError) as err:
-        _fail(err)
+        fail(err)
     if as_json:
-        print(json.dumps(report))
+        print(dumps_strict(report))
         return
-    table = Table(title=f"deploy {artifact} over {bridge}")
+    table = Table(title=Text(f"deploy {artifact} over {bridge}"))
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in report.items():
         if key in ("events", "errors", "bridge"):
             continue
-        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else Text(str(value)))
     for name, count in report["bridge"].items():
         table.add_row(f"bridge/{name}", str(count))
     console.print(table)
     for event in report["events"]:
-        console.print(f"  {event['time_s']:8.3f} s  {event['from_mode']} -> {event['to_mode']}  ({event['cause']})")
+        print(f"  {event['time_s']:8.3f} s  {event['from_mode']} -> {event['to_mode']}  ({event['cause']})")
     for error in report["errors"]:
-        console.print(f"[red]{error}[/red]")
+        print_error(error)
 
 
 def _announce(bridge: str, seconds: float):

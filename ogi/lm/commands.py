@@ -6,16 +6,14 @@ Defaults run end to end on the generated instruction corpus:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-console = Console()
+from ogi.terminal import fail, print_json
+
 _RUNS = Path("runs/lm")
 
 ConfigOption = Annotated[Optional[Path], typer.Option(help="TOML file with this stage's config (fields at top level, "
@@ -35,13 +33,12 @@ def _run(work: Callable[[], dict[str, Any]], as_json: bool) -> None:
     try:
         summary = work()
     except _errors() as error:
-        console.print(f"[red]error:[/red] {escape(str(error))}")
-        raise typer.Exit(1) from None
+        fail(error)
     if as_json:
-        print(json.dumps(summary, indent=2))
+        print_json(summary)
         return
     for key, value in summary.items():
-        console.print(f"  {key:<24} {value:.4g}" if isinstance(value, float) else f"  {key:<24} {value}", markup=False)
+        print(f"  {key:<24} {value:.4g}" if isinstance(value, float) else f"  {key:<24} {value}")
 
 
 def _progress(label: str, quiet: bool) -> Callable[[int, int, dict[str, float]], None] | None:
@@ -52,7 +49,7 @@ def _progress(label: str, quiet: bool) -> Callable[[int, int, dict[str, float]],
         every = max(1, total // 10)
         if step % every == 0 or step == total:
             shown = "  ".join(f"{name} {value:.4g}" for name, value in metrics.items())
-            console.print(f"{label} {step}/{total}  {shown}", markup=False)
+            print(f"{label} {step}/{total}  {shown}", flush=True)
     return report
 
 
@@ -233,7 +230,7 @@ def sample_command(
 def register(app: typer.Typer) -> None:
     """Add the ``lm`` sub-app (pretrain, sft, reward, rlhf, sample) to ``app``."""
     lm = typer.Typer(help="Language-model pipeline: pretrain -> SFT -> reward model -> PPO-RLHF with KL; "
-                          "sampling and best-of-N.", no_args_is_help=True)
+                          "sampling and best-of-N.", no_args_is_help=True, rich_markup_mode=None)
     lm.command("pretrain")(pretrain_command)
     lm.command("sft")(sft_command)
     lm.command("reward")(reward_command)

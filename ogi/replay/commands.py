@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+
+from ogi.rendering import no_opengl_message, offscreen_gl_errors
+from ogi.terminal import CHECK_FAILED, fail, print_json
 
 console = Console()
 
@@ -36,7 +39,7 @@ def replay(
     as_json: Annotated[bool, typer.Option("--json", help="--check: print the result as JSON.")] = False,
 ) -> None:
     """Check, watch or render a recording: exact re-simulation, MuJoCo's viewers, or an MP4 video."""
-    from ogi.replay import RecordingError, VersionMismatchError
+    from ogi.replay import RecordingError
     from ogi.replay.reader import Recording
 
     try:
@@ -47,12 +50,8 @@ def replay(
         if video is not None:
             raise typer.Exit(_video(recording, sim, video, width, height, fps, camera, shadows))
         _view(recording, sim, web, port, public)
-    except VersionMismatchError as err:
-        console.print(f"[red]refused:[/red] {err}")
-        raise typer.Exit(3) from None
-    except (RecordingError, ValueError) as err:
-        console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(2) from None
+    except (RecordingError, ValueError) as err:  # a VersionMismatchError (--strict) is a RecordingError
+        fail(err)
 
 
 def _check(recording, strict: bool, as_json: bool) -> int:
@@ -65,22 +64,20 @@ def _check(recording, strict: bool, as_json: bool) -> int:
         task = bar.add_task("replay", total=recording.num_steps)
         result = replay_check(recording, strict=strict, progress=lambda k: bar.update(task, completed=k))
     if as_json:
-        print(json.dumps(result.as_dict(), indent=2))
+        print_json(result.as_dict())
     elif result.exact:
-        console.print(f"[green]PASS[/green]: {result.steps} steps x {len(result.sims)} simulations replayed bit for bit "
-                      f"(qpos, qvel) from {recording.path}")
+        print(f"PASS: {result.steps} steps x {len(result.sims)} simulations replayed bit for bit (qpos, qvel) from "
+              f"{recording.path}")
     else:
         d = result.first_divergence
-        console.print(f"[red]FAIL[/red]: first divergence at step {d['step']}, simulation {d['sim']}: "
-                      f"{d['field']}[{d['index']}] recorded {d['recorded']!r}, replayed {d['replayed']!r} "
-                      f"({result.steps} steps matched before it)")
-    return 0 if result.exact else 1
+        print(f"FAIL: first divergence at step {d['step']}, simulation {d['sim']}: {d['field']}[{d['index']}] "
+              f"recorded {d['recorded']!r}, replayed {d['replayed']!r} ({result.steps} steps matched before it)")
+    return 0 if result.exact else CHECK_FAILED
 
 
 def _video(recording, sim: int, out: Path, width: int, height: int, fps: float, camera: str, shadows: bool) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ogi.cli import mujoco_gl_errors
     from ogi.replay.video import VideoConfig, write_video
 
     cfg = VideoConfig(width=width, height=height, fps=fps, camera=camera, shadows=shadows, reflections=shadows)
@@ -89,11 +86,9 @@ def _video(recording, sim: int, out: Path, width: int, height: int, fps: float, 
         with Progress(*columns, transient=True, console=console) as bar:
             task = bar.add_task("video", total=None)
             frames = write_video(recording, sim, out, cfg, progress=lambda done, total: bar.update(task, completed=done, total=total))
-    except mujoco_gl_errors() as err:
-        console.print(f"[red]error:[/red] no offscreen OpenGL context ({err}); install libegl1 and libgl1-mesa-dri "
-                      "and set MUJOCO_GL=egl")
-        return 3
-    console.print(f"wrote {out}: {frames} frames, {width}x{height} at {fps:g} fps, simulation {sim}", soft_wrap=True)
+    except offscreen_gl_errors() as err:
+        fail(no_opengl_message(err))
+    print(f"wrote {out}: {frames} frames, {width}x{height} at {fps:g} fps, simulation {sim}")
     return 0
 
 
@@ -103,8 +98,8 @@ def _view(recording, sim: int, web: bool | None, port: int, public: bool) -> Non
     if web is None:
         web = not os.environ.get("DISPLAY")
     if not web:
-        console.print(f"opening mujoco.viewer on simulation {sim}: space play/pause, left/right step, up/down speed, "
-                      "backspace rewind")
+        print(f"opening mujoco.viewer on simulation {sim}: space play/pause, left/right step, up/down speed, "
+              "backspace rewind", flush=True)
         try:
             viewer.run_native(recording, sim)
         except (ImportError, RuntimeError) as err:
@@ -117,9 +112,10 @@ def _view(recording, sim: int, web: bool | None, port: int, public: bool) -> Non
         where = "all network interfaces" if public else "loopback only"
 
         def announce(url: str) -> None:
-            console.print(f"[yellow]warning:[/yellow] the web viewer has no authentication or encryption; it listens on {where}")
-            console.print(f"replay of {recording.path.name}, simulation {sim} of {recording.num_sims}: open {url}  (Ctrl+C to stop)",
-                          soft_wrap=True)
+            print(f"warning: the web viewer has no authentication or encryption; it listens on {where}",
+                  file=sys.stderr, flush=True)
+            print(f"replay of {recording.path.name}, simulation {sim} of {recording.num_sims}: open {url}  "
+                  "(Ctrl+C to stop)", flush=True)
 
         try:
             viewer.run_web(recording, sim, port=port, loopback_only=not public, on_url=announce)
@@ -140,6 +136,5 @@ def plot(
     try:
         paths = write_plots(Recording(file), out, sim=sim)
     except (RecordingError, ValueError) as err:
-        console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(2) from None
-    console.print(f"wrote {', '.join(str(p) for p in paths)}", soft_wrap=True)
+        fail(err)
+    print(f"wrote {', '.join(str(p) for p in paths)}")

@@ -11,7 +11,7 @@ from ogi.robots.spec import RobotSpec
 
 
 def robot_summary(robot: RobotSpec) -> dict:
-    """Name, DoF, total mass kg, standing height m (top of the robot), base height m, joints."""
+    """Name, DoF, total mass kg, standing height m (top of the robot), base height m, joint and foot names."""
     model = instrument(robot.build(), robot).compile()
     data = mujoco.MjData(model)
     mujoco.mj_resetDataKeyframe(model, data, model.key(STAND_KEY).id)
@@ -33,7 +33,19 @@ def robot_summary(robot: RobotSpec) -> dict:
         "base_height_m": float(data.xpos[base, 2]),
         "lowest_foot_site_m": lowest_foot,
         "joints": list(robot.joint_names),
+        "feet": list(robot.foot_sites),
     }
+
+
+def joint_rows(robot: RobotSpec) -> list[dict]:
+    """One row per actuated joint, in action order: default angle, limits (rad), PD gains, torque limit (N*m)."""
+    return [
+        {"name": name, "default_rad": default, "low_rad": low, "high_rad": high, "kp": kp, "kd": kd,
+         "torque_limit_nm": torque}
+        for name, default, (low, high), kp, kd, torque in zip(
+            robot.joint_names, robot.default_pose, robot.joint_limits, robot.kp, robot.kd, robot.torque_limit
+        )
+    ]
 
 
 def robot_summaries() -> list[dict]:

@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ogi import checkpoints as ckpt
+from ogi.terminal import dumps_strict, print_error
 from ogi.validation import ConfigError
 
 _SHORT = 12  # hex digits of a hash shown in a report: enough to tell two digests apart by eye
@@ -73,7 +75,7 @@ def run_train(
             from ogi.training.sb3 import train_sb3
 
             summary = train_sb3(cfg, run_dir, console=console)
-            console.print_json(json.dumps(summary))
+            print(dumps_strict(summary, indent=2))
             return 0
         if init_from is not None and resume:
             raise ConfigError("--init-from starts a new run; --resume continues one: pass only one of them")
@@ -85,17 +87,16 @@ def run_train(
             from ogi.training.warm_start import warm_start
 
             source = warm_start(runner, init_from)
-            console.print(f"actor starts from {source.path}")
+            console.print(f"actor starts from {source.path}", markup=False, soft_wrap=True)
     except (ConfigError, KeyError, ValueError, FileExistsError, FileNotFoundError, ckpt.CheckpointError) as err:
-        console.print(f"[red]error:[/red] {err}")
-        return 2
-    console.print(f"run directory: {run_dir}  (tensorboard --logdir {run_dir / 'tb'})")
+        return print_error(err)
+    console.print(f"run directory: {run_dir}  (tensorboard --logdir {run_dir / 'tb'})", markup=False, soft_wrap=True)
     try:
         remaining = None if not resume else max(0, cfg.iterations - runner.iteration)
         summary = runner.train(iterations=remaining, save_final=not evaluate_after)
     except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted[/yellow]: saved {runner.last_checkpoint.path if runner.last_checkpoint else 'nothing'}; "
-                      f"continue with: ogi train --resume --run-dir {run_dir}")
+        console.print(f"interrupted: saved {runner.last_checkpoint.path if runner.last_checkpoint else 'nothing'}; "
+                      f"continue with: ogi train --resume --run-dir {run_dir}", markup=False, soft_wrap=True)
         return 130
     if evaluate_after:
         from ogi.training.evaluate import evaluate
@@ -120,25 +121,24 @@ def run_eval(run: Path, *, num_envs: int, seconds: float, as_json: bool, console
     try:
         actor, normalizer, cfg, checkpoint = load_policy(run)
     except (FileNotFoundError, ckpt.CheckpointError, ConfigError, KeyError) as err:
-        console.print(f"[red]error:[/red] {err}")
-        return 2
+        return print_error(err)
     result = evaluate(actor, normalizer, cfg.env, num_envs=num_envs, episode_s=seconds, actor_obs=cfg.actor_obs,
                       record=record)
     out = {"checkpoint": str(checkpoint.path), "env_steps": checkpoint.step, **result.as_dict()}
     # strict JSON: a metric with nothing to average (e.g. every episode shorter than the settling time) is null
     out = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
     if as_json:
-        print(json.dumps(out, indent=2, allow_nan=False))
+        print(dumps_strict(out, indent=2))
         return 0
-    table = Table(title=f"eval: {checkpoint.path}")
+    table = Table(title=escape(f"eval: {checkpoint.path}"))
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in out.items():
         text = f"{value:.4g}" if isinstance(value, float) else (
             ", ".join(f"{v:.2f}" for v in value) if isinstance(value, tuple) else str(value))
-        table.add_row(key, text)
+        table.add_row(key, escape(text))
     console.print(table)
-    print(json.dumps(out, allow_nan=False))
+    print(dumps_strict(out))
     return 0
 
 
@@ -175,7 +175,7 @@ def _print_summary(console: Console, summary: dict) -> None:
     for key, value in flat.items():
         text = f"{value:.4g}" if isinstance(value, float) else (
             ", ".join(f"{v:.2f}" for v in value) if isinstance(value, (tuple, list)) else str(value))
-        table.add_row(key, text)
+        table.add_row(key, escape(text))
     console.print(table)
 
 

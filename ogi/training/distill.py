@@ -293,7 +293,7 @@ class Distiller:
                 bar.update(task, completed=self.iteration, line=line)
                 if not console.is_terminal and elapsed - last_line > 30:
                     last_line = elapsed
-                    console.print(line, soft_wrap=True)
+                    console.print(line, soft_wrap=True, markup=False)
                 if self.iteration % self.distill_cfg.checkpoint_every == 0:
                     self.save()
                 if self.distill_cfg.max_minutes and elapsed > 60 * self.distill_cfg.max_minutes:

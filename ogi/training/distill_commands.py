@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Annotated, Optional
@@ -10,6 +9,8 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from ogi.terminal import dumps_strict, print_error
 
 
 def register(app: typer.Typer) -> None:
@@ -53,8 +54,7 @@ def run_distill(
     from ogi.validation import ConfigError
 
     if minutes == 0 and iterations is None:
-        console.print("[red]error:[/red] --minutes 0 needs --iterations")
-        return 2
+        return print_error("--minutes 0 needs --iterations")
     try:
         teacher = load_teacher(teacher_run)
         cfg = student_config(teacher.cfg, depth=depth, num_envs=num_envs)
@@ -62,9 +62,9 @@ def run_distill(
                                     collect_threads=cfg.collect_threads, update_threads=cfg.update_threads)
         distiller = Distiller(teacher, cfg, distill_cfg, out)
     except (ConfigError, FileNotFoundError, FileExistsError, KeyError, ValueError, ckpt.CheckpointError) as err:
-        console.print(f"[red]error:[/red] {err}")
-        return 2
-    console.print(f"teacher {teacher.checkpoint.path} -> student {out} ({'with' if depth else 'without'} depth image)")
+        return print_error(err)
+    console.print(f"teacher {teacher.checkpoint.path} -> student {out} ({'with' if depth else 'without'} depth image)",
+                  markup=False, soft_wrap=True)
     summary = distiller.train(console=Console(stderr=True), save_final=not evaluate_after)
     result: dict = {"distill": summary}
     if evaluate_after:
@@ -91,20 +91,9 @@ def run_distill(
 
             actor, normalizer, tuned_cfg, _ = load_policy(out / "finetune")
             result["finetuned_eval"] = evaluate(actor, normalizer, tuned_cfg.env, num_envs=16, episode_s=eval_seconds).as_dict()
-    (out / "distill_summary.json").write_text(json.dumps(_strict(result), indent=2, allow_nan=False))
+    (out / "distill_summary.json").write_text(dumps_strict(result, indent=2))
     _print(console, result)
     return 0
-
-
-def _strict(value):
-    """JSON-safe: non-finite floats become null."""
-    if isinstance(value, dict):
-        return {k: _strict(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_strict(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _print(console: Console, result: dict) -> None:

@@ -62,6 +62,7 @@ def finetune_student(
                     "parent": str(checkpoint.path), "reference_kl_coef": reference_kl_coef})
     (Path(run_dir) / "summary.json").write_text(json.dumps(summary, indent=2))
     if console is not None:
-        console.print(f"fine-tuned {runner.iteration} iterations -> {runner.last_checkpoint.path}")
+        console.print(f"fine-tuned {runner.iteration} iterations -> {runner.last_checkpoint.path}", markup=False,
+                      soft_wrap=True)
     return summary
 

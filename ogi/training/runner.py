@@ -183,7 +183,7 @@ class Runner:
                         _fill(table, self.iteration, self.env_steps, stats)
                     elif plain and (elapsed - last_line > 30 or self.iteration == target):
                         last_line = elapsed
-                        console.print(_line(self.iteration, self.env_steps, elapsed, stats), soft_wrap=True)
+                        console.print(_line(self.iteration, self.env_steps, elapsed, stats), soft_wrap=True, markup=False)
                     if self.iteration % self.cfg.checkpoint_every == 0:
                         self.save()
                     if self.cfg.max_minutes and elapsed > 60 * self.cfg.max_minutes:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from ogi.terminal import dumps_strict, print_error
 
 
 def train_fall_predictor_command(
@@ -38,13 +38,12 @@ def train_fall_predictor_command(
         if ckpt.list_checkpoints(out):
             raise FileExistsError(f"{out} already holds a checkpoint; choose another --out")
         console.print(f"collecting {seconds:g} s x {num_envs} rollouts of {policy_checkpoint.path} (pushes up to "
-                      f"{push_mps:g} m/s{', rough terrain' if terrain else ''})")
+                      f"{push_mps:g} m/s{', rough terrain' if terrain else ''})", markup=False, soft_wrap=True)
         data = collect_fall_data(run, cfg, seed=seed)
         held_out = collect_fall_data(run, cfg, seed=seed + 1)
         predictor, train_stats = train_predictor(data, cfg, seed=seed)
     except (ConfigError, FileNotFoundError, FileExistsError, ckpt.CheckpointError, ValueError) as err:
-        console.print(f"[red]error:[/red] {err}")
-        return 2
+        return print_error(err)
     metrics = evaluate_predictor(predictor, held_out, threshold=cfg.threshold, lookback_s=cfg.lookback_s)
     saved = save_predictor(
         out, predictor, cfg, policy_checkpoint=policy_checkpoint, metrics=metrics, train_stats=train_stats,
@@ -56,9 +55,8 @@ def train_fall_predictor_command(
     for key, value in metrics.items():
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     console.print(table)
-    console.print(f"saved {saved.path}")
-    result = {"checkpoint": str(saved.path), **metrics}
-    print(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in result.items()}))
+    console.print(f"saved {saved.path}", markup=False, soft_wrap=True)
+    print(dumps_strict({"checkpoint": str(saved.path), **metrics}))
     return 0
 
 

@@ -6,6 +6,7 @@ import typer
 from typer.testing import CliRunner
 
 from ogi.deploy.commands import register
+from tests.strict_json import loads_strict
 
 from .conftest import PRETRAINED
 
@@ -33,15 +34,17 @@ def test_export_writes_a_loadable_artifact(tmp_path):
 
 def test_export_of_a_missing_run_is_a_clear_error(tmp_path):
     result = runner.invoke(_app(), ["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "art")])
-    assert result.exit_code == 2
-    assert "no valid checkpoint" in result.output
+    assert result.exit_code == 2 and result.stdout == ""
+    # one line, the path whole however long the temporary directory is
+    assert result.stderr.startswith(f"error: {tmp_path / 'nothing'}: no valid checkpoint")
+    assert result.stderr.count("\n") == 1
 
 
 def test_deploy_on_the_sim_bridge_starts_up_and_damps_on_exit(exported):
     result = runner.invoke(_app(), ["deploy", str(exported), "--bridge", "sim", "--seconds", "1.0",
                                     "--time-scale", "0.5", "--json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output.strip().splitlines()[-1])
+    report = loads_strict(result.stdout.strip().splitlines()[-1])
     assert report["phase"] == "stopped" and report["mode"] == "damping"
     # "stop" unless the busy machine already tripped the supervisor into damping (e.g. "stale_state")
     assert report["events"][-1]["to_mode"] == "damping"
@@ -52,13 +55,14 @@ def test_deploy_refuses_a_tampered_artifact(artifact_copy):
     (artifact_copy / "policy.onnx").write_bytes(b"not a model")
     result = runner.invoke(_app(), ["deploy", str(artifact_copy), "--seconds", "1"])
     assert result.exit_code == 2
-    assert "error" in result.output and "bytes" in result.output
+    assert result.stderr.startswith("error: ") and "bytes" in result.stderr
 
 
 def test_sim_robot_serves_only_over_dds():
     result = runner.invoke(_app(), ["sim-robot", "--bridge", "sim", "--seconds", "1"])
     assert result.exit_code == 2
-    assert "ogi deploy ARTIFACT --bridge sim" in result.output
+    assert result.stderr == ("error: --bridge sim: sim-robot serves over dds; the in-process sim bridge is started by "
+                             "`ogi deploy ARTIFACT --bridge sim`\n")
 
 
 def test_sigint_stops_a_deploy_with_damping(exported):
@@ -77,6 +81,6 @@ def test_sigint_stops_a_deploy_with_damping(exported):
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
-    report = json.loads(out.strip().splitlines()[-1])
+    report = loads_strict(out.strip().splitlines()[-1])
     assert report["interrupted"] is True and report["phase"] == "stopped"
     assert report["mode"] == "damping" and report["events"][-1]["to_mode"] == "damping"

@@ -1,7 +1,5 @@
 """`ogi lm ...` through typer's CliRunner on a fresh app, so the test does not depend on ogi.cli's wiring."""
 
-import json
-
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -10,6 +8,7 @@ from ogi.checkpoints import verify_checkpoint
 from ogi.lm.commands import register
 
 from tests.lm.conftest import TINY_REWARD_TOML, TINY_RLHF_TOML, TINY_SFT_TOML, TINY_TOML
+from tests.strict_json import loads_strict
 
 runner = CliRunner()
 
@@ -24,7 +23,7 @@ def app() -> typer.Typer:
 def invoke(app, *args):
     result = runner.invoke(app, ["lm", *args])
     assert result.exit_code == 0, result.output
-    return json.loads(result.output) if "--json" in args else result.output
+    return loads_strict(result.stdout) if "--json" in args else result.output
 
 
 def test_help_lists_every_stage(app):
@@ -59,7 +58,7 @@ def test_pipeline_through_the_cli(app, tmp_path):
     greedy = invoke(app, "sample", "--model", str(runs / "sft"), "--prompt", "sit down", "--greedy", "--json")
     assert greedy["candidates"] == 0 and isinstance(greedy["response"], str)
     again = runner.invoke(app, ["lm", "pretrain", "--config", str(config), "--out", str(runs / "pre")])
-    assert again.exit_code == 1 and "never overwritten" in again.output
+    assert again.exit_code == 2 and again.stderr.startswith("error: ") and "never overwritten" in again.stderr
 
 
 def test_compute_budget_prints_chosen_n_and_d(app, tmp_path):
@@ -76,13 +75,13 @@ def test_bad_config_and_data_are_reported_not_raised(app, tmp_path):
     config = tmp_path / "bad.toml"
     config.write_text("stepz = 2\n")
     result = runner.invoke(app, ["lm", "pretrain", "--config", str(config), "--out", str(tmp_path / "r")])
-    assert result.exit_code == 1 and "did you mean 'steps'" in result.output
+    assert result.exit_code == 2 and "did you mean 'steps'" in result.stderr
     result = runner.invoke(app, ["lm", "sft", "--init", str(tmp_path / "missing"), "--out", str(tmp_path / "s")])
-    assert result.exit_code == 1 and "error" in result.output
+    assert result.exit_code == 2 and result.stderr.startswith("error: ") and str(tmp_path / "missing") in result.stderr
     data = tmp_path / "demos.jsonl"
     data.write_text('{"prompt": "sit down"}\n')
     config.write_text(TINY_TOML)
     invoke(app, "pretrain", "--config", str(config), "--out", str(tmp_path / "pre"), "--steps", "2", "--json")
     result = runner.invoke(app, ["lm", "sft", "--init", str(tmp_path / "pre"), "--out", str(tmp_path / "s"),
                                  "--data", str(data)])
-    assert result.exit_code == 1 and "field 'response'" in result.output
+    assert result.exit_code == 2 and "field 'response'" in result.stderr and result.stderr.count("\n") == 1

@@ -107,7 +107,8 @@ def test_cli_errors_are_one_line_without_traceback(recorded, tmp_path):
     out = subprocess.run([sys.executable, "-m", "ogi.cli", "replay", str(bad), "--check"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
-    assert "truncated recording" in out.stdout and "Traceback" not in out.stdout + out.stderr
+    assert out.stderr.startswith("error: ") and "truncated recording" in out.stderr
+    assert "Traceback" not in out.stdout + out.stderr
 
 
 def test_other_layers_find_the_recorder_of_an_env(tmp_path):

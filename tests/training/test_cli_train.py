@@ -7,6 +7,7 @@ from safetensors.numpy import load_file
 from typer.testing import CliRunner
 
 from ogi.cli import app
+from tests.strict_json import loads_strict
 
 TINY = """
 [env]
@@ -60,7 +61,7 @@ def test_verify_reports_a_flipped_bit(trained, tmp_path):
     data[len(data) // 2] ^= 0x10
     newest.write_bytes(bytes(data))
     result = runner.invoke(app, ["verify", str(newest.parent)])
-    assert result.exit_code == 1
+    assert result.exit_code == 1  # a check that found a difference, not bad input
     assert "HashMismatch" in result.output or "sha256" in result.output
 
 
@@ -68,7 +69,7 @@ def test_eval_and_rollout_with_the_trained_policy(trained):
     root, run = trained
     result = runner.invoke(app, ["eval", str(run), "--num-envs", "2", "--seconds", "3", "--json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = loads_strict(result.stdout)
     assert report["episodes"] == 2 and 0.0 <= report["fall_rate"] <= 1.0 and len(report["duty_factors"]) == 4
     out = root / "rollout.safetensors"
     result = runner.invoke(app, ["rollout", "--policy", str(run), "--num-envs", "2", "--seconds", "0.2", "--threads",
@@ -83,9 +84,9 @@ def test_bad_train_input_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[ppo]\nclip = -1\n")
     result = runner.invoke(app, ["train", "--config", str(bad), "--run-dir", str(tmp_path / "r"), "--iterations", "1"])
-    assert result.exit_code == 2 and "ppo.clip" in result.output
+    assert result.exit_code == 2 and result.stderr.startswith("error: ") and "ppo.clip" in result.stderr
     result = runner.invoke(app, ["train", "--resume", "--run-dir", str(tmp_path / "nothing")])
-    assert result.exit_code == 2
+    assert result.exit_code == 2 and result.stderr.startswith("error: ") and str(tmp_path / "nothing") in result.stderr
 
 
 def test_sb3_baseline_trains_the_same_env(tmp_path):

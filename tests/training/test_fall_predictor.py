@@ -1,5 +1,3 @@
-import json
-
 import numpy as np
 import pytest
 import typer
@@ -9,6 +7,7 @@ from ogi import checkpoints as ckpt
 from ogi.policies.fall_predictor import FallPredictor, FallPredictorConfig, load_fall_predictor
 from ogi.training import fall_predictor as fp
 from ogi.training.safety_commands import register
+from tests.strict_json import loads_strict
 
 SHIPPED = "ogi/policies/pretrained/go2_walk_gru"
 
@@ -72,7 +71,7 @@ def test_cli_trains_saves_and_reloads(tmp_path):
         "--epochs", "2", "--horizon-s", "0.3", "--seed", "3",
     ])
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output.strip().splitlines()[-1])
+    summary = loads_strict(result.stdout.strip().splitlines()[-1])
     assert 0.0 <= summary["auroc"] <= 1.0 and summary["horizon_s"] == 0.3
     checkpoint = ckpt.latest_valid_checkpoint(out)
     assert checkpoint is not None
@@ -86,13 +85,16 @@ def test_cli_trains_saves_and_reloads(tmp_path):
     assert p.shape == (2,) and np.all((p >= 0) & (p <= 1))
     # a second run into the same directory is refused with a clear error
     again = CliRunner().invoke(app, [SHIPPED, "--out", str(out), "--num-envs", "2", "--seconds", "1", "--flat"])
-    assert again.exit_code == 2 and "already holds" in again.output
+    assert again.exit_code == 2
+    assert again.stderr == f"error: {out} already holds a checkpoint; choose another --out\n"
 
 
 def test_cli_bad_input_names_the_problem(tmp_path):
     app = typer.Typer()
     register(app)
     missing = CliRunner().invoke(app, [str(tmp_path / "nothing")])
-    assert missing.exit_code == 2 and "no valid checkpoint" in missing.output
+    # one line, the path whole however long the temporary directory is
+    assert missing.exit_code == 2 and missing.stderr.startswith(f"error: {tmp_path / 'nothing'}: no valid checkpoint")
+    assert missing.stderr.count("\n") == 1
     bad = CliRunner().invoke(app, [SHIPPED, "--horizon-s", "0"])
     assert bad.exit_code != 0 and "horizon-s" in bad.output
