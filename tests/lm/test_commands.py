@@ -15,7 +15,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def app() -> typer.Typer:
-    application = typer.Typer()
+    application = typer.Typer(rich_markup_mode=None)  # plain help, as the `ogi` entry point prints it
     register(application)
     return application
 
@@ -30,7 +30,7 @@ def test_help_lists_every_stage(app):
     output = invoke(app, "--help")
     for command in ("pretrain", "sft", "reward", "rlhf", "sample"):
         assert command in output
-    assert "compute-optimal" in invoke(app, "pretrain", "--help")
+    assert "compute-optimal" in " ".join(invoke(app, "pretrain", "--help").split())  # at any terminal width
 
 
 def test_pipeline_through_the_cli(app, tmp_path):
