@@ -239,10 +239,6 @@ def test_every_package_has_a_floor():
     assert packages <= set(FLOOR), f"give these a floor in FLOORS: {sorted(packages - set(FLOOR))}"
 
 
-# The next two pass once `replay/commands.py` no longer imports `ogi.cli` (its error printing moves to `ogi.terminal`
-# and `ogi.rendering`, a change of the command modules); the other arrows they caught are gone.
-
-
 def test_no_package_imports_a_higher_floor():
     edges = upward_edges()
     assert not edges, "imports from a higher floor:\n" + _describe(edges)
