@@ -43,6 +43,7 @@ class Signals:
     foot_swing_peak: np.ndarray  # (n, f) highest foot height of the swing that ended at this touchdown (0 otherwise)
     joint_power: np.ndarray  # (n, j) W, torque times joint velocity
     undesired_contacts: np.ndarray  # (n,) number of bodies in unwanted contact
+    diagonal_pairs: np.ndarray  # (2, 2) foot indices of a quadruped's diagonal pairs; (0, 2) for other robots
     fell: np.ndarray  # (n,) bool, terminated by a fall (not a time-out)
 
 
@@ -87,10 +88,23 @@ def cost_action_rate(s: Signals) -> np.ndarray:
 
 
 def reward_feet_air_time(s: Signals, target_s: float) -> np.ndarray:
-    # sum over feet touching down of (t_air - target), only while asked to move
-    moving = np.linalg.norm(s.command[:, :2], axis=1) > 0.1
+    # sum over feet touching down of (t_air - target), only while asked to move (turning in place included)
+    moving = np.linalg.norm(s.command, axis=1) > 0.1
     gained = np.sum((s.foot_air_time_s - target_s) * s.foot_first_contact, axis=1)
     return gained * moving
+
+
+def reward_trot(s: Signals) -> np.ndarray:
+    # [pairs in phase] x [pairs alternate], while asked to move: 1 in a trot's single-pair stance, 0 with four
+    # feet down (a walk's overlap, a shuffle) or all up; so a trot with duty factor near 0.5 scores highest
+    if len(s.diagonal_pairs) < 2:
+        return np.zeros(s.foot_contact.shape[0])
+    c = s.foot_contact
+    (a1, a2), (b1, b2) = s.diagonal_pairs
+    in_phase = 0.5 * ((c[:, a1] == c[:, a2]).astype(np.float64) + (c[:, b1] == c[:, b2]))
+    alternate = c[:, a1] != c[:, b1]
+    moving = np.linalg.norm(s.command, axis=1) > 0.1
+    return in_phase * alternate * moving
 
 
 def cost_foot_slip(s: Signals) -> np.ndarray:
@@ -154,6 +168,7 @@ REWARD_TERMS: Mapping[str, RewardTerm] = {
     "action_rate": lambda s, c: cost_action_rate(s),
     "feet_air_time": lambda s, c: reward_feet_air_time(s, c.feet_air_time_target_s),
     "foot_slip": lambda s, c: cost_foot_slip(s),
+    "trot": lambda s, c: reward_trot(s),
     "feet_clearance": lambda s, c: cost_feet_clearance(s, c.foot_clearance_target_m),
     "feet_height": lambda s, c: cost_feet_height(s, c.foot_clearance_target_m),
     "energy": lambda s, c: cost_energy(s),

@@ -31,6 +31,8 @@ def build_scene_spec(robot: RobotSpec, sim: SimConfig, terrain: "TerrainGrid | N
     spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC if sim.elliptic_cone else mujoco.mjtCone.mjCONE_PYRAMIDAL
     spec.option.impratio = 10.0 if sim.elliptic_cone else 1.0
+    spec.option.iterations = sim.solver_iterations
+    spec.option.ls_iterations = sim.ls_iterations
     texture = spec.add_texture(
         name="grid", type=mujoco.mjtTexture.mjTEXTURE_2D, builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
         rgb1=[0.25, 0.3, 0.35], rgb2=[0.35, 0.4, 0.45], width=512, height=512,

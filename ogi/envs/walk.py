@@ -116,6 +116,7 @@ class WalkVecEnv(VectorEnv):
         mid, half = (lo + hi) / 2, (hi - lo) / 2 * cfg.rewards.soft_joint_limit_fraction
         self.soft_joint_low, self.soft_joint_high = mid - half, mid + half
         self.pose_weights = self._pose_weights()
+        self.diagonal_pairs = diagonal_foot_pairs(self.robot.foot_sites)
 
         self.domain = dr.DomainParams.nominal(n)
         self.command = np.zeros((n, 3))
@@ -191,6 +192,15 @@ class WalkVecEnv(VectorEnv):
         self.last_foot_pos[ids] = rig.foot_pos()[ids]
         self._needs_reset[ids] = False
         self._update_feedforward(ids)
+
+    def set_commands(self, command: np.ndarray) -> dict[str, np.ndarray]:
+        """Replace every simulation's velocity command (n, 3) (vx m/s, vy m/s, yaw rate rad/s); returns the
+        observations with the new command, for a judge that drives chosen commands."""
+        command = np.asarray(command, dtype=np.float64)
+        if command.shape != self.command.shape or not np.isfinite(command).all():
+            raise ValueError(f"commands must be finite with shape {self.command.shape}, got {command.shape}")
+        self.command[:] = command
+        return self._observe()
 
     def _update_feedforward(self, ids: np.ndarray | None = None) -> None:
         # kept as a buffer (not recomputed before a step) so a restored env continues bit for bit
@@ -301,6 +311,7 @@ class WalkVecEnv(VectorEnv):
             foot_contact=foot_contact, foot_first_contact=first_contact, foot_air_time_s=air_at_touchdown,
             foot_vel_xy=foot_vel_xy, foot_height=foot_height, foot_swing_peak=peak_at_touchdown,
             joint_power=torque * joint_vel, undesired_contacts=rig.undesired_contact_count(), fell=fell,
+            diagonal_pairs=self.diagonal_pairs,
         )
         with np.errstate(all="ignore"):
             reward, terms = self.rewards(signals)
@@ -460,6 +471,15 @@ class WalkVecEnv(VectorEnv):
 
     def close(self, **kwargs) -> None:
         self.batch = None
+
+
+def diagonal_foot_pairs(foot_sites: tuple[str, ...]) -> np.ndarray:
+    """(2, 2) indices of a quadruped's diagonal foot pairs (front-right with rear-left, front-left with
+    rear-right), from the sites' leg prefixes (FR, FL, RR, RL); (0, 2) for robots without four such feet."""
+    legs = {site[:2].upper(): i for i, site in enumerate(foot_sites)}
+    if len(foot_sites) != 4 or set(legs) != {"FR", "FL", "RR", "RL"}:
+        return np.zeros((0, 2), dtype=np.int64)
+    return np.array([[legs["FR"], legs["RL"]], [legs["FL"], legs["RR"]]])
 
 
 def _assign_rows(current: dr.DomainParams, ids: np.ndarray, new: dr.DomainParams) -> dr.DomainParams:

@@ -16,7 +16,7 @@ def make_signals(**overrides) -> Signals:
         foot_contact=np.zeros((n, f), bool), foot_first_contact=np.zeros((n, f), bool),
         foot_air_time_s=np.zeros((n, f)), foot_vel_xy=np.zeros((n, f, 2)), foot_height=np.zeros((n, f)),
         foot_swing_peak=np.zeros((n, f)), joint_power=np.zeros((n, j)), undesired_contacts=np.zeros(n),
-        fell=np.zeros(n, bool),
+        fell=np.zeros(n, bool), diagonal_pairs=np.zeros((0, 2), dtype=np.int64),
     )
     base.update(overrides)
     return Signals(**base)
@@ -137,3 +137,30 @@ def test_only_positive_clips_before_the_termination_penalty():
 def test_unknown_reward_term_raises_at_construction():
     with pytest.raises(ValueError, match="unknown reward terms"):
         RewardComposer(RewardConfig(weights={"tracking_lin_vel": 1.0, "fly": 2.0}), ctrl_dt_s=0.02)
+
+
+def test_trot_rewards_a_diagonal_pair_stance_only_while_moving():
+    pairs = np.array([[0, 3], [1, 2]])  # FR+RL, FL+RR
+    contact = np.array([
+        [1, 0, 0, 1],  # trot stance of one diagonal pair: 1
+        [1, 1, 1, 1],  # all four down (a walk's overlap): pairs in phase but not alternating: 0
+        [1, 1, 0, 0],  # front pair down (a bound): pairs out of phase: 0
+        [1, 0, 1, 1],  # one pair down, the other half down: 0.5 * (1 + 0) * 1 = 0.5
+        [1, 0, 0, 1],  # a trot stance while commanded to stand: 0
+    ], dtype=bool)
+    n = len(contact)
+    command = np.tile([0.5, 0.0, 0.0], (n, 1))
+    command[4] = 0.0
+    s = make_signals(command=command, foot_contact=contact, diagonal_pairs=pairs,
+                     lin_vel_body=np.zeros((n, 3)), ang_vel_body=np.zeros((n, 3)),
+                     projected_gravity=np.tile([0.0, 0.0, -1.0], (n, 1)), base_height=np.full(n, 0.3))
+    np.testing.assert_allclose(R.reward_trot(s), [1.0, 0.0, 0.0, 0.5, 0.0])
+    # without diagonal pairs (a biped) the term is zero
+    np.testing.assert_allclose(R.reward_trot(make_signals(foot_contact=np.ones((2, 2), bool))), [0.0, 0.0])
+
+
+def test_feet_air_time_counts_while_turning_in_place():
+    s = make_signals(command=np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]),
+                     foot_first_contact=np.array([[True, False], [True, False]]),
+                     foot_air_time_s=np.array([[0.3, 0.0], [0.3, 0.0]]))
+    np.testing.assert_allclose(R.reward_feet_air_time(s, 0.2), [0.1, 0.0])

@@ -180,3 +180,32 @@ def test_saved_state_continues_bit_for_bit():
         np.testing.assert_array_equal(trunc2, trunc)
         for key in obs:
             np.testing.assert_array_equal(obs2[key], obs[key])
+
+
+def test_diagonal_pairs_from_leg_names():
+    from ogi.envs.walk import diagonal_foot_pairs
+
+    np.testing.assert_array_equal(diagonal_foot_pairs(("FR_foot", "FL_foot", "RR_foot", "RL_foot")), [[0, 3], [1, 2]])
+    np.testing.assert_array_equal(diagonal_foot_pairs(("RL_foot", "FR_foot", "RR_foot", "FL_foot")), [[1, 0], [3, 2]])
+    assert diagonal_foot_pairs(("left_foot", "right_foot")).shape == (0, 2)
+
+
+def test_set_commands_reaches_the_observation_and_rejects_bad_input():
+    env = WalkVecEnv(WalkConfig(num_envs=2))
+    env.reset(seed=0)
+    command = np.array([[0.5, -0.2, 0.3], [-1.0, 0.0, 0.0]])
+    obs = env.set_commands(command)
+    from ogi.envs.observations import COMMAND_SCALE
+
+    seen = obs["policy"][:, env.policy_layout.slices()["command"]]
+    np.testing.assert_allclose(seen, command * COMMAND_SCALE, atol=1e-6)
+    with pytest.raises(ValueError, match="finite"):
+        env.set_commands(np.full((2, 3), np.nan))
+    with pytest.raises(ValueError, match="shape"):
+        env.set_commands(np.zeros((3, 3)))
+
+
+def test_solver_settings_reach_the_model():
+    env = WalkVecEnv(WalkConfig(num_envs=1, sim=SimConfig(sim_dt_s=0.004, solver_iterations=1, ls_iterations=5)))
+    assert (env.model.opt.iterations, env.model.opt.ls_iterations) == (1, 5)
+    assert env.model.opt.timestep == pytest.approx(0.004)
