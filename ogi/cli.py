@@ -148,6 +148,7 @@ def train(
     evaluate_after: Annotated[bool, typer.Option("--eval/--no-eval", help="Evaluate the final policy.")] = True,
     fall_limit: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Constrain Pr(an episode ends in a fall) to at most this (PPO-Lagrangian).")] = None,
     init_from: Annotated[Optional[Path], typer.Option(help="Start the actor from this trained run or checkpoint (same robot and actor; its observations a prefix of this run's, e.g. a walker for a privileged teacher).")] = None,
+    until_walks: Annotated[bool, typer.Option("--until-walks", help="Judge the policy every minute on the 1 kHz model per command family (forward, backward, lateral, turning, mixed) and stop once it walks (linear error <= 0.10 m/s, yaw-rate error <= 0.15 rad/s, falls <= 2%, duty factors in [0.35, 0.65]); --minutes is then the cap.")] = False,
 ) -> None:
     """Train a walking policy with PPO; live progress, TensorBoard logs, checkpoints with lineage."""
     from ogi.training.cli_train import run_train
@@ -156,6 +157,7 @@ def train(
         robot=robot, task=task, algo=algo.value, config=config, run_dir=run_dir, iterations=iterations,
         minutes=minutes, num_envs=num_envs, actor=actor.value if actor else None, seed=seed, resume=resume,
         evaluate_after=evaluate_after, console=console, fall_limit=fall_limit, init_from=init_from,
+        until_walks=until_walks,
     )
     raise typer.Exit(code)
 
@@ -167,11 +169,13 @@ def eval_run(
     seconds: Annotated[float, typer.Option(min=0.1, help="Episode length, s.")] = 20.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
     record: Annotated[Optional[Path], typer.Option(help="Record the evaluation episodes here (.mcap).")] = None,
+    families: Annotated[bool, typer.Option("--families", help="Judge per command family (forward, backward, lateral, turning, mixed) on the 1 kHz model and say whether the policy walks.")] = False,
 ) -> None:
     """Evaluate a trained policy (deterministic actions): tracking error, fall rate, duty factors, terrain level."""
     from ogi.training.cli_train import run_eval
 
-    raise typer.Exit(run_eval(run, num_envs=num_envs, seconds=seconds, as_json=as_json, console=console, record=record))
+    raise typer.Exit(run_eval(run, num_envs=num_envs, seconds=seconds, as_json=as_json, console=console, record=record,
+                              families=families))
 
 
 @app.command()

@@ -69,6 +69,8 @@ def deploy(
     bridge: Annotated[str, typer.Option(help="sim: simulated robot in this process; dds: robot on DDS.")] = "sim",
     seconds: Annotated[float, typer.Option(min=0.1, help="Seconds to run (Ctrl-C stops earlier, damping).")] = 20.0,
     command_vx: Annotated[float, typer.Option(help="Commanded forward velocity, m/s.")] = 0.5,
+    command_vy: Annotated[float, typer.Option(help="Commanded sideways velocity (left positive), m/s.")] = 0.0,
+    command_yaw: Annotated[float, typer.Option(help="Commanded yaw rate (counter-clockwise positive), rad/s.")] = 0.0,
     domain_id: Annotated[int, typer.Option(min=0, max=232, help="DDS domain (0: a real robot, 1: simulator).")] = 1,
     time_scale: Annotated[float, typer.Option(min=0.01, max=1.0, help="Must equal the simulated robot's.")] = 1.0,
     pd_site: Annotated[str, typer.Option(help="motor: send targets and gains; runtime: send PD torques.")] = "motor",
@@ -82,7 +84,8 @@ def deploy(
     from ogi.deploy.launch import deploy as run_deploy
 
     try:
-        report = run_deploy(artifact, bridge=bridge, seconds=seconds, command_vx=command_vx, domain_id=domain_id,
+        report = run_deploy(artifact, bridge=bridge, seconds=seconds, command_vx=command_vx, command_vy=command_vy,
+                            command_yaw=command_yaw, domain_id=domain_id,
                             time_scale=time_scale, pd_site=pd_site, max_age_s=max_age_s or None,
                             interface=interface, on_start=_announce(bridge, seconds))
     except (ArtifactError, KeyError, ValueError) as err:

@@ -42,7 +42,8 @@ def stop_on_signals(extra: dict[int, Any] | None = None) -> Iterator[threading.E
             signal.signal(sig, handler)
 
 
-def deploy(artifact_dir: Path, *, bridge: str, seconds: float, command_vx: float, domain_id: int = 1,
+def deploy(artifact_dir: Path, *, bridge: str, seconds: float, command_vx: float, command_vy: float = 0.0,
+           command_yaw: float = 0.0, domain_id: int = 1,
            time_scale: float = 1.0, pd_site: str = "motor", max_age_s: float | None = 0.1,
            interface: str = "lo", on_start: Callable[[], None] | None = None) -> dict[str, Any]:
     """Run an artifact on a bridge for `seconds` (controller time); returns the runtime's report.
@@ -53,7 +54,7 @@ def deploy(artifact_dir: Path, *, bridge: str, seconds: float, command_vx: float
     if bridge not in BRIDGES:
         raise ValueError(f"bridge {bridge!r} must be one of {', '.join(BRIDGES)}")
     artifact = load_artifact(artifact_dir)
-    cfg = RuntimeConfig(command=(command_vx, 0.0, 0.0), time_scale=time_scale, pd_site=pd_site)
+    cfg = RuntimeConfig(command=(command_vx, command_vy, command_yaw), time_scale=time_scale, pd_site=pd_site)
     sim = None
     if bridge == "sim":
         from ogi.deploy.bridge import SimBridge

@@ -53,6 +53,7 @@ def run_train(
     *, robot: str, task: str, algo: str, config: Path | None, run_dir: Path | None, iterations: int | None,
     minutes: float | None, num_envs: int | None, actor: str | None, seed: int | None, resume: bool,
     evaluate_after: bool, console: Console, fall_limit: float | None = None, init_from: Path | None = None,
+    until_walks: bool = False,
 ) -> int:
     from ogi.training.runner import Runner
 
@@ -91,9 +92,15 @@ def run_train(
     except (ConfigError, KeyError, ValueError, FileExistsError, FileNotFoundError, ckpt.CheckpointError) as err:
         return print_error(err)
     console.print(f"run directory: {run_dir}  (tensorboard --logdir {run_dir / 'tb'})", markup=False, soft_wrap=True)
+    judge = None
+    if until_walks:
+        judge = _walk_judge(cfg, console)
+        console.print(f"training until the policy walks (judged every minute on the 1 kHz model), at most "
+                      f"{cfg.max_minutes:g} min" if cfg.max_minutes else "training until the policy walks "
+                      "(judged every minute on the 1 kHz model)", markup=False, soft_wrap=True)
     try:
         remaining = None if not resume else max(0, cfg.iterations - runner.iteration)
-        summary = runner.train(iterations=remaining, save_final=not evaluate_after)
+        summary = runner.train(iterations=remaining, save_final=not evaluate_after, stop_when=judge)
     except KeyboardInterrupt:
         console.print(f"interrupted: saved {runner.last_checkpoint.path if runner.last_checkpoint else 'nothing'}; "
                       f"continue with: ogi train --resume --run-dir {run_dir}", markup=False, soft_wrap=True)
@@ -108,13 +115,34 @@ def run_train(
         if runner.last_checkpoint is None or runner.last_checkpoint.iteration != runner.iteration:
             runner.save()
         summary["eval"] = result.as_dict()
+    if judge is not None:
+        summary["walks"] = judge.walked_at_s is not None
+        summary["minutes_to_walk"] = None if judge.walked_at_s is None else judge.walked_at_s / 60
+        summary["judgements"] = judge.history
+        if judge.walked_at_s is not None:
+            console.print(f"walks after {judge.walked_at_s / 60:.1f} min of training ({runner.env_steps:,} env steps)",
+                          markup=False, soft_wrap=True)
+        else:
+            console.print("did not walk yet within the time given; continue with: "
+                          f"ogi train --resume --run-dir {run_dir} --until-walks", markup=False, soft_wrap=True)
     summary["checkpoint"] = str(runner.last_checkpoint.path) if runner.last_checkpoint else None
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     _print_summary(console, summary)
     return 0
 
 
-def run_eval(run: Path, *, num_envs: int, seconds: float, as_json: bool, console: Console, record: Path | None = None) -> int:
+def _walk_judge(cfg, console: Console):
+    from ogi.training.walk_eval import WalkJudge, describe
+
+    def report(training_s: float, env_steps: int, results, walking: bool) -> None:
+        console.print(f"{training_s / 60:.1f} min, {env_steps:,} steps: {'walks' if walking else 'not yet walking'}\n"
+                      f"{describe(results)}", markup=False, soft_wrap=True)
+
+    return WalkJudge(cfg.env, actor_obs=cfg.actor_obs, on_judged=report)
+
+
+def run_eval(run: Path, *, num_envs: int, seconds: float, as_json: bool, console: Console, record: Path | None = None,
+             families: bool = False) -> int:
     from ogi.training.evaluate import evaluate
     from ogi.training.policy_loading import load_policy
 
@@ -122,6 +150,9 @@ def run_eval(run: Path, *, num_envs: int, seconds: float, as_json: bool, console
         actor, normalizer, cfg, checkpoint = load_policy(run)
     except (FileNotFoundError, ckpt.CheckpointError, ConfigError, KeyError) as err:
         return print_error(err)
+    if families:
+        return _eval_families(actor, normalizer, cfg, checkpoint, num_envs=num_envs, seconds=seconds, as_json=as_json,
+                              console=console)
     result = evaluate(actor, normalizer, cfg.env, num_envs=num_envs, episode_s=seconds, actor_obs=cfg.actor_obs,
                       record=record)
     out = {"checkpoint": str(checkpoint.path), "env_steps": checkpoint.step, **result.as_dict()}
@@ -139,6 +170,30 @@ def run_eval(run: Path, *, num_envs: int, seconds: float, as_json: bool, console
         table.add_row(key, escape(text))
     console.print(table)
     print(dumps_strict(out))
+    return 0
+
+
+def _eval_families(actor, normalizer, cfg, checkpoint, *, num_envs: int, seconds: float, as_json: bool,
+                   console: Console) -> int:
+    from ogi.training.walk_eval import FAMILIES, evaluate_families, full_fidelity, summarize, walks
+
+    per_family = max(1, num_envs // len(FAMILIES))
+    results = evaluate_families(actor, normalizer, full_fidelity(cfg.env), envs_per_family=per_family,
+                                episode_s=seconds, actor_obs=cfg.actor_obs)
+    out = {"checkpoint": str(checkpoint.path), "env_steps": checkpoint.step, "physics_hz": 1000,
+           "walks": walks(results), **summarize(results)}
+    if as_json:
+        print(dumps_strict(out, indent=2))
+        return 0
+    table = Table(title=escape(f"eval per command family (1 kHz physics): {checkpoint.path}"))
+    for column in ("family", "lin error m/s", "yaw error rad/s", "falls", "duty factors"):
+        table.add_column(column, justify="left" if column == "family" else "right")
+    for name, r in results.items():
+        table.add_row(name, f"{r.lin_error_mps:.3f}", f"{r.yaw_error_radps:.3f}", f"{r.falls:.2f}",
+                      ", ".join(f"{d:.2f}" for d in r.duty_factors))
+    console.print(table)
+    print(f"walks: {'yes' if out['walks'] else 'no'} (every family: linear error <= 0.10 m/s, yaw-rate error <= "
+          "0.15 rad/s, falls <= 2%, duty factors in [0.35, 0.65])")
     return 0
 
 

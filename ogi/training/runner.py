@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -140,11 +141,13 @@ class Runner:
 
     # ---- the loop ----------------------------------------------------------------------------
     def train(
-        self, *, iterations: int | None = None, progress: bool = True, log: bool = True, save_final: bool = True
+        self, *, iterations: int | None = None, progress: bool = True, log: bool = True, save_final: bool = True,
+        stop_when: Callable[["Runner"], bool] | None = None,
     ) -> dict:
         """Train until `iterations` (default: the config's) or `max_minutes`; checkpoint on the way and at the end.
 
         With save_final=False the caller saves the last state itself (e.g. with eval scores in the manifest).
+        stop_when: asked after every iteration; True ends training there (e.g. a judge that finds the policy walks).
         """
         total = iterations if iterations is not None else self.cfg.iterations
         writer = _summary_writer(self.run_dir / "tb") if log else None
@@ -187,6 +190,8 @@ class Runner:
                     if self.iteration % self.cfg.checkpoint_every == 0:
                         self.save()
                     if self.cfg.max_minutes and elapsed > 60 * self.cfg.max_minutes:
+                        break
+                    if stop_when is not None and stop_when(self):
                         break
         except KeyboardInterrupt:
             self.save()

@@ -9,13 +9,14 @@ model are judged on the full-fidelity one (`full_fidelity`), which is what deplo
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ogi.envs import WalkConfig, WalkVecEnv
-from ogi.envs.config import SimConfig
+from ogi.envs.config import CommandConfig, SimConfig
 from ogi.envs.observations import quat_rotate_inverse
 from ogi.policies import Actor, EmpiricalNormalizer
 from ogi.training.config import actor_observation
@@ -40,9 +41,8 @@ class FamilyResult:
     duty_factors: tuple[float, ...]  # per foot: share of walking time in contact
 
 
-def family_commands(family: str, k: int, cfg: WalkConfig, rng: np.random.Generator) -> np.ndarray:
-    """(k, 3) commands of one family, drawn inside the task's command ranges; never near zero."""
-    c = cfg.commands
+def family_commands(family: str, k: int, c: CommandConfig, rng: np.random.Generator) -> np.ndarray:
+    """(k, 3) commands of one family, drawn inside the command ranges `c`; never near zero."""
     vx_hi, vx_lo = c.lin_vel_x_mps[1], c.lin_vel_x_mps[0]
     vy_hi = max(abs(c.lin_vel_y_mps[0]), abs(c.lin_vel_y_mps[1]))
     yaw_hi = max(abs(c.yaw_rate_radps[0]), abs(c.yaw_rate_radps[1]))
@@ -86,8 +86,12 @@ def evaluate_families(
     seed: int = 12345,
     actor_obs: str = "policy",
     families: tuple[str, ...] = FAMILIES,
+    commands: CommandConfig = CommandConfig(),
 ) -> dict[str, FamilyResult]:
     """One fixed command per episode, `envs_per_family` episodes per family, all families in one batch.
+
+    Commands come from `commands` (by default the full command space: vx in [-1, 1] m/s, vy in [-0.5, 0.5] m/s,
+    yaw rate in [-1, 1] rad/s), whatever range the policy was trained on.
 
     Pushes are off (the judge measures walking, not push recovery); other randomization stays as trained.
     An env that falls stops counting there.
@@ -101,7 +105,7 @@ def evaluate_families(
     env = WalkVecEnv(cfg)
     obs, _ = env.reset(seed=seed)
     rng = np.random.default_rng(seed)
-    command = np.concatenate([family_commands(f, envs_per_family, cfg, rng) for f in families])
+    command = np.concatenate([family_commands(f, envs_per_family, commands, rng) for f in families])
     obs = env.set_commands(command)
     state = actor.initial_state(n)
     settle = round(settle_s / cfg.sim.ctrl_dt_s)
@@ -160,3 +164,58 @@ def summarize(results: dict[str, FamilyResult]) -> dict:
         "worst_yaw_error_radps": max(r.yaw_error_radps for r in results.values()),
         "worst_falls": max(r.falls for r in results.values()),
     }
+
+
+class WalkJudge:
+    """A `Runner.train(stop_when=...)` hook: every `every_s` of training, judge the policy per family on the
+    full-fidelity model; True (stop) once it walks. Judging time is kept apart from training time.
+
+    `on_judged(training_s, env_steps, results, walking)` is called after each judgement (progress lines).
+    """
+
+    def __init__(self, env_cfg: WalkConfig, *, every_s: float = 60.0, envs_per_family: int = 8,
+                 actor_obs: str = "policy", criterion: WalkCriterion = WalkCriterion(), on_judged=None):
+        if not every_s > 0:
+            raise ValueError(f"every_s = {every_s} must be positive")
+        self.env_cfg = full_fidelity(env_cfg)
+        self.every_s = every_s
+        self.envs_per_family = envs_per_family
+        self.actor_obs = actor_obs
+        self.criterion = criterion
+        self.on_judged = on_judged
+        self.judging_s = 0.0
+        self.history: list[dict] = []
+        self.walked_at_s: float | None = None
+        self._start = time.perf_counter()
+        self._next_s = every_s
+
+    @property
+    def training_s(self) -> float:
+        return time.perf_counter() - self._start - self.judging_s
+
+    def __call__(self, runner) -> bool:
+        training_s = self.training_s
+        if training_s < self._next_s:
+            return False
+        self._next_s = training_s + self.every_s
+        started = time.perf_counter()
+        results = evaluate_families(runner.actor, runner.actor_normalizer, self.env_cfg,
+                                    envs_per_family=self.envs_per_family, actor_obs=self.actor_obs)
+        walking = walks(results, self.criterion)
+        self.judging_s += time.perf_counter() - started
+        self.history.append({"train_minutes": training_s / 60, "env_steps": runner.env_steps, "walks": walking,
+                             **summarize(results)})
+        if walking and self.walked_at_s is None:
+            self.walked_at_s = training_s
+        if self.on_judged is not None:
+            self.on_judged(training_s, runner.env_steps, results, walking)
+        return walking
+
+
+def describe(results: dict[str, FamilyResult]) -> str:
+    """One line per family: errors, falls, duty factor range."""
+    lines = []
+    for name, r in results.items():
+        lines.append(f"  {name:<9} lin {r.lin_error_mps:.3f} m/s  yaw {r.yaw_error_radps:.3f} rad/s  "
+                     f"falls {r.falls:.2f}  duty {min(r.duty_factors):.2f}-{max(r.duty_factors):.2f}")
+    return "\n".join(lines)

@@ -58,6 +58,13 @@ def test_deploy_refuses_a_tampered_artifact(artifact_copy):
     assert result.stderr.startswith("error: ") and "bytes" in result.stderr
 
 
+def test_deploy_takes_a_whole_velocity_command_and_refuses_a_non_finite_one(exported):
+    result = runner.invoke(_app(), ["deploy", str(exported), "--bridge", "sim", "--seconds", "1",
+                                    "--command-vy", "0.2", "--command-yaw", "nan"])
+    assert result.exit_code == 2
+    assert "error: command = (0.5, 0.2, nan) must be three finite numbers (vx, vy, yaw rate)" in result.stderr
+
+
 def test_sim_robot_serves_only_over_dds():
     result = runner.invoke(_app(), ["sim-robot", "--bridge", "sim", "--seconds", "1"])
     assert result.exit_code == 2

@@ -80,6 +80,28 @@ def test_eval_and_rollout_with_the_trained_policy(trained):
     assert json.loads(out.with_suffix(".json").read_text())["robot"] == "go2"
 
 
+def test_eval_per_command_family_says_whether_the_policy_walks(trained):
+    _, run = trained
+    result = runner.invoke(app, ["eval", str(run), "--families", "--num-envs", "5", "--seconds", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    report = loads_strict(result.stdout)
+    assert set(report["families"]) == {"forward", "backward", "lateral", "turning", "mixed"}
+    assert report["physics_hz"] == 1000 and report["walks"] is False  # two iterations of training do not walk
+    assert report["worst_lin_error_mps"] >= report["families"]["forward"]["lin_error_mps"]
+
+
+def test_until_walks_reports_that_the_policy_did_not_walk_in_time(tmp_path):
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--config", str(config), "--run-dir", str(run), "--iterations", "2",
+                                 "--no-eval", "--until-walks"])
+    assert result.exit_code == 0, result.output
+    assert "training until the policy walks" in result.stdout and "did not walk yet" in result.stdout
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["walks"] is False and summary["minutes_to_walk"] is None
+
+
 def test_bad_train_input_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[ppo]\nclip = -1\n")
