@@ -56,19 +56,30 @@ def inference_latency(artifact, steps: int) -> dict:
         os.sched_setaffinity(0, affinity)
     ms, cpu_ms = times * 1e3, cpu * 1e3
     # wall time includes being preempted on a shared core; the thread's CPU time is the inference's own cost
-    return {"inference_p50_ms": float(np.percentile(ms, 50)), "inference_p99_ms": float(np.percentile(ms, 99)),
-            "inference_max_ms": float(ms.max()), "inference_cpu_p50_ms": float(np.percentile(cpu_ms, 50)),
-            "inference_cpu_p99_ms": float(np.percentile(cpu_ms, 99)), "inference_steps": steps}
+    return {
+        "inference_p50_ms": float(np.percentile(ms, 50)),
+        "inference_p99_ms": float(np.percentile(ms, 99)),
+        "inference_max_ms": float(ms.max()),
+        "inference_cpu_p50_ms": float(np.percentile(cpu_ms, 50)),
+        "inference_cpu_p99_ms": float(np.percentile(cpu_ms, 99)),
+        "inference_steps": steps,
+    }
 
 
 def sim_deploy(artifact_dir: Path, seconds: float) -> dict:
     from ogi.deploy.launch import deploy
 
     report = deploy(artifact_dir, bridge="sim", seconds=seconds, command_vx=0.5)
-    return {"sim_pd_jitter_p50_us": report["pd_jitter_p50_us"], "sim_pd_jitter_p99_us": report["pd_jitter_p99_us"],
-            "sim_pd_ticks": report["pd_ticks"], "sim_policy_steps": report["policy_steps"],
-            "sim_pd_overruns": report["pd_overruns"], "sim_walked_x_m": report["base_displacement_m"][0],
-            "sim_slips": report["sim_slips"], "sim_events": [e["cause"] for e in report["events"]]}
+    return {
+        "sim_pd_jitter_p50_us": report["pd_jitter_p50_us"],
+        "sim_pd_jitter_p99_us": report["pd_jitter_p99_us"],
+        "sim_pd_ticks": report["pd_ticks"],
+        "sim_policy_steps": report["policy_steps"],
+        "sim_pd_overruns": report["pd_overruns"],
+        "sim_walked_x_m": report["base_displacement_m"][0],
+        "sim_slips": report["sim_slips"],
+        "sim_events": [e["cause"] for e in report["events"]],
+    }
 
 
 def dds_deploy(artifact, seconds: float) -> dict:
@@ -76,9 +87,24 @@ def dds_deploy(artifact, seconds: float) -> dict:
     from ogi.deploy.runtime import Runtime, RuntimeConfig
 
     robot = subprocess.Popen(
-        [sys.executable, "-m", "ogi.deploy", "sim-robot", "--bridge", "dds", "--domain-id", str(DOMAIN_ID),
-         "--state-hz", "500", "--seconds", str(seconds + 60)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "ogi.deploy",
+            "sim-robot",
+            "--bridge",
+            "dds",
+            "--domain-id",
+            str(DOMAIN_ID),
+            "--state-hz",
+            "500",
+            "--seconds",
+            str(seconds + 60),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     bridge = DdsBridge(artifact.manifest["robot"]["sdk_motor_index"], artifact.num_joints, domain_id=DOMAIN_ID)
     runtime = Runtime(artifact, bridge, RuntimeConfig(command=(0.5, 0.0, 0.0)))
@@ -99,14 +125,19 @@ def dds_deploy(artifact, seconds: float) -> dict:
         raise RuntimeError(f"sim-robot exited with {robot.returncode}: {err[-2000:]}")
     summary = json.loads(out.strip().splitlines()[-1])
     report = runtime.report()
-    return {"dds_latency_p50_ms": summary["state_to_command_p50_ms"],
-            "dds_latency_p99_ms": summary["state_to_command_p99_ms"],
-            "dds_latency_samples": summary["state_to_command_samples"],
-            "pd_jitter_p50_us": report["pd_jitter_p50_us"], "pd_jitter_p99_us": report["pd_jitter_p99_us"],
-            "dds_state_rate_hz": report["bridge"]["received"] / seconds,
-            "dds_link_runtime_side": report["bridge"], "dds_link_robot_side": summary["link"],
-            "dds_robot_slips": summary["slips"], "dds_walked_x_m": summary["base_displacement_m"][0],
-            "dds_events": [e["cause"] for e in report["events"]]}
+    return {
+        "dds_latency_p50_ms": summary["state_to_command_p50_ms"],
+        "dds_latency_p99_ms": summary["state_to_command_p99_ms"],
+        "dds_latency_samples": summary["state_to_command_samples"],
+        "pd_jitter_p50_us": report["pd_jitter_p50_us"],
+        "pd_jitter_p99_us": report["pd_jitter_p99_us"],
+        "dds_state_rate_hz": report["bridge"]["received"] / seconds,
+        "dds_link_runtime_side": report["bridge"],
+        "dds_link_robot_side": summary["link"],
+        "dds_robot_slips": summary["slips"],
+        "dds_walked_x_m": summary["base_displacement_m"][0],
+        "dds_events": [e["cause"] for e in report["events"]],
+    }
 
 
 def main() -> None:

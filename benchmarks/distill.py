@@ -34,8 +34,9 @@ def teacher_config(minutes: float) -> TrainConfig:
     cfg = preset("go2", "walk")
     env = dataclasses.replace(cfg.env, height_scan=HeightScanConfig(enabled=True))
     # one update thread: on a shared 2-core machine a second one spins against the simulation
-    return dataclasses.replace(cfg, env=env, actor_obs="privileged", max_minutes=minutes, iterations=10**9,
-                               update_threads=1)
+    return dataclasses.replace(
+        cfg, env=env, actor_obs="privileged", max_minutes=minutes, iterations=10**9, update_threads=1
+    )
 
 
 def held_out(env_cfg):
@@ -46,10 +47,21 @@ def held_out(env_cfg):
 
 
 def judge(actor, normalizer, env_cfg, actor_obs: str, num_envs: int, seconds: float) -> dict:
-    result = evaluate(actor, normalizer, held_out(env_cfg), num_envs=num_envs, episode_s=seconds,
-                      seed=HELD_OUT_SEED, actor_obs=actor_obs)
-    return {"return": result.mean_return, "tracking_error_mps": result.tracking_error_mps,
-            "fall_rate": result.fall_rate, "episode_length_s": result.mean_episode_length_s}
+    result = evaluate(
+        actor,
+        normalizer,
+        held_out(env_cfg),
+        num_envs=num_envs,
+        episode_s=seconds,
+        seed=HELD_OUT_SEED,
+        actor_obs=actor_obs,
+    )
+    return {
+        "return": result.mean_return,
+        "tracking_error_mps": result.tracking_error_mps,
+        "fall_rate": result.fall_rate,
+        "episode_length_s": result.mean_episode_length_s,
+    }
 
 
 def distill_student(teacher, out: Path, *, depth: bool, minutes: float) -> tuple[Distiller, dict]:
@@ -95,18 +107,29 @@ def main() -> None:
 
     tuned = None
     if args.finetune_minutes > 0:
-        finetune_student(args.out / "student", args.out / "student_finetuned", minutes=args.finetune_minutes,
-                         reference_kl_coef=args.kl_coef, update_threads=1)
+        finetune_student(
+            args.out / "student",
+            args.out / "student_finetuned",
+            minutes=args.finetune_minutes,
+            reference_kl_coef=args.kl_coef,
+            update_threads=1,
+        )
         tuned = load_policy(args.out / "student_finetuned")
 
-    scores = {"teacher": judge(teacher.actor, teacher.normalizer, teacher.cfg.env, "privileged", args.eval_envs,
-                               args.eval_seconds)}
+    scores = {
+        "teacher": judge(
+            teacher.actor, teacher.normalizer, teacher.cfg.env, "privileged", args.eval_envs, args.eval_seconds
+        )
+    }
     for name, (distiller, _) in students.items():
         distiller.student.eval()
-        scores[name] = judge(distiller.student, distiller.normalizer, distiller.cfg.env, "policy", args.eval_envs,
-                             args.eval_seconds)
+        scores[name] = judge(
+            distiller.student, distiller.normalizer, distiller.cfg.env, "policy", args.eval_envs, args.eval_seconds
+        )
     if tuned is not None:
-        scores["student_finetuned"] = judge(tuned[0], tuned[1], tuned[2].env, "policy", args.eval_envs, args.eval_seconds)
+        scores["student_finetuned"] = judge(
+            tuned[0], tuned[1], tuned[2].env, "policy", args.eval_envs, args.eval_seconds
+        )
 
     teacher_return = scores["teacher"]["return"]
     out: dict = {
@@ -125,12 +148,15 @@ def main() -> None:
         out[f"{name}_kl_first"] = summary["kl_first"]
         out[f"{name}_kl_last"] = summary["kl_last"]
         out[f"{name}_env_steps"] = summary["env_steps"]
-    out.update({
-        "distill_minutes": args.distill_minutes, "finetune_minutes": args.finetune_minutes,
-        "eval": f"{args.eval_envs} envs x {args.eval_seconds:g} s, seed {HELD_OUT_SEED}, terrain seed "
-                f"{HELD_OUT_TERRAIN_SEED}, pushes every 2-4 s",
-        "minutes": (time.perf_counter() - start) / 60,
-    })
+    out.update(
+        {
+            "distill_minutes": args.distill_minutes,
+            "finetune_minutes": args.finetune_minutes,
+            "eval": f"{args.eval_envs} envs x {args.eval_seconds:g} s, seed {HELD_OUT_SEED}, terrain seed "
+            f"{HELD_OUT_TERRAIN_SEED}, pushes every 2-4 s",
+            "minutes": (time.perf_counter() - start) / 60,
+        }
+    )
     out = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
     text = json.dumps(out, indent=2, allow_nan=False)
     print(text)

@@ -79,8 +79,13 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg = preset(args.robot, "walk")
-    cfg = dataclasses.replace(cfg, actor=dataclasses.replace(cfg.actor, kind=args.actor), seed=args.seed,
-                              env=dataclasses.replace(cfg.env, seed=args.seed), checkpoint_every=10**9)
+    cfg = dataclasses.replace(
+        cfg,
+        actor=dataclasses.replace(cfg.actor, kind=args.actor),
+        seed=args.seed,
+        env=dataclasses.replace(cfg.env, seed=args.seed),
+        checkpoint_every=10**9,
+    )
     if args.update_threads is not None:
         cfg = dataclasses.replace(cfg, update_threads=args.update_threads)
     judge_cfg = full_fidelity(cfg.env)
@@ -97,28 +102,62 @@ def main() -> None:
         train_s += time.perf_counter() - start
         if train_s >= next_eval or train_s >= args.minutes * 60:
             next_eval += args.eval_every_min * 60
-            families = evaluate_families(runner.actor, runner.actor_normalizer, judge_cfg,
-                                         envs_per_family=args.envs_per_family)
-            point = {"train_minutes": train_s / 60, "env_steps": runner.env_steps, "walks": walks(families),
-                     **summarize(families)}
+            families = evaluate_families(
+                runner.actor, runner.actor_normalizer, judge_cfg, envs_per_family=args.envs_per_family
+            )
+            point = {
+                "train_minutes": train_s / 60,
+                "env_steps": runner.env_steps,
+                "walks": walks(families),
+                **summarize(families),
+            }
             curve.append(point)
-            watched = ("reward/total", "reward/tracking_lin_vel", "reward/trot", "policy/std", "policy/learning_rate",
-                       "episode/fall_rate", "perf/env_steps_per_s")
-            brief = {f: {k: (round(v, 3) if isinstance(v, float) else [round(d, 2) for d in v])
-                         for k, v in r.items() if k != "episodes"} for f, r in point["families"].items()}
-            print(json.dumps({"train_minutes": round(point["train_minutes"], 2), "env_steps": runner.env_steps,
-                              "walks": point["walks"], "families": brief,
-                              "train": {k: round(runner.last_stats.get(k, float("nan")), 5) for k in watched}}),
-                  flush=True)
+            watched = (
+                "reward/total",
+                "reward/tracking_lin_vel",
+                "reward/trot",
+                "policy/std",
+                "policy/learning_rate",
+                "episode/fall_rate",
+                "perf/env_steps_per_s",
+            )
+            brief = {
+                f: {
+                    k: (round(v, 3) if isinstance(v, float) else [round(d, 2) for d in v])
+                    for k, v in r.items()
+                    if k != "episodes"
+                }
+                for f, r in point["families"].items()
+            }
+            print(
+                json.dumps(
+                    {
+                        "train_minutes": round(point["train_minutes"], 2),
+                        "env_steps": runner.env_steps,
+                        "walks": point["walks"],
+                        "families": brief,
+                        "train": {k: round(runner.last_stats.get(k, float("nan")), 5) for k in watched},
+                    }
+                ),
+                flush=True,
+            )
             if minutes_to_walk is None and point["walks"]:
                 minutes_to_walk = train_s / 60
                 if args.stop_when_walking:
                     break
-    runner.save(eval_scores={"worst_lin_error_mps": curve[-1]["worst_lin_error_mps"],
-                             "worst_yaw_error_radps": curve[-1]["worst_yaw_error_radps"]})
+    runner.save(
+        eval_scores={
+            "worst_lin_error_mps": curve[-1]["worst_lin_error_mps"],
+            "worst_yaw_error_radps": curve[-1]["worst_yaw_error_radps"],
+        }
+    )
     png = out / "learning_curve.png"
-    plot_curve(curve, png, f"{args.robot} walk, {args.actor} actor, {cfg.env.num_envs} envs, "
-               f"{1 / cfg.env.sim.sim_dt_s:.0f} Hz training physics, judged at 1 kHz")
+    plot_curve(
+        curve,
+        png,
+        f"{args.robot} walk, {args.actor} actor, {cfg.env.num_envs} envs, "
+        f"{1 / cfg.env.sim.sim_dt_s:.0f} Hz training physics, judged at 1 kHz",
+    )
     final = curve[-1]
     fams = final["families"]
     lin = [r["lin_error_mps"] for r in fams.values()]

@@ -49,34 +49,55 @@ def run(seed: int, runs: Path, best_of_n_prompts: int, low_data_examples: int) -
     pre = pretrain(PretrainConfig(seed=seed), run_dir=runs / "pretrain")
     t = lap("pretrain", t)
     pretrained = copy.deepcopy(pre.model)
-    sft = supervised_finetune(pre.model, pre.tokenizer, sft_config, run_dir=runs / "sft",
-                              parent=pre.checkpoint)
+    sft = supervised_finetune(pre.model, pre.tokenizer, sft_config, run_dir=runs / "sft", parent=pre.checkpoint)
     t = lap("sft", t)
-    reward = train_reward_model(sft.model, pre.tokenizer, RewardConfig(seed=seed), run_dir=runs / "reward",
-                                parent=sft.checkpoint)
+    reward = train_reward_model(
+        sft.model, pre.tokenizer, RewardConfig(seed=seed), run_dir=runs / "reward", parent=sft.checkpoint
+    )
     t = lap("reward", t)
     rlhf_config = RLHFConfig(seed=seed, target_kl=2.0)
-    rlhf = train_rlhf(copy.deepcopy(sft.model), pre.tokenizer, rlhf_config, reward_model=reward.reward_model,
-                      reward_function=plan_score, run_dir=runs / "rlhf", parent=sft.checkpoint)
+    rlhf = train_rlhf(
+        copy.deepcopy(sft.model),
+        pre.tokenizer,
+        rlhf_config,
+        reward_model=reward.reward_model,
+        reward_function=plan_score,
+        run_dir=runs / "rlhf",
+        parent=sft.checkpoint,
+    )
     t = lap("rlhf", t)
     _, sft_heldout = split_demonstrations(sft_config.train_examples, sft_config.heldout_examples, seed)
     rlhf_exact, _ = evaluate_demonstrations(rlhf.policy, pre.tokenizer, sft_heldout)
-    low_data = supervised_finetune(pretrained, pre.tokenizer, replace(sft_config, train_examples=low_data_examples,
-                                                                      steps=300))
+    low_data = supervised_finetune(
+        pretrained, pre.tokenizer, replace(sft_config, train_examples=low_data_examples, steps=300)
+    )
     # Before and after on the same 200 held-out demonstrations (low_data.exact_match is on its own split's).
     low_data_exact, low_data_verified = evaluate_demonstrations(low_data.model, pre.tokenizer, sft_heldout)
     low_data_rlhf = train_rlhf(copy.deepcopy(low_data.model), pre.tokenizer, rlhf_config, reward_function=plan_score)
-    low_data_rlhf_exact, low_data_rlhf_verified = evaluate_demonstrations(low_data_rlhf.policy, pre.tokenizer,
-                                                                          sft_heldout)
+    low_data_rlhf_exact, low_data_rlhf_verified = evaluate_demonstrations(
+        low_data_rlhf.policy, pre.tokenizer, sft_heldout
+    )
     t = lap("low_data_sft_rlhf", t)
     # The same start taught by the reward model alone; the plan score is only measured.
-    low_data_rm = train_rlhf(copy.deepcopy(low_data.model), pre.tokenizer, replace(rlhf_config, programmatic_weight=0.0),
-                             reward_model=reward.reward_model, reward_function=plan_score)
+    low_data_rm = train_rlhf(
+        copy.deepcopy(low_data.model),
+        pre.tokenizer,
+        replace(rlhf_config, programmatic_weight=0.0),
+        reward_model=reward.reward_model,
+        reward_function=plan_score,
+    )
     low_data_rm_exact, _ = evaluate_demonstrations(low_data_rm.policy, pre.tokenizer, sft_heldout)
     t = lap("low_data_rm_rlhf", t)
     _, heldout = split_demonstrations(0, best_of_n_prompts, seed + 101)
-    report = best_of_n_success(sft.model, pre.tokenizer, [demo.prompt for demo in heldout], (1, 4, 16),
-                               reward_model_verifier(reward.reward_model, pre.tokenizer), is_correct, seed=seed)
+    report = best_of_n_success(
+        sft.model,
+        pre.tokenizer,
+        [demo.prompt for demo in heldout],
+        (1, 4, 16),
+        reward_model_verifier(reward.reward_model, pre.tokenizer),
+        is_correct,
+        seed=seed,
+    )
     lap("best_of_n", t)
     return {
         "ppl_model": round(pre.perplexity, 4),
@@ -127,8 +148,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--best-of-n-prompts", type=int, default=100)
-    parser.add_argument("--low-data-demonstrations", type=int, default=200,
-                        help="Demonstrations of the second, data-poor SFT that RLHF then improves.")
+    parser.add_argument(
+        "--low-data-demonstrations",
+        type=int,
+        default=200,
+        help="Demonstrations of the second, data-poor SFT that RLHF then improves.",
+    )
     parser.add_argument("--out", type=Path, default=None, help="Also write the JSON here.")
     parser.add_argument("--runs", type=Path, default=None, help="Keep the checkpoints here (default: a temp dir).")
     args = parser.parse_args()

@@ -94,33 +94,38 @@ def main() -> None:
     median = lambda runs, key: statistics.median(r[key] for r in runs)  # noqa: E731
     t_on, t_off = median(on, "wall_s"), median(off, "wall_s")
     env_steps = args.steps * args.num_envs
-    print(json.dumps({
-        "benchmark": "recording_overhead",
-        "robot": args.robot,
-        "num_envs": args.num_envs,
-        "policy_steps": args.steps,
-        "substeps": cfg.sim.substeps,
-        "rounds": args.rounds,
-        "threads": args.threads,
-        "t_on_s": t_on,
-        "t_off_s": t_off,
-        "slowdown": t_on / t_off - 1.0,
-        # CPU time of the process (all threads): less sensitive to other processes on the machine
-        "cpu_on_s": median(on, "cpu_s"),
-        "cpu_off_s": median(off, "cpu_s"),
-        "slowdown_cpu": median(on, "cpu_s") / median(off, "cpu_s") - 1.0,
-        # the recorder's own seconds (hooks, encoding, writing, open and close) against the plain rollout
-        "recorder_own_s": median(on, "recorder_own_s"),
-        "recorder_share": median(on, "recorder_own_s") / t_off,
-        "per_round_slowdown": [a["wall_s"] / b["wall_s"] - 1.0 for a, b in zip(on, off)],
-        "times_on_s": [r["wall_s"] for r in on],
-        "times_off_s": [r["wall_s"] for r in off],
-        "recording_bytes": int(median(on, "bytes")),
-        "bytes_per_env_step": median(on, "bytes") / env_steps,
-        "env_steps_per_s_off": env_steps / t_off,
-        "mujoco": mujoco.__version__,
-        "machine": platform.machine(),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "recording_overhead",
+                "robot": args.robot,
+                "num_envs": args.num_envs,
+                "policy_steps": args.steps,
+                "substeps": cfg.sim.substeps,
+                "rounds": args.rounds,
+                "threads": args.threads,
+                "t_on_s": t_on,
+                "t_off_s": t_off,
+                "slowdown": t_on / t_off - 1.0,
+                # CPU time of the process (all threads): less sensitive to other processes on the machine
+                "cpu_on_s": median(on, "cpu_s"),
+                "cpu_off_s": median(off, "cpu_s"),
+                "slowdown_cpu": median(on, "cpu_s") / median(off, "cpu_s") - 1.0,
+                # the recorder's own seconds (hooks, encoding, writing, open and close) against the plain rollout
+                "recorder_own_s": median(on, "recorder_own_s"),
+                "recorder_share": median(on, "recorder_own_s") / t_off,
+                "per_round_slowdown": [a["wall_s"] / b["wall_s"] - 1.0 for a, b in zip(on, off)],
+                "times_on_s": [r["wall_s"] for r in on],
+                "times_off_s": [r["wall_s"] for r in off],
+                "recording_bytes": int(median(on, "bytes")),
+                "bytes_per_env_step": median(on, "bytes") / env_steps,
+                "env_steps_per_s_off": env_steps / t_off,
+                "mujoco": mujoco.__version__,
+                "machine": platform.machine(),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

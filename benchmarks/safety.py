@@ -48,7 +48,8 @@ TRACKING_TERM = "reward/tracking_lin_vel"
 
 def push_task(env: WalkConfig, push_mps: float, episode_s: float) -> WalkConfig:
     return dataclasses.replace(
-        env, episode_length_s=episode_s,
+        env,
+        episode_length_s=episode_s,
         randomization=dataclasses.replace(env.randomization, push_velocity_mps=push_mps, push_interval_s=(2.0, 3.0)),
     )
 
@@ -66,12 +67,20 @@ def warm_start(runner: Runner, loaded: ckpt.LoadedCheckpoint) -> None:
     )
 
 
-def finetune(out: Path, env: WalkConfig, iterations: int, safety: SafetyConfig, learning_rate: float) -> tuple[Path, dict]:
+def finetune(
+    out: Path, env: WalkConfig, iterations: int, safety: SafetyConfig, learning_rate: float
+) -> tuple[Path, dict]:
     """Fine-tune the shipped policy; (checkpoint path, last iteration's stats)."""
     _, _, base, _ = load_policy(SHIPPED)
     cfg = dataclasses.replace(
-        base, env=env, iterations=iterations, max_minutes=0.0, checkpoint_every=10**9, safety=safety,
-        collect_threads=1, update_threads=1,
+        base,
+        env=env,
+        iterations=iterations,
+        max_minutes=0.0,
+        checkpoint_every=10**9,
+        safety=safety,
+        collect_threads=1,
+        update_threads=1,
         ppo=dataclasses.replace(base.ppo, learning_rate=learning_rate, min_learning_rate=min(1e-5, learning_rate)),
     )
     runner = Runner(cfg, out)
@@ -83,9 +92,12 @@ def finetune(out: Path, env: WalkConfig, iterations: int, safety: SafetyConfig, 
         stats.update(runner.update())
         runner.iteration += 1
         history.append({k: float(v) for k, v in stats.items() if k.startswith(("safety/", "episode/", "reward/total"))})
-        print(f"{out.name}: it {runner.iteration}/{iterations} {time.perf_counter() - start:.0f} s "
-              f"fall_probability {stats['safety/fall_probability']:.3f} lambda {stats.get('safety/lambda', 0.0):.3f}",
-              file=sys.stderr, flush=True)
+        print(
+            f"{out.name}: it {runner.iteration}/{iterations} {time.perf_counter() - start:.0f} s "
+            f"fall_probability {stats['safety/fall_probability']:.3f} lambda {stats.get('safety/lambda', 0.0):.3f}",
+            file=sys.stderr,
+            flush=True,
+        )
     saved = runner.save()
     (out / "history.json").write_text(json.dumps(history))
     return saved.path, history[-1]
@@ -93,8 +105,15 @@ def finetune(out: Path, env: WalkConfig, iterations: int, safety: SafetyConfig, 
 
 @torch.no_grad()
 def rollout_falls(
-    policy_path: Path, env: WalkConfig, num_envs: int, seed: int, *, supervisor: SupervisorConfig | None = None,
-    fallback: FallbackConfig | None = None, predictor: "FallPredictor | None" = None, rearm: bool = True,
+    policy_path: Path,
+    env: WalkConfig,
+    num_envs: int,
+    seed: int,
+    *,
+    supervisor: SupervisorConfig | None = None,
+    fallback: FallbackConfig | None = None,
+    predictor: "FallPredictor | None" = None,
+    rearm: bool = True,
 ) -> dict:
     """First-episode fall rate, mean tracking reward per step (alive steps) and supervisor trips."""
     actor, normalizer, train_cfg, _ = load_policy(policy_path)
@@ -128,8 +147,10 @@ def rollout_falls(
         if not alive.any():
             break
     return {
-        "fall_rate": float(fell.mean()), "tracking_reward_per_step": tracking / max(steps_alive, 1),
-        "trip_rate": float(tripped.mean()), "episodes": num_envs,
+        "fall_rate": float(fell.mean()),
+        "tracking_reward_per_step": tracking / max(steps_alive, 1),
+        "trip_rate": float(tripped.mean()),
+        "episodes": num_envs,
     }
 
 
@@ -148,7 +169,9 @@ def main() -> None:
     parser.add_argument("--max-ang-vel", type=float, default=2.0, help="supervisor angular speed limit, rad/s")
     parser.add_argument("--predictor-threshold", type=float, default=0.3, help="fall probability that trips")
     parser.add_argument("--rearm", action="store_true", help="hand a tripped robot back to the policy once stable")
-    parser.add_argument("--rearm-stable-s", type=float, default=1.0, help="stable time before the policy takes over again")
+    parser.add_argument(
+        "--rearm-stable-s", type=float, default=1.0, help="stable time before the policy takes over again"
+    )
     parser.add_argument("--eval-seed", type=int, default=777, help="seed of the evaluation episodes")
     parser.add_argument("--predictor-seconds", type=float, default=16.0, help="simulated s of predictor data per sim")
     parser.add_argument("--work-dir", type=Path, default=Path("runs/safety-benchmark"))
@@ -163,9 +186,13 @@ def main() -> None:
 
     _, _, shipped_cfg, _ = load_policy(SHIPPED)
     single = dataclasses.replace(shipped_cfg.env.sim, nthread=args.threads)
-    task = push_task(dataclasses.replace(shipped_cfg.env, num_envs=args.num_envs, sim=single), args.push, args.episode_s)
-    runs = {"unconstrained": SafetyConfig(), "lagrangian": SafetyConfig(
-        enabled=True, fall_limit=args.fall_limit, lambda_lr=args.lambda_lr)}
+    task = push_task(
+        dataclasses.replace(shipped_cfg.env, num_envs=args.num_envs, sim=single), args.push, args.episode_s
+    )
+    runs = {
+        "unconstrained": SafetyConfig(),
+        "lagrangian": SafetyConfig(enabled=True, fall_limit=args.fall_limit, lambda_lr=args.lambda_lr),
+    }
     paths, train_stats = {}, {}
     for name, safety in runs.items():
         if args.only and name != args.only:
@@ -179,9 +206,18 @@ def main() -> None:
         paths[name], train_stats[name] = finetune(run_dir, task, args.iterations, safety, args.learning_rate)
     finetune_s = time.perf_counter() - start
     if args.finetune_only:
-        print(json.dumps({"checkpoints": {k: str(v) for k, v in paths.items()}, "train": train_stats, "finetune_s": finetune_s}))
+        print(
+            json.dumps(
+                {"checkpoints": {k: str(v) for k, v in paths.items()}, "train": train_stats, "finetune_s": finetune_s}
+            )
+        )
         return
-    from ogi.training.fall_predictor import FallPredictorTrainConfig, collect_fall_data, evaluate_predictor, train_predictor
+    from ogi.training.fall_predictor import (
+        FallPredictorTrainConfig,
+        collect_fall_data,
+        evaluate_predictor,
+        train_predictor,
+    )
 
     # the benchmark's own task (flat ground, the same pushes); `ogi train-fall-predictor` adds rough terrain
     predictor_cfg = FallPredictorTrainConfig(
@@ -200,11 +236,18 @@ def main() -> None:
     unconstrained = rollout_falls(paths["unconstrained"], eval_task, args.eval_envs, seed)
     lagrangian = rollout_falls(paths["lagrangian"], eval_task, args.eval_envs, seed)
     supervisor = SupervisorConfig(
-        max_tilt_rad=args.max_tilt, max_ang_vel_radps=args.max_ang_vel,
-        fall_probability_threshold=args.predictor_threshold, rearm_stable_s=args.rearm_stable_s,
+        max_tilt_rad=args.max_tilt,
+        max_ang_vel_radps=args.max_ang_vel,
+        fall_probability_threshold=args.predictor_threshold,
+        rearm_stable_s=args.rearm_stable_s,
     )
     supervised = rollout_falls(
-        paths["unconstrained"], eval_task, args.eval_envs, seed, supervisor=supervisor, predictor=predictor,
+        paths["unconstrained"],
+        eval_task,
+        args.eval_envs,
+        seed,
+        supervisor=supervisor,
+        predictor=predictor,
         rearm=args.rearm,
     )
     a = unconstrained["fall_rate"]
@@ -221,19 +264,32 @@ def main() -> None:
         "supervised_trip_rate": supervised["trip_rate"],
         "predictor": predictor_metrics,
         "tracking_reward_per_step": {
-            "unconstrained": unconstrained["tracking_reward_per_step"], "lagrangian": lagrangian["tracking_reward_per_step"],
-            "supervised": supervised["tracking_reward_per_step"], "shipped": shipped["tracking_reward_per_step"],
+            "unconstrained": unconstrained["tracking_reward_per_step"],
+            "lagrangian": lagrangian["tracking_reward_per_step"],
+            "supervised": supervised["tracking_reward_per_step"],
+            "shipped": shipped["tracking_reward_per_step"],
         },
         "final_lambda": train_stats["lagrangian"].get("safety/lambda"),
         "train_fall_probability": {k: v.get("safety/fall_probability") for k, v in train_stats.items()},
         "setup": {
-            "push_mps": args.push, "eval_seed": args.eval_seed, "finetune_reused": args.reuse, "push_interval_s": [2.0, 3.0], "episode_s": args.episode_s,
-            "finetune_iterations": args.iterations, "finetune_envs": args.num_envs, "eval_episodes": args.eval_envs,
-            "supervisor": {"max_tilt_rad": supervisor.max_tilt_rad, "max_ang_vel_radps": supervisor.max_ang_vel_radps,
-                           "max_joint_vel_radps": supervisor.max_joint_vel_radps,
-                           "fall_probability_threshold": supervisor.fall_probability_threshold,
-                           "rearm_stable_s": supervisor.rearm_stable_s, "rearm": args.rearm},
-            "finetune_s": finetune_s, "total_s": time.perf_counter() - start,
+            "push_mps": args.push,
+            "eval_seed": args.eval_seed,
+            "finetune_reused": args.reuse,
+            "push_interval_s": [2.0, 3.0],
+            "episode_s": args.episode_s,
+            "finetune_iterations": args.iterations,
+            "finetune_envs": args.num_envs,
+            "eval_episodes": args.eval_envs,
+            "supervisor": {
+                "max_tilt_rad": supervisor.max_tilt_rad,
+                "max_ang_vel_radps": supervisor.max_ang_vel_radps,
+                "max_joint_vel_radps": supervisor.max_joint_vel_radps,
+                "fall_probability_threshold": supervisor.fall_probability_threshold,
+                "rearm_stable_s": supervisor.rearm_stable_s,
+                "rearm": args.rearm,
+            },
+            "finetune_s": finetune_s,
+            "total_s": time.perf_counter() - start,
             "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, torch threads 1, simulation threads {args.threads}",
         },
     }

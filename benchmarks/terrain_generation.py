@@ -1,6 +1,6 @@
 """Time `generate` per terrain kind at full difficulty. Prints one JSON object; figures are medians over repeats.
 
-    python benchmarks/terrain_generation.py [--size-m 10] [--resolution-m 0.05] [--repeats 21]
+python benchmarks/terrain_generation.py [--size-m 10] [--resolution-m 0.05] [--repeats 21]
 """
 
 from __future__ import annotations

@@ -90,18 +90,27 @@ def main() -> None:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     env_steps_per_s = statistics.median([bare, bare_after])
-    print(json.dumps({
-        "robot": "go2", "num_envs": args.num_envs, "rollout_steps": cfg.ppo.rollout_steps, "epochs": cfg.ppo.epochs,
-        "minibatches": cfg.ppo.minibatches, "recurrent_size": cfg.actor.recurrent_size,
-        "physics_hz": round(1 / cfg.env.sim.sim_dt_s),
-        "ogi_steps_per_s": round(ogi, 1),
-        "ogi_steps_per_s_per_iteration": [round(r, 1) for r in ogi_rounds],
-        "sb3_recurrent_steps_per_s": round(sb3, 1) if sb3 is not None else None,
-        "ratio_vs_sb3_recurrent": round(ogi / sb3, 2) if sb3 else None,
-        "env_steps_per_s": round(env_steps_per_s, 1),
-        "train_over_env": round(ogi / env_steps_per_s, 3),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "robot": "go2",
+                "num_envs": args.num_envs,
+                "rollout_steps": cfg.ppo.rollout_steps,
+                "epochs": cfg.ppo.epochs,
+                "minibatches": cfg.ppo.minibatches,
+                "recurrent_size": cfg.actor.recurrent_size,
+                "physics_hz": round(1 / cfg.env.sim.sim_dt_s),
+                "ogi_steps_per_s": round(ogi, 1),
+                "ogi_steps_per_s_per_iteration": [round(r, 1) for r in ogi_rounds],
+                "sb3_recurrent_steps_per_s": round(sb3, 1) if sb3 is not None else None,
+                "ratio_vs_sb3_recurrent": round(ogi / sb3, 2) if sb3 else None,
+                "env_steps_per_s": round(env_steps_per_s, 1),
+                "train_over_env": round(ogi / env_steps_per_s, 3),
+                "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

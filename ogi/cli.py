@@ -47,11 +47,22 @@ def robots(
             print_json(summaries)
             return
         header = ("robot", "DoF", "mass kg", "height m", "base height m", "feet")
-        print(plain_table(header, [
-            (row["name"], str(row["dof"]), f"{row['mass_kg']:.2f}", f"{row['height_m']:.2f}",
-             f"{row['base_height_m']:.2f}", str(len(row["feet"])))
-            for row in summaries
-        ]))
+        print(
+            plain_table(
+                header,
+                [
+                    (
+                        row["name"],
+                        str(row["dof"]),
+                        f"{row['mass_kg']:.2f}",
+                        f"{row['height_m']:.2f}",
+                        f"{row['base_height_m']:.2f}",
+                        str(len(row["feet"])),
+                    )
+                    for row in summaries
+                ],
+            )
+        )
         print("ogi robots NAME lists a robot's joints")
         return
     try:
@@ -73,14 +84,23 @@ def robots(
 @app.command()
 def rollout(
     robot: Annotated[str, typer.Option(help="Built-in robot name or path to a robot .toml.")] = "go2",
-    policy: Annotated[str, typer.Option(help="zero: hold the default pose; random: uniform actions; or a trained run directory or checkpoint.")] = "zero",
+    policy: Annotated[
+        str,
+        typer.Option(
+            help="zero: hold the default pose; random: uniform actions; or a trained run directory or checkpoint."
+        ),
+    ] = "zero",
     num_envs: Annotated[int, typer.Option(min=1, help="Simulations stepped together.")] = 16,
     seconds: Annotated[float, typer.Option(min=0.02, help="Simulated seconds per simulation.")] = 5.0,
     threads: Annotated[int, typer.Option(min=0, help="Simulation threads (0: all cores).")] = 0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     config: Annotated[Optional[Path], typer.Option(help="TOML file with a walk task config.")] = None,
-    save: Annotated[Optional[Path], typer.Option(help="Write the trajectory here (.safetensors + .json + .xml).")] = None,
-    record: Annotated[Optional[Path], typer.Option(help="Record the rollout here (.mcap) for ogi replay / ogi plot.")] = None,
+    save: Annotated[
+        Optional[Path], typer.Option(help="Write the trajectory here (.safetensors + .json + .xml).")
+    ] = None,
+    record: Annotated[
+        Optional[Path], typer.Option(help="Record the rollout here (.mcap) for ogi replay / ogi plot.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Run a rollout of the `walk` task (zero, random or trained policy) and print a summary."""
@@ -105,8 +125,14 @@ def rollout(
         )
         if not cfg.sim.ctrl_dt_s <= seconds:
             raise ConfigError(f"--seconds {seconds} is shorter than one policy step ({cfg.sim.ctrl_dt_s} s)")
-        summary = run_rollout(cfg, policy=policy_fn or policy, seconds=seconds, progress=not as_json, save=save,
-                              recorder=None if record is None else partial(Recorder, path=record))
+        summary = run_rollout(
+            cfg,
+            policy=policy_fn or policy,
+            seconds=seconds,
+            progress=not as_json,
+            save=save,
+            recorder=None if record is None else partial(Recorder, path=record),
+        )
     except (ConfigError, KeyError, ValueError, FileNotFoundError) as err:
         fail(err)
     if as_json:
@@ -136,27 +162,61 @@ class ActorKind(str, Enum):
 def train(
     robot: Annotated[str, typer.Option(help="Robot name or robot .toml.")] = "go2",
     task: Annotated[str, typer.Option(help="Task (walk).")] = "walk",
-    algo: Annotated[Algo, typer.Option(help="ogi: our recurrent PPO; sb3-ppo: Stable-Baselines3 PPO baseline.")] = Algo.ogi,
-    config: Annotated[Optional[Path], typer.Option(help="TOML overriding the preset ([env], [ppo], [actor], ...).")] = None,
+    algo: Annotated[
+        Algo, typer.Option(help="ogi: our recurrent PPO; sb3-ppo: Stable-Baselines3 PPO baseline.")
+    ] = Algo.ogi,
+    config: Annotated[
+        Optional[Path], typer.Option(help="TOML overriding the preset ([env], [ppo], [actor], ...).")
+    ] = None,
     run_dir: Annotated[Optional[Path], typer.Option(help="Run directory (default runs/<robot>-<task>-<time>).")] = None,
     iterations: Annotated[Optional[int], typer.Option(min=1, help="PPO iterations.")] = None,
     minutes: Annotated[Optional[float], typer.Option(min=0.0, help="Stop after this many minutes of training.")] = None,
     num_envs: Annotated[Optional[int], typer.Option(min=1, help="Simulations stepped together.")] = None,
     actor: Annotated[Optional[ActorKind], typer.Option(help="Actor network.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --run-dir from its newest valid checkpoint.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --run-dir from its newest valid checkpoint.")
+    ] = False,
     evaluate_after: Annotated[bool, typer.Option("--eval/--no-eval", help="Evaluate the final policy.")] = True,
-    fall_limit: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Constrain Pr(an episode ends in a fall) to at most this (PPO-Lagrangian).")] = None,
-    init_from: Annotated[Optional[Path], typer.Option(help="Start the actor from this trained run or checkpoint (same robot and actor; its observations a prefix of this run's, e.g. a walker for a privileged teacher).")] = None,
-    until_walks: Annotated[bool, typer.Option("--until-walks", help="Judge the policy every minute on the 1 kHz model per command family (forward, backward, lateral, turning, mixed) and stop once it walks (linear error <= 0.10 m/s, yaw-rate error <= 0.15 rad/s, falls <= 2%, duty factors in [0.35, 0.65]); --minutes is then the cap.")] = False,
+    fall_limit: Annotated[
+        Optional[float],
+        typer.Option(
+            min=0.0, max=1.0, help="Constrain Pr(an episode ends in a fall) to at most this (PPO-Lagrangian)."
+        ),
+    ] = None,
+    init_from: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Start the actor from this trained run or checkpoint (same robot and actor; its observations a prefix of this run's, e.g. a walker for a privileged teacher)."
+        ),
+    ] = None,
+    until_walks: Annotated[
+        bool,
+        typer.Option(
+            "--until-walks",
+            help="Judge the policy every minute on the 1 kHz model per command family (forward, backward, lateral, turning, mixed) and stop once it walks (linear error <= 0.10 m/s, yaw-rate error <= 0.15 rad/s, falls <= 2%, duty factors in [0.35, 0.65]); --minutes is then the cap.",
+        ),
+    ] = False,
 ) -> None:
     """Train a walking policy with PPO; live progress, TensorBoard logs, checkpoints with lineage."""
     from ogi.training.cli_train import run_train
 
     code = run_train(
-        robot=robot, task=task, algo=algo.value, config=config, run_dir=run_dir, iterations=iterations,
-        minutes=minutes, num_envs=num_envs, actor=actor.value if actor else None, seed=seed, resume=resume,
-        evaluate_after=evaluate_after, console=console, fall_limit=fall_limit, init_from=init_from,
+        robot=robot,
+        task=task,
+        algo=algo.value,
+        config=config,
+        run_dir=run_dir,
+        iterations=iterations,
+        minutes=minutes,
+        num_envs=num_envs,
+        actor=actor.value if actor else None,
+        seed=seed,
+        resume=resume,
+        evaluate_after=evaluate_after,
+        console=console,
+        fall_limit=fall_limit,
+        init_from=init_from,
         until_walks=until_walks,
     )
     raise typer.Exit(code)
@@ -169,13 +229,22 @@ def eval_run(
     seconds: Annotated[float, typer.Option(min=0.1, help="Episode length, s.")] = 20.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
     record: Annotated[Optional[Path], typer.Option(help="Record the evaluation episodes here (.mcap).")] = None,
-    families: Annotated[bool, typer.Option("--families", help="Judge per command family (forward, backward, lateral, turning, mixed) on the 1 kHz model and say whether the policy walks.")] = False,
+    families: Annotated[
+        bool,
+        typer.Option(
+            "--families",
+            help="Judge per command family (forward, backward, lateral, turning, mixed) on the 1 kHz model and say whether the policy walks.",
+        ),
+    ] = False,
 ) -> None:
     """Evaluate a trained policy (deterministic actions): tracking error, fall rate, duty factors, terrain level."""
     from ogi.training.cli_train import run_eval
 
-    raise typer.Exit(run_eval(run, num_envs=num_envs, seconds=seconds, as_json=as_json, console=console, record=record,
-                              families=families))
+    raise typer.Exit(
+        run_eval(
+            run, num_envs=num_envs, seconds=seconds, as_json=as_json, console=console, record=record, families=families
+        )
+    )
 
 
 @app.command()
@@ -192,8 +261,9 @@ def verify(
     raise typer.Exit(run_verify(path))
 
 
-terrain_app = typer.Typer(help="Terrain family: look at it, print its difficulty table.", no_args_is_help=True,
-                          rich_markup_mode=None)
+terrain_app = typer.Typer(
+    help="Terrain family: look at it, print its difficulty table.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(terrain_app, name="terrain")
 
 
@@ -220,8 +290,10 @@ def terrain_preview(
     except offscreen_gl_errors() as err:
         fail(no_opengl_message(err))
     write_png(out, image)
-    print(f"wrote {out} ({image.shape[1]}x{image.shape[0]}): rows {', '.join(terrain.kinds)}; "
-          "columns difficulty 0, 0.25, 0.5, 0.75, 1")
+    print(
+        f"wrote {out} ({image.shape[1]}x{image.shape[0]}): rows {', '.join(terrain.kinds)}; "
+        "columns difficulty 0, 0.25, 0.5, 0.75, 1"
+    )
 
 
 @terrain_app.command("table")

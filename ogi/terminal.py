@@ -47,7 +47,9 @@ def plain_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     truncated or wrapped to the terminal's width (a long line runs on, as in a file)."""
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
     lines = [
-        "  ".join(cell.ljust(width) if k == 0 else cell.rjust(width) for k, (cell, width) in enumerate(zip(line, widths)))
+        "  ".join(
+            cell.ljust(width) if k == 0 else cell.rjust(width) for k, (cell, width) in enumerate(zip(line, widths))
+        )
         for line in (header, *rows)
     ]
     return "\n".join(line.rstrip() for line in lines)

@@ -24,14 +24,17 @@ foot_sites = ["foot"]
 nominal_base_height = 0.3
 joints = 5
 """
-RANGE_NOT_A_PAIR = JOINTS_NOT_TABLES.replace("joints = 5\n", """[[joints]]
+RANGE_NOT_A_PAIR = JOINTS_NOT_TABLES.replace(
+    "joints = 5\n",
+    """[[joints]]
 name = "knee"
 default = 0.0
 kp = 1.0
 kd = 0.1
 torque_limit = 1.0
 range = [1.0]
-""")
+""",
+)
 
 
 @pytest.fixture
@@ -75,13 +78,17 @@ def test_robots_name_prints_each_joint_with_its_limits_and_gains():
     result = runner.invoke(app, ["robots", "humanoid"])
     assert result.exit_code == 0, result.output
     robot = get_robot("humanoid")
-    rows = {line.split()[0]: line.split()[1:] for line in result.output.splitlines()
-            if line.split() and line.split()[0] in robot.joint_names}
+    rows = {
+        line.split()[0]: line.split()[1:]
+        for line in result.output.splitlines()
+        if line.split() and line.split()[0] in robot.joint_names
+    }
     assert list(rows) == list(robot.joint_names)
     knee = robot.joint_names.index("left_knee_joint")
     low, high = robot.joint_limits[knee]
     assert [float(x) for x in rows["left_knee_joint"]] == pytest.approx(
-        [robot.default_pose[knee], low, high, robot.kp[knee], robot.kd[knee], robot.torque_limit[knee]], rel=1e-3)
+        [robot.default_pose[knee], low, high, robot.kp[knee], robot.kd[knee], robot.torque_limit[knee]], rel=1e-3
+    )
     details = loads_strict(runner.invoke(app, ["robots", "go2", "--json"]).output)["joint_details"]
     assert [d["name"] for d in details] == list(get_robot("go2").joint_names)
     assert details[0]["low_rad"] < details[0]["default_rad"] < details[0]["high_rad"]
@@ -103,21 +110,32 @@ def test_rollout_bad_input_gives_a_clear_error():
     assert result.exit_code == 2  # click's own usage error
 
 
-@pytest.mark.parametrize("verb", [["robots"], ["rollout", "--robot"], ["terrain", "preview", "--robot"],
-                                  ["train", "--robot"]], ids=lambda verb: " ".join(verb))
+@pytest.mark.parametrize(
+    "verb",
+    [["robots"], ["rollout", "--robot"], ["terrain", "preview", "--robot"], ["train", "--robot"]],
+    ids=lambda verb: " ".join(verb),
+)
 @pytest.mark.parametrize("columns", ["40", "200"])
 def test_errors_keep_their_brackets_on_one_line(bad_robots, verb, columns, tmp_path):
     for toml, expected in bad_robots.items():
-        result = runner.invoke(app, [*verb, str(toml), *(["--out", str(tmp_path / "t.png")] if "preview" in verb else [])],
-                               env={"COLUMNS": columns})
+        result = runner.invoke(
+            app,
+            [*verb, str(toml), *(["--out", str(tmp_path / "t.png")] if "preview" in verb else [])],
+            env={"COLUMNS": columns},
+        )
         assert result.exit_code == 2, result.output
         assert result.stderr == expected and result.stdout == ""
 
 
 def test_an_error_in_a_real_process_is_plain_on_stderr(bad_robots):
     toml, expected = next(iter(bad_robots.items()))
-    out = subprocess.run([sys.executable, "-m", "ogi.cli", "rollout", "--robot", str(toml)], capture_output=True,
-                         text=True, timeout=120, env=dict(os.environ, COLUMNS="40", FORCE_COLOR="1", TERM="xterm"))
+    out = subprocess.run(
+        [sys.executable, "-m", "ogi.cli", "rollout", "--robot", str(toml)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, COLUMNS="40", FORCE_COLOR="1", TERM="xterm"),
+    )
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr == expected  # no colour codes, no wrapping, no traceback
 
@@ -125,7 +143,9 @@ def test_an_error_in_a_real_process_is_plain_on_stderr(bad_robots):
 def test_verify_of_a_missing_path_is_bad_input(tmp_path):
     result = runner.invoke(app, ["verify", str(tmp_path / "nothing")])
     assert result.exit_code == 2
-    assert result.stderr == f"error: {tmp_path / 'nothing'} does not exist (a checkpoint directory or a run directory)\n"
+    assert (
+        result.stderr == f"error: {tmp_path / 'nothing'} does not exist (a checkpoint directory or a run directory)\n"
+    )
 
 
 def _commands(command: click.Command, path: tuple[str, ...] = ()):

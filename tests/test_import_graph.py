@@ -174,8 +174,7 @@ def module_cycles() -> list[list[str]]:
 
 def _describe(edges: list[Edge]) -> str:
     return "\n".join(
-        f"  {e.source}:{e.line} -> {e.target} ({e.when})"
-        f"  [floor {floor_of(e.source)} -> {floor_of(e.target)}]"
+        f"  {e.source}:{e.line} -> {e.target} ({e.when})  [floor {floor_of(e.source)} -> {floor_of(e.target)}]"
         for e in edges
     )
 
@@ -262,17 +261,23 @@ def _fresh_import(code: str) -> str:
 
 # what the robot side may load of the env layer: configs and the observation layout, all numpy-only
 ROBOT_SIDE_ENV_MODULES = {
-    "ogi.envs", "ogi.envs.registration", "ogi.envs.config", "ogi.envs.curriculum", "ogi.envs.sensing",
+    "ogi.envs",
+    "ogi.envs.registration",
+    "ogi.envs.config",
+    "ogi.envs.curriculum",
+    "ogi.envs.sensing",
     "ogi.envs.observations",
 }
 
 
 def test_robot_runtime_stays_off_the_simulator():
     """The robot-side runtime needs the observation layout, not the batched simulator or the env classes."""
-    loaded = set(_fresh_import(
-        "import sys, ogi.deploy.runtime\n"
-        "print(' '.join(m for m in sys.modules if m.startswith(('mujoco.batch', 'ogi.envs', 'torch'))))"
-    ).split())
+    loaded = set(
+        _fresh_import(
+            "import sys, ogi.deploy.runtime\n"
+            "print(' '.join(m for m in sys.modules if m.startswith(('mujoco.batch', 'ogi.envs', 'torch'))))"
+        ).split()
+    )
     assert "mujoco.batch" not in loaded and "torch" not in loaded
     assert {m for m in loaded if m.startswith("ogi.envs")} <= ROBOT_SIDE_ENV_MODULES
 

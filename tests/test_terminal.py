@@ -22,15 +22,38 @@ def test_the_strict_parser_refuses_what_python_writes_by_default():
 
 def test_non_finite_numbers_become_null_and_numpy_becomes_python():
     value = {
-        "nan": math.nan, "inf": math.inf, "ninf": -math.inf, "ok": 1.5, "count": 3, "flag": True, "none": None,
-        "np_nan": np.float32("nan"), "np_float": np.float64(0.25), "np_int": np.int64(7), "np_bool": np.bool_(True),
-        "array": np.array([1.0, np.inf, 2.0]), "pair": (0.5, math.nan), "nested": [{"deep": np.float32(np.inf)}],
+        "nan": math.nan,
+        "inf": math.inf,
+        "ninf": -math.inf,
+        "ok": 1.5,
+        "count": 3,
+        "flag": True,
+        "none": None,
+        "np_nan": np.float32("nan"),
+        "np_float": np.float64(0.25),
+        "np_int": np.int64(7),
+        "np_bool": np.bool_(True),
+        "array": np.array([1.0, np.inf, 2.0]),
+        "pair": (0.5, math.nan),
+        "nested": [{"deep": np.float32(np.inf)}],
         "path": Path("runs") / "a",
     }
     assert loads_strict(dumps_strict(value, indent=2)) == {
-        "nan": None, "inf": None, "ninf": None, "ok": 1.5, "count": 3, "flag": True, "none": None,
-        "np_nan": None, "np_float": 0.25, "np_int": 7, "np_bool": True,
-        "array": [1.0, None, 2.0], "pair": [0.5, None], "nested": [{"deep": None}], "path": str(Path("runs") / "a"),
+        "nan": None,
+        "inf": None,
+        "ninf": None,
+        "ok": 1.5,
+        "count": 3,
+        "flag": True,
+        "none": None,
+        "np_nan": None,
+        "np_float": 0.25,
+        "np_int": 7,
+        "np_bool": True,
+        "array": [1.0, None, 2.0],
+        "pair": [0.5, None],
+        "nested": [{"deep": None}],
+        "path": str(Path("runs") / "a"),
     }
 
 

@@ -81,8 +81,9 @@ class Robot:
 
 
 def test_loader_builds_nested_dataclasses_and_keeps_the_defaults_it_is_not_given():
-    robot = config_from_dict(Robot, {"motor": {"rate_hz": 100}, "widths": [4, 2], "interval": [0, 0.5],
-                                     "weights": {"a": 1, "b": -0.5}})
+    robot = config_from_dict(
+        Robot, {"motor": {"rate_hz": 100}, "widths": [4, 2], "interval": [0, 0.5], "weights": {"a": 1, "b": -0.5}}
+    )
     assert robot.motor == Motor(rate_hz=100.0)
     assert type(robot.motor.rate_hz) is float  # an integer is accepted for a float field, as a float
     assert robot.widths == (4, 2) and robot.interval == (0.0, 0.5)  # arrays become tuples

@@ -48,11 +48,23 @@ _TENSOR_FILES = {"weights": WEIGHTS_FILENAME, "state": STATE_FILENAME}
 _SHORT = 12  # hex digits of a hash shown in messages: enough to tell two digests apart by eye
 _HASH_CHUNK_BYTES = 1 << 20
 _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
-    "format_version": int, "step": int, "iteration": int, "created_utc": str,
-    "weights_sha256": str, "state_sha256": str, "weights_bytes": int, "state_bytes": int,
-    "config": (dict, str), "config_sha256": str, "reward_weights": dict, "data_manifest": (dict, str),
+    "format_version": int,
+    "step": int,
+    "iteration": int,
+    "created_utc": str,
+    "weights_sha256": str,
+    "state_sha256": str,
+    "weights_bytes": int,
+    "state_bytes": int,
+    "config": (dict, str),
+    "config_sha256": str,
+    "reward_weights": dict,
+    "data_manifest": (dict, str),
     "data_sha256": str,
-    "parent": (str, type(None)), "parent_path": (str, type(None)), "eval_scores": dict, "checkpoint_sha256": str,
+    "parent": (str, type(None)),
+    "parent_path": (str, type(None)),
+    "eval_scores": dict,
+    "checkpoint_sha256": str,
 }
 
 
@@ -222,7 +234,8 @@ def save_checkpoint(
         if on_disk["checkpoint_sha256"] != parent.checkpoint_sha256:
             raise LineageError(
                 f"parent {parent.manifest_path} on disk has checkpoint_sha256 {on_disk['checkpoint_sha256'][:_SHORT]}, "
-                f"not the {parent.checkpoint_sha256[:_SHORT]} of the Checkpoint passed as parent")
+                f"not the {parent.checkpoint_sha256[:_SHORT]} of the Checkpoint passed as parent"
+            )
     config_json = _as_json(config, "config")
     data_json = _as_json(data_manifest, "data_manifest")
     manifest: dict[str, Any] = {
@@ -277,7 +290,8 @@ def load_checkpoint(path: Path, *, verify: bool = True) -> LoadedCheckpoint:
         except SafetensorError as error:
             raise CheckpointError(f"{file} is not a readable safetensors file: {error}") from error
     return LoadedCheckpoint(
-        checkpoint=Checkpoint(path=directory, manifest=manifest), weights=tensors["weights"], state=tensors["state"])
+        checkpoint=Checkpoint(path=directory, manifest=manifest), weights=tensors["weights"], state=tensors["state"]
+    )
 
 
 def read_verified(directory: Path, *, verify_files: bool) -> Checkpoint:
@@ -298,7 +312,8 @@ def _read_manifest(directory: Path, *, check_hashes: bool) -> dict[str, Any]:
     path = directory / MANIFEST_FILENAME
     if not path.is_file():
         raise CheckpointMissingError(
-            f"{path} does not exist: the manifest is written last, so this save never completed")
+            f"{path} does not exist: the manifest is written last, so this save never completed"
+        )
     try:
         manifest = json.loads(path.read_bytes(), parse_constant=_reject_constant)
     except ValueError as error:
@@ -314,7 +329,9 @@ def _read_manifest(directory: Path, *, check_hashes: bool) -> dict[str, Any]:
             try:
                 _stored_object(manifest[field])
             except ValueError as error:
-                raise CheckpointManifestError(f"{path}: {field} is a string that is not a JSON object: {error}") from None
+                raise CheckpointManifestError(
+                    f"{path}: {field} is a string that is not a JSON object: {error}"
+                ) from None
     return manifest
 
 
@@ -323,12 +340,16 @@ def _check_fields(manifest: Any, path: Path) -> None:
         raise CheckpointManifestError(f"{path} holds a JSON {type(manifest).__name__}, not an object")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise CheckpointManifestError(
-            f"{path} has format_version {manifest.get('format_version')!r}; this code reads version {FORMAT_VERSION}")
+            f"{path} has format_version {manifest.get('format_version')!r}; this code reads version {FORMAT_VERSION}"
+        )
     missing = sorted(set(_FIELD_TYPES) - set(manifest))
     if missing:
         raise CheckpointManifestError(f"{path} lacks the fields {missing}")
-    wrong = [f"{key} ({type(manifest[key]).__name__})" for key, kind in _FIELD_TYPES.items()
-             if not isinstance(manifest[key], kind) or (kind is int and isinstance(manifest[key], bool))]
+    wrong = [
+        f"{key} ({type(manifest[key]).__name__})"
+        for key, kind in _FIELD_TYPES.items()
+        if not isinstance(manifest[key], kind) or (kind is int and isinstance(manifest[key], bool))
+    ]
     if wrong:
         raise CheckpointManifestError(f"{path} has fields of the wrong type: {', '.join(wrong)}")
     if (manifest["parent"] is None) != (manifest["parent_path"] is None):
@@ -339,21 +360,24 @@ def _check_json_hash(path: Path, field: str, actual: str, expected: str) -> None
     if actual != expected:
         raise CheckpointHashMismatchError(
             f"{path}: content hashes to {actual[:_SHORT]} but {field} records {expected[:_SHORT]}: "
-            "the manifest was edited or damaged")
+            "the manifest was edited or damaged"
+        )
 
 
 def _check_size(file: Path, actual: int, expected: int) -> None:
     if actual != expected:
         how = "truncated" if actual < expected else "longer than written"
         raise CheckpointTruncatedError(
-            f"{file} is {actual} bytes but the manifest records {expected}: the file is {how}")
+            f"{file} is {actual} bytes but the manifest records {expected}: the file is {how}"
+        )
 
 
 def _check_digest(file: Path, actual: str, expected: str) -> None:
     if actual != expected:
         raise CheckpointHashMismatchError(
             f"{file} has sha256 {actual[:_SHORT]} but the manifest records {expected[:_SHORT]} "
-            "(same size, so bytes were altered in place, e.g. a flipped bit)")
+            "(same size, so bytes were altered in place, e.g. a flipped bit)"
+        )
 
 
 def _reject_constant(name: str) -> Any:

@@ -70,18 +70,21 @@ def verify_lineage(path: Path, *, walk_lineage: bool = True, verify_parent_files
                 raise LineageError(
                     f"{checkpoint.manifest_path} records parent checkpoint_sha256 {recorded} but "
                     f"{parent_dir / PRUNED_FILENAME} names {pruned.checkpoint_sha256[:_SHORT]}: "
-                    "the parent was replaced by a different checkpoint")
+                    "the parent was replaced by a different checkpoint"
+                )
             return Lineage(checkpoints=tuple(chain), pruned_parent=pruned)
         try:
             parent = read_verified(parent_dir, verify_files=verify_parent_files)
         except CheckpointMissingError as error:
             raise LineageError(
                 f"{checkpoint.manifest_path} names parent {parent_dir} (checkpoint_sha256 {recorded}), "
-                f"which is missing: {error}") from error
+                f"which is missing: {error}"
+            ) from error
         if parent.checkpoint_sha256 != checkpoint.parent_sha256:
             raise LineageError(
                 f"{checkpoint.manifest_path} records parent checkpoint_sha256 {recorded} but {parent.manifest_path} "
-                f"has {parent.checkpoint_sha256[:_SHORT]}: the parent was replaced by a different checkpoint")
+                f"has {parent.checkpoint_sha256[:_SHORT]}: the parent was replaced by a different checkpoint"
+            )
         seen.add(parent_dir.resolve())
         chain.append(parent)
         checkpoint = parent
@@ -89,7 +92,10 @@ def verify_lineage(path: Path, *, walk_lineage: bool = True, verify_parent_files
 
 
 def verify_checkpoint(
-    path: Path, *, walk_lineage: bool = True, verify_parent_files: bool = True,
+    path: Path,
+    *,
+    walk_lineage: bool = True,
+    verify_parent_files: bool = True,
 ) -> list[Checkpoint]:
     """The checkpoints of :func:`verify_lineage`'s chain, newest first: ``[checkpoint, parent, ..., oldest kept]``."""
     return list(verify_lineage(path, walk_lineage=walk_lineage, verify_parent_files=verify_parent_files).checkpoints)
@@ -108,8 +114,12 @@ def read_pruned(directory: Path) -> PrunedCheckpoint | None:
     kinds = {"checkpoint_sha256": str, "step": int, "iteration": int}
     if not isinstance(record, dict) or any(not isinstance(record.get(key), kind) for key, kind in kinds.items()):
         raise CheckpointManifestError(f"{path} must be an object with {', '.join(kinds)}")
-    return PrunedCheckpoint(path=directory, checkpoint_sha256=record["checkpoint_sha256"], step=record["step"],
-                            iteration=record["iteration"])
+    return PrunedCheckpoint(
+        path=directory,
+        checkpoint_sha256=record["checkpoint_sha256"],
+        step=record["step"],
+        iteration=record["iteration"],
+    )
 
 
 def list_checkpoints(run_dir: Path) -> list[Path]:
@@ -118,8 +128,9 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     if not root.is_dir():
         return []
     entries = (entry for entry in root.iterdir() if entry.is_dir() and entry.name.isdigit())
-    kept = (entry for entry in entries
-            if (entry / MANIFEST_FILENAME).exists() or not (entry / PRUNED_FILENAME).exists())
+    kept = (
+        entry for entry in entries if (entry / MANIFEST_FILENAME).exists() or not (entry / PRUNED_FILENAME).exists()
+    )
     return sorted(kept, key=lambda entry: int(entry.name))
 
 
@@ -133,8 +144,11 @@ def latest_valid_checkpoint(run_dir: Path) -> Checkpoint | None:
         try:
             return verify_checkpoint(directory, verify_parent_files=False)[0]
         except CheckpointError as error:
-            warnings.warn(f"skipping checkpoint {directory}: {type(error).__name__}: {error}",
-                          CorruptCheckpointWarning, stacklevel=2)
+            warnings.warn(
+                f"skipping checkpoint {directory}: {type(error).__name__}: {error}",
+                CorruptCheckpointWarning,
+                stacklevel=2,
+            )
     return None
 
 
@@ -149,7 +163,8 @@ def resolve_checkpoint(path: Path) -> Path:
     latest = latest_valid_checkpoint(path)
     if latest is None:
         raise NoValidCheckpointError(
-            f"{path}: no valid checkpoint (neither a checkpoint directory nor a run directory holding one that verifies)")
+            f"{path}: no valid checkpoint (neither a checkpoint directory nor a run directory holding one that verifies)"
+        )
     return latest.path
 
 
@@ -189,4 +204,3 @@ def verify_path(path: Path) -> VerifyReport:
         else:
             results.append(VerifyResult(target=target, lineage=lineage))
     return VerifyReport(path=path, is_run=is_run, results=tuple(results))
-

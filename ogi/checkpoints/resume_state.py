@@ -26,7 +26,9 @@ _BIT_GENERATORS = {"PCG64": np.random.PCG64, "PCG64DXSM": np.random.PCG64DXSM}
 
 
 def optimizer_state_to_tensors(
-    optimizer: torch.optim.Optimizer | Mapping[str, Any], *, prefix: str = "optim",
+    optimizer: torch.optim.Optimizer | Mapping[str, Any],
+    *,
+    prefix: str = "optim",
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Split an optimizer's ``state_dict()`` into tensors for ``state.safetensors`` and a JSON structure.
 
@@ -49,7 +51,8 @@ def numpy_rng_state(rng: np.random.Generator) -> dict[str, Any]:
     state = rng.bit_generator.state
     if state["bit_generator"] not in _BIT_GENERATORS:
         raise ValueError(
-            f"numpy bit generator {state['bit_generator']} is not storable; use one of {sorted(_BIT_GENERATORS)}")
+            f"numpy bit generator {state['bit_generator']} is not storable; use one of {sorted(_BIT_GENERATORS)}"
+        )
     return state
 
 
@@ -58,7 +61,8 @@ def numpy_rng_from_state(state: Mapping[str, Any]) -> np.random.Generator:
     name = state.get("bit_generator")
     if name not in _BIT_GENERATORS:
         raise ResumeStateError(
-            f"numpy RNG state names bit generator {name!r}; expected one of {sorted(_BIT_GENERATORS)}")
+            f"numpy RNG state names bit generator {name!r}; expected one of {sorted(_BIT_GENERATORS)}"
+        )
     bit_generator = _BIT_GENERATORS[name]()
     bit_generator.state = dict(state)
     return np.random.Generator(bit_generator)

@@ -7,7 +7,17 @@ from ogi.controllers.pd import pd_torque
 from ogi.controllers.supervisor import SafetyEvent, SafetySupervisor, SupervisorConfig
 
 __all__ = [
-    "DEFAULT_RATES_HZ", "ControlClock", "ControlMode", "FallbackConfig", "SafetyEvent", "SafetySupervisor",
-    "SupervisorConfig", "crouch_pose", "fallback_command", "fallback_torque", "gravity_compensation_torque",
-    "pd_torque", "subtree_mask",
+    "DEFAULT_RATES_HZ",
+    "ControlClock",
+    "ControlMode",
+    "FallbackConfig",
+    "SafetyEvent",
+    "SafetySupervisor",
+    "SupervisorConfig",
+    "crouch_pose",
+    "fallback_command",
+    "fallback_torque",
+    "gravity_compensation_torque",
+    "pd_torque",
+    "subtree_mask",
 ]

@@ -20,8 +20,17 @@ FORMAT = "ogi-policy-artifact"
 FORMAT_VERSION = 1
 ONNX_FILENAME = "policy.onnx"
 MANIFEST_FILENAME = "manifest.json"
-_REQUIRED = ("format", "format_version", "robot", "observation", "action", "control", "policy", "source",
-             "manifest_sha256")
+_REQUIRED = (
+    "format",
+    "format_version",
+    "robot",
+    "observation",
+    "action",
+    "control",
+    "policy",
+    "source",
+    "manifest_sha256",
+)
 
 
 class ArtifactError(ValueError):
@@ -87,12 +96,14 @@ def load_artifact(path: Path) -> Artifact:
     if manifest["format"] != FORMAT or manifest["format_version"] != FORMAT_VERSION:
         raise ArtifactError(
             f"{manifest_path}: format {manifest['format']!r} version {manifest['format_version']!r}; "
-            f"this code reads {FORMAT!r} version {FORMAT_VERSION}")
+            f"this code reads {FORMAT!r} version {FORMAT_VERSION}"
+        )
     actual = manifest_sha256(manifest)
     if actual != manifest["manifest_sha256"]:
         raise ArtifactError(
             f"{manifest_path}: content hashes to {actual[:12]} but manifest_sha256 records "
-            f"{str(manifest['manifest_sha256'])[:12]}: the manifest was edited or damaged")
+            f"{str(manifest['manifest_sha256'])[:12]}: the manifest was edited or damaged"
+        )
     policy = manifest["policy"]
     onnx_path = directory / policy["file"]
     if Path(policy["file"]).name != policy["file"] or not onnx_path.is_file():
@@ -125,7 +136,8 @@ def _check_signature(model: Any, manifest: Mapping[str, Any], onnx_path: Path) -
         declared = [(v["name"], list(v["shape"])) for v in manifest["policy"][kind]]
         if signature(graph_values) != declared:
             raise ArtifactError(
-                f"{onnx_path}: graph {kind} {signature(graph_values)} differ from the manifest's {declared}")
+                f"{onnx_path}: graph {kind} {signature(graph_values)} differ from the manifest's {declared}"
+            )
 
 
 def _check_consistency(manifest: Mapping[str, Any], manifest_path: Path) -> None:

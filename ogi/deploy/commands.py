@@ -33,9 +33,11 @@ def export(
     except (ArtifactError, CheckpointError, FileNotFoundError, KeyError, ValueError) as err:
         fail(err)
     policy = artifact.manifest["policy"]
-    print(f"wrote {out}: {policy['file']} (sha256 {policy['sha256'][:12]}, inputs "
-          f"{', '.join(i['name'] + str(i['shape']) for i in policy['inputs'])}), manifest.json (checkpoint "
-          f"{artifact.manifest['source']['checkpoint_sha256'][:12]})")
+    print(
+        f"wrote {out}: {policy['file']} (sha256 {policy['sha256'][:12]}, inputs "
+        f"{', '.join(i['name'] + str(i['shape']) for i in policy['inputs'])}), manifest.json (checkpoint "
+        f"{artifact.manifest['source']['checkpoint_sha256'][:12]})"
+    )
 
 
 def sim_robot(
@@ -52,13 +54,25 @@ def sim_robot(
     from ogi.deploy.launch import serve_sim_robot
 
     if bridge != "dds":
-        fail(f"--bridge {bridge}: sim-robot serves over dds; the in-process sim bridge is started by "
-             "`ogi deploy ARTIFACT --bridge sim`")
-    print(f"sim-robot {robot}: domain {domain_id} on loopback, LowState at {state_hz:g} Hz, "
-          f"time scale {time_scale:g}; Ctrl-C to stop", flush=True)
+        fail(
+            f"--bridge {bridge}: sim-robot serves over dds; the in-process sim bridge is started by "
+            "`ogi deploy ARTIFACT --bridge sim`"
+        )
+    print(
+        f"sim-robot {robot}: domain {domain_id} on loopback, LowState at {state_hz:g} Hz, "
+        f"time scale {time_scale:g}; Ctrl-C to stop",
+        flush=True,
+    )
     try:
-        summary = serve_sim_robot(robot=robot, seconds=seconds, domain_id=domain_id, state_hz=state_hz,
-                                  time_scale=time_scale, trace=trace, max_age_s=max_age_s or None)
+        summary = serve_sim_robot(
+            robot=robot,
+            seconds=seconds,
+            domain_id=domain_id,
+            state_hz=state_hz,
+            time_scale=time_scale,
+            trace=trace,
+            max_age_s=max_age_s or None,
+        )
     except (KeyError, ValueError) as err:
         fail(err)
     print(dumps_strict(summary))
@@ -74,8 +88,14 @@ def deploy(
     domain_id: Annotated[int, typer.Option(min=0, max=232, help="DDS domain (0: a real robot, 1: simulator).")] = 1,
     time_scale: Annotated[float, typer.Option(min=0.01, max=1.0, help="Must equal the simulated robot's.")] = 1.0,
     pd_site: Annotated[str, typer.Option(help="motor: send targets and gains; runtime: send PD torques.")] = "motor",
-    max_age_s: Annotated[float, typer.Option(min=0.0, help="Drop states older than this by their DDS source "
-                                             "timestamp (0: off, e.g. robot and computer on different clocks).")] = 0.1,
+    max_age_s: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Drop states older than this by their DDS source "
+            "timestamp (0: off, e.g. robot and computer on different clocks).",
+        ),
+    ] = 0.1,
     interface: Annotated[str, typer.Option(help="Network interface for DDS (lo: loopback only).")] = "lo",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON only.")] = False,
 ) -> None:
@@ -84,10 +104,20 @@ def deploy(
     from ogi.deploy.launch import deploy as run_deploy
 
     try:
-        report = run_deploy(artifact, bridge=bridge, seconds=seconds, command_vx=command_vx, command_vy=command_vy,
-                            command_yaw=command_yaw, domain_id=domain_id,
-                            time_scale=time_scale, pd_site=pd_site, max_age_s=max_age_s or None,
-                            interface=interface, on_start=_announce(bridge, seconds))
+        report = run_deploy(
+            artifact,
+            bridge=bridge,
+            seconds=seconds,
+            command_vx=command_vx,
+            command_vy=command_vy,
+            command_yaw=command_yaw,
+            domain_id=domain_id,
+            time_scale=time_scale,
+            pd_site=pd_site,
+            max_age_s=max_age_s or None,
+            interface=interface,
+            on_start=_announce(bridge, seconds),
+        )
     except (ArtifactError, KeyError, ValueError) as err:
         fail(err)
     if as_json:
@@ -112,8 +142,11 @@ def deploy(
 def _announce(bridge: str, seconds: float):
     def on_start() -> None:
         # on stderr, so that --json output stays one JSON object
-        print(f"deploy: running on the {bridge} bridge for {seconds:g} s; Ctrl-C stops with damping",
-              file=sys.stderr, flush=True)
+        print(
+            f"deploy: running on the {bridge} bridge for {seconds:g} s; Ctrl-C stops with damping",
+            file=sys.stderr,
+            flush=True,
+        )
 
     return on_start
 

@@ -57,11 +57,11 @@ _domain_lock = threading.Lock()
 def loopback_config() -> str:
     """CycloneDDS configuration: the loopback interface only, unicast discovery to localhost."""
     return (
-        "<CycloneDDS><Domain id=\"any\"><General>"
-        "<Interfaces><NetworkInterface name=\"lo\"/></Interfaces>"
+        '<CycloneDDS><Domain id="any"><General>'
+        '<Interfaces><NetworkInterface name="lo"/></Interfaces>'
         "<AllowMulticast>false</AllowMulticast></General>"
         "<Discovery><ParticipantIndex>auto</ParticipantIndex><MaxAutoParticipantIndex>64</MaxAutoParticipantIndex>"
-        "<Peers><Peer address=\"127.0.0.1\"/></Peers></Discovery>"
+        '<Peers><Peer address="127.0.0.1"/></Peers></Discovery>'
         "</Domain></CycloneDDS>"
     )
 
@@ -73,8 +73,8 @@ def interface_config(interface: str) -> str:
     if not interface.replace("-", "").replace(".", "").replace("_", "").isalnum():
         raise ValueError(f"network interface name {interface!r} has characters no interface name has")
     return (
-        "<CycloneDDS><Domain id=\"any\"><General>"
-        f"<Interfaces><NetworkInterface name=\"{interface}\"/></Interfaces>"
+        '<CycloneDDS><Domain id="any"><General>'
+        f'<Interfaces><NetworkInterface name="{interface}"/></Interfaces>'
         "</General></Domain></CycloneDDS>"
     )
 
@@ -104,8 +104,14 @@ def motor_order(sdk_motor_index: Sequence[int] | None, num_joints: int) -> np.nd
 class _Endpoint:
     """A reader thread with a wait set, a writer, and the checks common to both sides."""
 
-    def __init__(self, domain_id: int, read_topic: tuple[str, type], write_topic: tuple[str, type],
-                 max_age_s: float | None, config: str | None):
+    def __init__(
+        self,
+        domain_id: int,
+        read_topic: tuple[str, type],
+        write_topic: tuple[str, type],
+        max_age_s: float | None,
+        config: str | None,
+    ):
         self.stats = LinkStats()
         self.max_age_s = max_age_s
         self.dp = participant(domain_id, config)
@@ -137,8 +143,11 @@ class _Endpoint:
             return None
         head = layout.get(data, "head")
         crc = int(layout.get(data, "crc")[0])
-        if tuple(head) != HEAD or int(layout.get(data, "level_flag")[0]) != LEVEL_FLAG_LOW or \
-                struct_crc(layout.c_bytes(data)) != crc:
+        if (
+            tuple(head) != HEAD
+            or int(layout.get(data, "level_flag")[0]) != LEVEL_FLAG_LOW
+            or struct_crc(layout.c_bytes(data)) != crc
+        ):
             self.stats.dropped_corrupt += 1
             return None
         if self.max_age_s is not None and (time.time_ns() - source_ns) * 1e-9 > self.max_age_s:
@@ -176,8 +185,15 @@ def _new_command_buffer() -> np.ndarray:
 class DdsBridge(_Endpoint):
     """The runtime's side: `send` publishes LowCmd_, `latest_state` returns the newest accepted LowState_."""
 
-    def __init__(self, sdk_motor_index: Sequence[int], num_joints: int, *, domain_id: int = DEFAULT_DOMAIN_ID,
-                 max_age_s: float | None = 0.1, config: str | None = None):
+    def __init__(
+        self,
+        sdk_motor_index: Sequence[int],
+        num_joints: int,
+        *,
+        domain_id: int = DEFAULT_DOMAIN_ID,
+        max_age_s: float | None = 0.1,
+        config: str | None = None,
+    ):
         self.index = motor_order(sdk_motor_index, num_joints)
         self._latest: RobotState | None = None
         self._lock = threading.Lock()
@@ -187,8 +203,10 @@ class DdsBridge(_Endpoint):
         modes[self.index] = MOTOR_MODE_SERVO
         lowcmd_layout().put(self._template, "motor_cmd.mode", modes)
         # motors the robot does not use hold the SDK's stop values and zero gains
-        self._unused = {name: np.full(NUM_MOTOR_SLOTS, {"q": POS_STOP_F, "dq": VEL_STOP_F}.get(name, 0.0))
-                        for name in ("q", "dq", "kp", "kd", "tau")}
+        self._unused = {
+            name: np.full(NUM_MOTOR_SLOTS, {"q": POS_STOP_F, "dq": VEL_STOP_F}.get(name, 0.0))
+            for name in ("q", "dq", "kp", "kd", "tau")
+        }
         super().__init__(domain_id, (LOWSTATE_TOPIC, LowState_), (LOWCMD_TOPIC, LowCmd_), max_age_s, config)
 
     def _on_payload(self, payload: bytes, source_ns: int) -> None:
@@ -207,7 +225,9 @@ class DdsBridge(_Endpoint):
             quat_wxyz=layout.get(data, "imu_state.quaternion").astype(np.float64),
             gyro_body=layout.get(data, "imu_state.gyroscope").astype(np.float64),
             accel_body=layout.get(data, "imu_state.accelerometer").astype(np.float64),
-            q=motors("q"), dq=motors("dq"), tau_est=motors("tau_est"),
+            q=motors("q"),
+            dq=motors("dq"),
+            tau_est=motors("tau_est"),
             foot_force=layout.get(data, "foot_force").astype(np.float64),
         )
         with self._lock:
@@ -233,8 +253,15 @@ class DdsBridge(_Endpoint):
 class DdsRobotServer(_Endpoint):
     """The robot's side for a `SimRobot`: publishes its states, applies the commands that pass the checks."""
 
-    def __init__(self, sim_robot, sdk_motor_index: Sequence[int], *, domain_id: int = DEFAULT_DOMAIN_ID,
-                 max_age_s: float | None = 0.1, config: str | None = None):
+    def __init__(
+        self,
+        sim_robot,
+        sdk_motor_index: Sequence[int],
+        *,
+        domain_id: int = DEFAULT_DOMAIN_ID,
+        max_age_s: float | None = 0.1,
+        config: str | None = None,
+    ):
         self.sim_robot = sim_robot
         self.index = motor_order(sdk_motor_index, sim_robot.robot.num_joints)
         self.publishing = threading.Event()
@@ -279,8 +306,10 @@ class DdsRobotServer(_Endpoint):
         data = self._check(layout, payload, source_ns, "reserve")
         if data is None:
             return
-        fields = {name: layout.get(data, f"motor_cmd.{name}")[self.index].astype(np.float64)
-                  for name in ("q", "dq", "kp", "kd", "tau")}
+        fields = {
+            name: layout.get(data, f"motor_cmd.{name}")[self.index].astype(np.float64)
+            for name in ("q", "dq", "kp", "kd", "tau")
+        }
         source = int(layout.get(data, "sn")[0])
         published = self._published_at.get(source)
         if published is not None and source not in self._answered:

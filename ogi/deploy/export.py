@@ -94,8 +94,16 @@ def observation_fields(num_joints: int, depth_pixels: int) -> list[dict[str, Any
     return fields
 
 
-def build_manifest(*, robot: RobotSpec, cfg: Any, checkpoint: ckpt.Checkpoint, lineage: list[str],
-                   state_shapes: tuple[tuple[int, ...], ...], onnx_sha256: str, onnx_bytes: int) -> dict[str, Any]:
+def build_manifest(
+    *,
+    robot: RobotSpec,
+    cfg: Any,
+    checkpoint: ckpt.Checkpoint,
+    lineage: list[str],
+    state_shapes: tuple[tuple[int, ...], ...],
+    onnx_sha256: str,
+    onnx_bytes: int,
+) -> dict[str, Any]:
     """The artifact's manifest (without its own hash) from a loaded run's pieces."""
     env = cfg.env
     depth_pixels = env.depth_camera.pixels if env.depth_camera.enabled else 0
@@ -174,8 +182,13 @@ def export_onnx(actor: nn.Module, normalizer: nn.Module, obs_dim: int, path: Pat
             # the TorchScript exporter: the torch.export one needs onnxscript, which this stack does not ship
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(
-                graph, (torch.zeros(1, obs_dim), *state), str(path), input_names=inputs, output_names=outputs,
-                opset_version=OPSET, dynamo=False,
+                graph,
+                (torch.zeros(1, obs_dim), *state),
+                str(path),
+                input_names=inputs,
+                output_names=outputs,
+                opset_version=OPSET,
+                dynamo=False,
             )
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
@@ -194,7 +207,8 @@ def export_policy(run: Path, out: Path) -> Artifact:
     if cfg.actor_obs != "policy":
         raise ArtifactError(
             f"{run}: the actor reads '{cfg.actor_obs}' observations (a teacher); only a policy that reads the "
-            "'policy' group (what a robot measures) can be deployed")
+            "'policy' group (what a robot measures) can be deployed"
+        )
     robot = get_robot(cfg.env.robot)
     chain = ckpt.verify_checkpoint(checkpoint.path, verify_parent_files=False)
     out = Path(out)
@@ -204,12 +218,18 @@ def export_policy(run: Path, out: Path) -> Artifact:
         shapes = export_onnx(actor, normalizer, actor.obs_dim, onnx_tmp)
         data = onnx_tmp.read_bytes()
         manifest = build_manifest(
-            robot=robot, cfg=cfg, checkpoint=checkpoint, lineage=[c.checkpoint_sha256 for c in chain],
-            state_shapes=shapes, onnx_sha256=hashlib.sha256(data).hexdigest(), onnx_bytes=len(data),
+            robot=robot,
+            cfg=cfg,
+            checkpoint=checkpoint,
+            lineage=[c.checkpoint_sha256 for c in chain],
+            state_shapes=shapes,
+            onnx_sha256=hashlib.sha256(data).hexdigest(),
+            onnx_bytes=len(data),
         )
         if manifest["observation"]["size"] != actor.obs_dim:
             raise ArtifactError(
-                f"observation layout has {manifest['observation']['size']} values but the actor reads {actor.obs_dim}")
+                f"observation layout has {manifest['observation']['size']} values but the actor reads {actor.obs_dim}"
+            )
         manifest["manifest_sha256"] = manifest_sha256(manifest)
         (Path(tmp) / MANIFEST_FILENAME).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n")
         onnx_tmp.replace(out / ONNX_FILENAME)

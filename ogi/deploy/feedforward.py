@@ -23,8 +23,11 @@ class GravityFeedforward:
         self.joint_ids = np.array([m.joint(j).id for j in robot.joint_names])
         self.qpos_adr = m.jnt_qposadr[self.joint_ids]
         base = m.body(robot.base_body).id
-        free = next(j for j in range(m.body_jntadr[base], m.body_jntadr[base] + m.body_jntnum[base])
-                    if m.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE)
+        free = next(
+            j
+            for j in range(m.body_jntadr[base], m.body_jntadr[base] + m.body_jntnum[base])
+            if m.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE
+        )
         self.base_qpos_adr = int(m.jnt_qposadr[free])
         self.mask = subtree_mask(m, self.joint_ids).astype(np.float64)
 
@@ -40,6 +43,10 @@ class GravityFeedforward:
         d.qpos[self.qpos_adr] = q
         mujoco.mj_kinematics(m, d)
         return gravity_compensation_torque(
-            d.xaxis[self.joint_ids][None], d.xanchor[self.joint_ids][None], d.xipos[None], m.body_mass,
-            self.mask, m.opt.gravity,
+            d.xaxis[self.joint_ids][None],
+            d.xanchor[self.joint_ids][None],
+            d.xipos[None],
+            m.body_mass,
+            self.mask,
+            m.opt.gravity,
         )[0]

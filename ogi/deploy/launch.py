@@ -42,10 +42,21 @@ def stop_on_signals(extra: dict[int, Any] | None = None) -> Iterator[threading.E
             signal.signal(sig, handler)
 
 
-def deploy(artifact_dir: Path, *, bridge: str, seconds: float, command_vx: float, command_vy: float = 0.0,
-           command_yaw: float = 0.0, domain_id: int = 1,
-           time_scale: float = 1.0, pd_site: str = "motor", max_age_s: float | None = 0.1,
-           interface: str = "lo", on_start: Callable[[], None] | None = None) -> dict[str, Any]:
+def deploy(
+    artifact_dir: Path,
+    *,
+    bridge: str,
+    seconds: float,
+    command_vx: float,
+    command_vy: float = 0.0,
+    command_yaw: float = 0.0,
+    domain_id: int = 1,
+    time_scale: float = 1.0,
+    pd_site: str = "motor",
+    max_age_s: float | None = 0.1,
+    interface: str = "lo",
+    on_start: Callable[[], None] | None = None,
+) -> dict[str, Any]:
     """Run an artifact on a bridge for `seconds` (controller time); returns the runtime's report.
 
     bridge "sim": a simulated robot in this process (the report adds its base displacement and height);
@@ -65,8 +76,13 @@ def deploy(artifact_dir: Path, *, bridge: str, seconds: float, command_vx: float
     else:
         from ogi.deploy.dds import DdsBridge, interface_config
 
-        link = DdsBridge(artifact.manifest["robot"]["sdk_motor_index"], artifact.num_joints,
-                         domain_id=domain_id, max_age_s=max_age_s, config=interface_config(interface))
+        link = DdsBridge(
+            artifact.manifest["robot"]["sdk_motor_index"],
+            artifact.num_joints,
+            domain_id=domain_id,
+            max_age_s=max_age_s,
+            config=interface_config(interface),
+        )
     start_xyz = sim.base_position() if sim is not None else None
     runtime = Runtime(artifact, link, cfg)
     # a full garbage collection over set-up's objects (torch, onnx) would stall both loops for tens of ms
@@ -93,8 +109,17 @@ def deploy(artifact_dir: Path, *, bridge: str, seconds: float, command_vx: float
     return report
 
 
-def serve_sim_robot(*, robot: str, seconds: float, domain_id: int, state_hz: float, time_scale: float,
-                    trace: Path | None, max_age_s: float | None, start: str = "lying") -> dict[str, Any]:
+def serve_sim_robot(
+    *,
+    robot: str,
+    seconds: float,
+    domain_id: int,
+    state_hz: float,
+    time_scale: float,
+    trace: Path | None,
+    max_age_s: float | None,
+    start: str = "lying",
+) -> dict[str, Any]:
     """Play `robot` over DDS in real time until `seconds` pass or a signal stops it; returns a summary."""
     from ogi.deploy.dds import DdsRobotServer
     from ogi.deploy.export import sdk_motor_index
@@ -118,10 +143,19 @@ def serve_sim_robot(*, robot: str, seconds: float, domain_id: int, state_hz: flo
         try:
             while not stop.wait(0.1) and time.monotonic() - wall0 < seconds / time_scale:
                 if out is not None:
-                    out.write(json.dumps({"wall_s": time.monotonic() - wall0, "sim_s": sim.sim_time_s,
-                                          "base_xyz": sim.base_position().tolist(),
-                                          "publishing": server.publishing.is_set(),
-                                          "commands": server.stats.received, "slips": sim.slips}) + "\n")
+                    out.write(
+                        json.dumps(
+                            {
+                                "wall_s": time.monotonic() - wall0,
+                                "sim_s": sim.sim_time_s,
+                                "base_xyz": sim.base_position().tolist(),
+                                "publishing": server.publishing.is_set(),
+                                "commands": server.stats.received,
+                                "slips": sim.slips,
+                            }
+                        )
+                        + "\n"
+                    )
                     out.flush()
         finally:
             sim.stop()
@@ -130,7 +164,12 @@ def serve_sim_robot(*, robot: str, seconds: float, domain_id: int, state_hz: flo
             if out is not None:
                 out.close()
     latency_ms = np.asarray(server.latency_s) * 1e3
-    return {"sim_s": sim.sim_time_s, "slips": sim.slips, "base_displacement_m": (sim.base_position() - start_xyz).tolist(),
-            "link": server.stats.as_dict(), "state_to_command_samples": len(latency_ms),
-            "state_to_command_p50_ms": float(np.percentile(latency_ms, 50)) if len(latency_ms) else None,
-            "state_to_command_p99_ms": float(np.percentile(latency_ms, 99)) if len(latency_ms) else None}
+    return {
+        "sim_s": sim.sim_time_s,
+        "slips": sim.slips,
+        "base_displacement_m": (sim.base_position() - start_xyz).tolist(),
+        "link": server.stats.as_dict(),
+        "state_to_command_samples": len(latency_ms),
+        "state_to_command_p50_ms": float(np.percentile(latency_ms, 50)) if len(latency_ms) else None,
+        "state_to_command_p99_ms": float(np.percentile(latency_ms, 99)) if len(latency_ms) else None,
+    }

@@ -128,9 +128,7 @@ class LowState_(IdlStruct, typename=_NS + "LowState_"):
     version: array[uint32, 2] = field(default_factory=lambda: [0, 0])
     bandwidth: uint16 = 0
     imu_state: IMUState_ = field(default_factory=IMUState_)
-    motor_state: array[MotorState_, 20] = field(
-        default_factory=lambda: [MotorState_() for _ in range(NUM_MOTOR_SLOTS)]
-    )
+    motor_state: array[MotorState_, 20] = field(default_factory=lambda: [MotorState_() for _ in range(NUM_MOTOR_SLOTS)])
     bms_state: BmsState_ = field(default_factory=BmsState_)
     foot_force: array[int16, 4] = field(default_factory=lambda: [0] * 4)
     foot_force_est: array[int16, 4] = field(default_factory=lambda: [0] * 4)

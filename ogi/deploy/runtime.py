@@ -78,15 +78,21 @@ def robot_for(artifact: Artifact) -> RobotSpec:
     }
     for name, (ours, theirs) in checks.items():
         if ours != theirs:
-            raise ArtifactError(f"{artifact.path}: manifest robot.{name} {theirs} differs from robot "
-                                f"'{robot.name}' here {ours}; export again or use the matching code")
+            raise ArtifactError(
+                f"{artifact.path}: manifest robot.{name} {theirs} differs from robot "
+                f"'{robot.name}' here {ours}; export again or use the matching code"
+            )
     scales = {f["name"]: f["scale"] for f in artifact.manifest["observation"]["fields"]}
-    expected = {"base_ang_vel": [obs_def.ANG_VEL_SCALE] * 3, "command": obs_def.COMMAND_SCALE.tolist(),
-                "joint_vel": [obs_def.JOINT_VEL_SCALE] * robot.num_joints}
+    expected = {
+        "base_ang_vel": [obs_def.ANG_VEL_SCALE] * 3,
+        "command": obs_def.COMMAND_SCALE.tolist(),
+        "joint_vel": [obs_def.JOINT_VEL_SCALE] * robot.num_joints,
+    }
     for name, scale in expected.items():
         if scales.get(name) != scale:
-            raise ArtifactError(f"{artifact.path}: observation '{name}' scale {scales.get(name)} differs from "
-                                f"this code's {scale}")
+            raise ArtifactError(
+                f"{artifact.path}: observation '{name}' scale {scales.get(name)} differs from this code's {scale}"
+            )
     if "depth_image" in scales:
         raise ArtifactError(f"{artifact.path}: the policy reads a depth image, which no bridge here provides")
     return robot
@@ -207,21 +213,29 @@ class Runtime:
             return
         gravity = obs_def.projected_gravity(state.quat_wxyz[None])[0]
         with self._lock:
-            mode = self.supervisor.check(now, gravity_body=gravity, ang_vel_body=state.gyro_body,
-                                         joint_vel=state.dq, action=None)
+            mode = self.supervisor.check(
+                now, gravity_body=gravity, ang_vel_body=state.gyro_body, joint_vel=state.dq, action=None
+            )
         if mode is not ControlMode.POLICY:
             return
         obs = obs_def.policy_observation(
-            state.gyro_body[None], gravity[None], self.command[None], (state.q - self.default_pose)[None],
-            state.dq[None], self._last_action[None], _NO_NOISE, self._rng,
+            state.gyro_body[None],
+            gravity[None],
+            self.command[None],
+            (state.q - self.default_pose)[None],
+            state.dq[None],
+            self._last_action[None],
+            _NO_NOISE,
+            self._rng,
         )[0]
         started = time.perf_counter()
         action = self.session.step(obs).astype(np.float64)
         self._inference_s[self.policy_steps % len(self._inference_s)] = time.perf_counter() - started
         self.policy_steps += 1
         with self._lock:
-            mode = self.supervisor.check(now, gravity_body=gravity, ang_vel_body=state.gyro_body,
-                                         joint_vel=state.dq, action=action)
+            mode = self.supervisor.check(
+                now, gravity_body=gravity, ang_vel_body=state.gyro_body, joint_vel=state.dq, action=action
+            )
             if mode is not ControlMode.POLICY:
                 return
             action = np.clip(action, -self.action_clip, self.action_clip)
@@ -267,8 +281,9 @@ class Runtime:
             since = self.supervisor.mode_since_s
             self._fallback_since = (mode, now if since is None else min(since, now), state.q.copy())
         _, since, q_switch = self._fallback_since
-        q_des, kp, kd = fallback_command(mode, self.robot, self.cfg.fallback, q=state.q, q_at_switch=q_switch,
-                                         t_in_mode_s=max(0.0, now - since))
+        q_des, kp, kd = fallback_command(
+            mode, self.robot, self.cfg.fallback, q=state.q, q_at_switch=q_switch, t_in_mode_s=max(0.0, now - since)
+        )
         return q_des, kp, kd, np.zeros(n)
 
     def _advance_phase(self, now: float, state: RobotState) -> None:
@@ -304,11 +319,19 @@ class Runtime:
         if self.cfg.pd_site == "runtime":
             command = MotorCommand(q=q_des, dq=zeros, kp=zeros, kd=zeros, tau=tau, source_sequence=state.sequence)
         else:
-            command = MotorCommand(q=q_des, dq=zeros, kp=np.asarray(kp, float), kd=np.asarray(kd, float), tau=tau_ff,
-                                   source_sequence=state.sequence)
+            command = MotorCommand(
+                q=q_des,
+                dq=zeros,
+                kp=np.asarray(kp, float),
+                kd=np.asarray(kd, float),
+                tau=tau_ff,
+                source_sequence=state.sequence,
+            )
         if not command.is_finite():
             self.supervisor.trip(now, "non_finite_command", ControlMode.DAMPING)
-            command = MotorCommand(q=zeros, dq=zeros, kp=zeros, kd=self.kd * self.cfg.fallback.damping_kd_scale, tau=zeros)
+            command = MotorCommand(
+                q=zeros, dq=zeros, kp=zeros, kd=self.kd * self.cfg.fallback.damping_kd_scale, tau=zeros
+            )
         self.bridge.send(command)
 
     def _pd_loop(self) -> None:
@@ -344,8 +367,10 @@ class Runtime:
             raise RuntimeError("the runtime is already running")
         self.t0 = time.monotonic()
         self._stop.clear()
-        self._threads = [threading.Thread(target=self._pd_loop, name="pd-1khz", daemon=True),
-                         threading.Thread(target=self._policy_loop, name="policy-50hz", daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._pd_loop, name="pd-1khz", daemon=True),
+            threading.Thread(target=self._policy_loop, name="policy-50hz", daemon=True),
+        ]
         for thread in self._threads:
             thread.start()
 

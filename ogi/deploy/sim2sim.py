@@ -52,8 +52,14 @@ def _base_velocity_body(sim: SimRobot) -> tuple[np.ndarray, float]:
     return velocity[3:], float(velocity[2])
 
 
-def walk_command(artifact: Artifact, command: tuple[float, float, float], *, seconds: float,
-                 settle_s: float = 2.0, start_up_s: float = 3.0) -> dict[str, Any]:
+def walk_command(
+    artifact: Artifact,
+    command: tuple[float, float, float],
+    *,
+    seconds: float,
+    settle_s: float = 2.0,
+    start_up_s: float = 3.0,
+) -> dict[str, Any]:
     """Hold one command for `seconds` after start-up; mean linear and yaw-rate errors after `settle_s`."""
     spec = get_robot(artifact.robot_name)
     sim = SimRobot(spec, SimRobotConfig())
@@ -89,8 +95,13 @@ def walk_command(artifact: Artifact, command: tuple[float, float, float], *, sec
     }
 
 
-def sim_to_sim(run: Path, artifact_dir: Path, *, seconds: float = 20.0,
-               commands: tuple[tuple[float, float, float], ...] = DEFAULT_COMMANDS) -> dict[str, Any]:
+def sim_to_sim(
+    run: Path,
+    artifact_dir: Path,
+    *,
+    seconds: float = 20.0,
+    commands: tuple[tuple[float, float, float], ...] = DEFAULT_COMMANDS,
+) -> dict[str, Any]:
     """Export `run` to `artifact_dir`, walk each command on the 1 kHz robot; the summary over commands."""
     from ogi.deploy.export import export_policy
 

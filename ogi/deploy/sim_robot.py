@@ -66,8 +66,10 @@ class SimRobot:
         joint_ids = [m.joint(j).id for j in robot.joint_names]
         self._qpos_adr = m.jnt_qposadr[joint_ids]
         self._dof_adr = m.jnt_dofadr[joint_ids]
-        self._sensor = {name: (m.sensor_adr[m.sensor(name).id], m.sensor_dim[m.sensor(name).id])
-                        for name in ("imu_quat", "imu_gyro", "imu_acc", *(f"{f}_touch" for f in robot.foot_sites))}
+        self._sensor = {
+            name: (m.sensor_adr[m.sensor(name).id], m.sensor_dim[m.sensor(name).id])
+            for name in ("imu_quat", "imu_gyro", "imu_acc", *(f"{f}_touch" for f in robot.foot_sites))
+        }
         self._base_id = m.body(robot.base_body).id
         self._limit = np.asarray(robot.torque_limit)
         self._command = MotorCommand.zero_torque(robot.num_joints)

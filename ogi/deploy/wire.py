@@ -18,8 +18,16 @@ from dataclasses import dataclass
 import numpy as np
 
 _PRIMITIVES = {
-    "uint8": "u1", "int8": "i1", "uint16": "<u2", "int16": "<i2", "uint32": "<u4", "int32": "<i4",
-    "float32": "<f4", "uint64": "<u8", "int64": "<i8", "float64": "<f8",
+    "uint8": "u1",
+    "int8": "i1",
+    "uint16": "<u2",
+    "int16": "<i2",
+    "uint32": "<u4",
+    "int32": "<i4",
+    "float32": "<f4",
+    "uint64": "<u8",
+    "int64": "<i8",
+    "float64": "<f8",
 }
 CDR_LE_HEADER = b"\x00\x01\x00\x00"
 

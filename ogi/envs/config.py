@@ -15,7 +15,16 @@ from ogi.envs.sensing import DepthCameraConfig, HeightScanConfig
 from ogi.validation import ConfigError, check_choice, check_interval, check_int, check_range, config_from_toml
 
 TERRAIN_KINDS = (
-    "flat", "rough", "slope_up", "slope_down", "stairs_up", "stairs_down", "obstacles", "stepping_stones", "gaps", "waves",
+    "flat",
+    "rough",
+    "slope_up",
+    "slope_down",
+    "stairs_up",
+    "stairs_down",
+    "obstacles",
+    "stepping_stones",
+    "gaps",
+    "waves",
 )
 
 
@@ -219,8 +228,10 @@ class WalkConfig:
     def rough(**overrides: Any) -> "WalkConfig":
         """The rough-terrain preset: every terrain kind with the curriculum, height scan and depth camera."""
         return WalkConfig(
-            terrain=TerrainConfig(enabled=True), height_scan=HeightScanConfig(enabled=True),
-            depth_camera=DepthCameraConfig(enabled=True), **overrides,
+            terrain=TerrainConfig(enabled=True),
+            height_scan=HeightScanConfig(enabled=True),
+            depth_camera=DepthCameraConfig(enabled=True),
+            **overrides,
         )
 
     @property

@@ -238,8 +238,9 @@ def command_scale(state: CurriculumState, cfg: CurriculumConfig) -> float:
 def curriculum_summary(state: CurriculumState, num_kinds: int) -> dict[str, Any]:
     """Progress numbers for bars and logs; a kind with no simulations has mean level nan."""
     level = state.level.astype(np.float64)
-    per_kind = [float(level[state.kind == k].mean()) if (state.kind == k).any() else float("nan")
-                for k in range(num_kinds)]
+    per_kind = [
+        float(level[state.kind == k].mean()) if (state.kind == k).any() else float("nan") for k in range(num_kinds)
+    ]
     return {
         "mean_level": float(level.mean()) if level.size else float("nan"),
         "mean_level_per_kind": per_kind,

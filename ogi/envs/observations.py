@@ -22,11 +22,7 @@ def quat_rotate_inverse(quat_wxyz: np.ndarray, vec: np.ndarray) -> np.ndarray:
     w = quat_wxyz[:, :1]
     u = quat_wxyz[:, 1:]
     # R^T v = v (2w^2 - 1) - 2w (u x v) + 2u (u . v)
-    return (
-        vec * (2.0 * w * w - 1.0)
-        - 2.0 * w * np.cross(u, vec)
-        + 2.0 * u * np.sum(u * vec, axis=1, keepdims=True)
-    )
+    return vec * (2.0 * w * w - 1.0) - 2.0 * w * np.cross(u, vec) + 2.0 * u * np.sum(u * vec, axis=1, keepdims=True)
 
 
 def projected_gravity(quat_wxyz: np.ndarray) -> np.ndarray:
@@ -121,7 +117,14 @@ def privileged_observation(
     """
     extra = [np.clip(height_scan, -1.0, 2.0)] if height_scan is not None else []
     return np.concatenate(
-        [lin_vel_body * LIN_VEL_SCALE, base_height[:, None], domain_features, foot_contact, push_force_over_weight, *extra],
+        [
+            lin_vel_body * LIN_VEL_SCALE,
+            base_height[:, None],
+            domain_features,
+            foot_contact,
+            push_force_over_weight,
+            *extra,
+        ],
         axis=1,
         dtype=np.float32,
     )

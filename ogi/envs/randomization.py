@@ -24,22 +24,36 @@ class DomainParams:
     def nominal(n: int) -> "DomainParams":
         ones = np.ones(n)
         return DomainParams(
-            friction=ones.copy(), added_base_mass_kg=np.zeros(n), com_offset_m=np.zeros((n, 3)),
-            motor_strength=ones.copy(), kp_scale=ones.copy(), kd_scale=ones.copy(),
+            friction=ones.copy(),
+            added_base_mass_kg=np.zeros(n),
+            com_offset_m=np.zeros((n, 3)),
+            motor_strength=ones.copy(),
+            kp_scale=ones.copy(),
+            kd_scale=ones.copy(),
         )
 
     def as_features(self) -> np.ndarray:
         """(n, 8): the parameters as privileged observation features."""
         return np.column_stack(
-            [self.friction, self.added_base_mass_kg, self.com_offset_m, self.motor_strength, self.kp_scale, self.kd_scale]
+            [
+                self.friction,
+                self.added_base_mass_kg,
+                self.com_offset_m,
+                self.motor_strength,
+                self.kp_scale,
+                self.kd_scale,
+            ]
         )
 
 
 def replace_friction(params: DomainParams, friction: np.ndarray) -> DomainParams:
     """The same parameters with the friction of the ground the robots stand on."""
     return DomainParams(
-        friction=np.asarray(friction, dtype=np.float64), added_base_mass_kg=params.added_base_mass_kg,
-        com_offset_m=params.com_offset_m, motor_strength=params.motor_strength, kp_scale=params.kp_scale,
+        friction=np.asarray(friction, dtype=np.float64),
+        added_base_mass_kg=params.added_base_mass_kg,
+        com_offset_m=params.com_offset_m,
+        motor_strength=params.motor_strength,
+        kp_scale=params.kp_scale,
         kd_scale=params.kd_scale,
     )
 

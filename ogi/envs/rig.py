@@ -52,7 +52,8 @@ class Rig:
         )
         self.base_id = m.body(robot.base_body).id
         free = next(
-            j for j in range(m.body_jntadr[self.base_id], m.body_jntadr[self.base_id] + m.body_jntnum[self.base_id])
+            j
+            for j in range(m.body_jntadr[self.base_id], m.body_jntadr[self.base_id] + m.body_jntnum[self.base_id])
             if m.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE
         )
         self.base_qpos_adr = int(m.jnt_qposadr[free])
@@ -77,7 +78,9 @@ class Rig:
         mujoco.mj_resetDataKeyframe(m, data, self.stand_key)
         mujoco.mj_kinematics(m, data)
         # feet relative to the base in the stand pose (heading frame): where spawning must find ground
-        self.stand_foot_xy = data.site_xpos[self.foot_site_ids, :2] - stand_qpos[self.base_qpos_adr : self.base_qpos_adr + 2]
+        self.stand_foot_xy = (
+            data.site_xpos[self.foot_site_ids, :2] - stand_qpos[self.base_qpos_adr : self.base_qpos_adr + 2]
+        )
 
     def bind(self, batch) -> None:
         """Bind the batch's fields this rig reads and writes."""
@@ -138,7 +141,9 @@ class Rig:
         a = self.base_qpos_adr
         if base_xyz is not None:
             rows[:, a : a + 3] = base_xyz
-        rows[:, a + 3 : a + 7] = np.column_stack([np.cos(yaw_rad / 2), np.zeros_like(yaw_rad), np.zeros_like(yaw_rad), np.sin(yaw_rad / 2)])
+        rows[:, a + 3 : a + 7] = np.column_stack(
+            [np.cos(yaw_rad / 2), np.zeros_like(yaw_rad), np.zeros_like(yaw_rad), np.sin(yaw_rad / 2)]
+        )
         self._qpos[ids] = rows
         self._xfrc[ids] = 0.0
         self.batch.forward(ids)
@@ -239,6 +244,10 @@ class Rig:
         rows = slice(None) if ids is None else ids
         mass = self._body_mass[rows] if self.randomize else self.model.body_mass
         return gravity_compensation_torque(
-            self._xaxis[rows][:, self.joint_ids], self._xanchor[rows][:, self.joint_ids], self._xipos[rows], mass,
-            self.gravity_mask, self.model.opt.gravity,
+            self._xaxis[rows][:, self.joint_ids],
+            self._xanchor[rows][:, self.joint_ids],
+            self._xipos[rows],
+            mass,
+            self.gravity_mask,
+            self.model.opt.gravity,
         )

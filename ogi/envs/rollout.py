@@ -54,7 +54,9 @@ def run_rollout(
     obs, _ = env.reset(seed=cfg.seed)
     recording = None
     if recorder is not None:
-        recording = recorder(env, meta={"source": "rollout", "policy": policy if isinstance(policy, str) else "trained"})
+        recording = recorder(
+            env, meta={"source": "rollout", "policy": policy if isinstance(policy, str) else "trained"}
+        )
     rng = np.random.default_rng(cfg.seed + 1)
     steps = max(1, round(seconds / cfg.sim.ctrl_dt_s))
     n, nj = cfg.num_envs, env.robot.num_joints
@@ -65,8 +67,13 @@ def run_rollout(
     done = np.zeros(n, dtype=bool)
     trajectory: dict[str, list[np.ndarray]] = {"time": [], "qpos": [], "qvel": [], "ctrl": [], "reward": []}
     start = time.perf_counter()
-    columns = (TextColumn("[bold]rollout"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-               TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
+    columns = (
+        TextColumn("[bold]rollout"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, disable=not progress, transient=True) as bar:
         task = bar.add_task("rollout", total=steps, rate="")
         for step in range(steps):
@@ -131,8 +138,13 @@ def _save_trajectory(path: Path, trajectory: dict[str, list[np.ndarray]], env: W
     xml_path = path.with_suffix(".xml")
     xml_path.write_text(env.rig.spec.to_xml())
     sidecar = {
-        "robot": cfg.robot, "num_envs": cfg.num_envs, "ctrl_dt_s": cfg.sim.ctrl_dt_s, "sim_dt_s": cfg.sim.sim_dt_s,
-        "mujoco": mujoco.__version__, "model_xml": xml_path.name, "joint_names": list(env.robot.joint_names),
+        "robot": cfg.robot,
+        "num_envs": cfg.num_envs,
+        "ctrl_dt_s": cfg.sim.ctrl_dt_s,
+        "sim_dt_s": cfg.sim.sim_dt_s,
+        "mujoco": mujoco.__version__,
+        "model_xml": xml_path.name,
+        "joint_names": list(env.robot.joint_names),
         "arrays": {key: list(value.shape) for key, value in arrays.items()},
     }
     path.with_suffix(".json").write_text(json.dumps(sidecar, indent=2))

@@ -34,15 +34,26 @@ def build_scene_spec(robot: RobotSpec, sim: SimConfig, terrain: "TerrainGrid | N
     spec.option.iterations = sim.solver_iterations
     spec.option.ls_iterations = sim.ls_iterations
     texture = spec.add_texture(
-        name="grid", type=mujoco.mjtTexture.mjTEXTURE_2D, builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
-        rgb1=[0.25, 0.3, 0.35], rgb2=[0.35, 0.4, 0.45], width=512, height=512,
+        name="grid",
+        type=mujoco.mjtTexture.mjTEXTURE_2D,
+        builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
+        rgb1=[0.25, 0.3, 0.35],
+        rgb2=[0.35, 0.4, 0.45],
+        width=512,
+        height=512,
     )
     material = spec.add_material(name="grid", texrepeat=[8, 8], reflectance=0.1)
     material.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = texture.name
     if terrain is None:
         spec.worldbody.add_geom(
-            name=GROUND_GEOM, type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 0.05], material="grid",
-            friction=[1.0, 0.005, 0.0001], group=GROUND_GROUP, solmix=TERRAIN_SOLMIX, **COLLIDE_GROUND,
+            name=GROUND_GEOM,
+            type=mujoco.mjtGeom.mjGEOM_PLANE,
+            size=[0, 0, 0.05],
+            material="grid",
+            friction=[1.0, 0.005, 0.0001],
+            group=GROUND_GROUP,
+            solmix=TERRAIN_SOLMIX,
+            **COLLIDE_GROUND,
         )
     else:
         _add_terrain(spec, terrain)
@@ -63,8 +74,15 @@ def _add_terrain(spec: mujoco.MjSpec, terrain: "TerrainGrid") -> None:
     material = spec.add_material(name="terrain_grid", texrepeat=[hx, hy], reflectance=0.05)
     material.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = "grid"
     spec.worldbody.add_geom(
-        name=GROUND_GEOM, type=mujoco.mjtGeom.mjGEOM_HFIELD, hfieldname="terrain", pos=[0, 0, low],
-        material="terrain_grid", friction=[1.0, 0.005, 0.0001], group=GROUND_GROUP, solmix=TERRAIN_SOLMIX, **COLLIDE_GROUND,
+        name=GROUND_GEOM,
+        type=mujoco.mjtGeom.mjGEOM_HFIELD,
+        hfieldname="terrain",
+        pos=[0, 0, low],
+        material="terrain_grid",
+        friction=[1.0, 0.005, 0.0001],
+        group=GROUND_GROUP,
+        solmix=TERRAIN_SOLMIX,
+        **COLLIDE_GROUND,
     )
 
 

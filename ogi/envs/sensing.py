@@ -102,7 +102,11 @@ def yaw_of(quat_wxyz: np.ndarray) -> np.ndarray:
 
 
 def height_scan(
-    batch, base_pos: np.ndarray, base_quat: np.ndarray, cfg: HeightScanConfig, offsets: np.ndarray,
+    batch,
+    base_pos: np.ndarray,
+    base_quat: np.ndarray,
+    cfg: HeightScanConfig,
+    offsets: np.ndarray,
     ids: np.ndarray | None = None,
 ) -> np.ndarray:
     """(n, r) ground height below each scan point relative to the base, m (base z minus ground z).
@@ -124,8 +128,12 @@ def height_scan(
 
 
 def march_rays(
-    origin: np.ndarray, directions: np.ndarray, height_at: Callable[[np.ndarray], np.ndarray], max_range_m: float,
-    step_m: float, refinements: int = 4,
+    origin: np.ndarray,
+    directions: np.ndarray,
+    height_at: Callable[[np.ndarray], np.ndarray],
+    max_range_m: float,
+    step_m: float,
+    refinements: int = 4,
 ) -> np.ndarray:
     """(n, p) distance along each ray to its first crossing of the ground surface z = height_at(x, y).
 
@@ -159,8 +167,13 @@ def march_rays(
 
 
 def depth_image(
-    base_pos: np.ndarray, base_quat: np.ndarray, cfg: DepthCameraConfig, directions_body: np.ndarray,
-    height_at: Callable[[np.ndarray], np.ndarray], step_m: float, rng: np.random.Generator,
+    base_pos: np.ndarray,
+    base_quat: np.ndarray,
+    cfg: DepthCameraConfig,
+    directions_body: np.ndarray,
+    height_at: Callable[[np.ndarray], np.ndarray],
+    step_m: float,
+    rng: np.random.Generator,
 ) -> np.ndarray:
     """(n, p) noisy depth along each pixel's ray, scaled to [0, 1] by max_range_m; 0 marks a dropped pixel.
 

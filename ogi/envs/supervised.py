@@ -25,9 +25,7 @@ class SupervisedWalk:
     simulation stays in its fallback mode until its episode ends).
     """
 
-    def __init__(
-        self, env: WalkVecEnv, supervisor: SupervisorConfig, fallback: FallbackConfig, *, rearm: bool = False
-    ):
+    def __init__(self, env: WalkVecEnv, supervisor: SupervisorConfig, fallback: FallbackConfig, *, rearm: bool = False):
         if not env.autoreset:
             raise ValueError("SupervisedWalk needs an env with autoreset=True")
         self.env = env
@@ -41,7 +39,9 @@ class SupervisedWalk:
         self.modes = np.full(n, ControlMode.POLICY.value, dtype=object)
         slices = env.policy_layout.slices()
         self._gravity, self._ang_vel, self._joint_vel = (
-            slices["projected_gravity"], slices["base_ang_vel"], slices["joint_vel"]
+            slices["projected_gravity"],
+            slices["base_ang_vel"],
+            slices["joint_vel"],
         )
         self._obs: dict[str, np.ndarray] | None = None
 
@@ -79,8 +79,12 @@ class SupervisedWalk:
         for i, sup in enumerate(self.supervisors):
             before = sup.mode
             mode = sup.check(
-                float(time_s[i]), gravity_body=gravity[i], ang_vel_body=ang_vel[i], joint_vel=joint_vel[i],
-                action=actions[i], fall_probability=None if fall_probability is None else float(fall_probability[i]),
+                float(time_s[i]),
+                gravity_body=gravity[i],
+                ang_vel_body=ang_vel[i],
+                joint_vel=joint_vel[i],
+                action=actions[i],
+                fall_probability=None if fall_probability is None else float(fall_probability[i]),
             )
             if before is ControlMode.POLICY and mode is not ControlMode.POLICY:
                 tripped[i] = True
@@ -97,7 +101,11 @@ class SupervisedWalk:
                 continue
             t_in_mode = np.array([self.supervisors[i].time_in_mode(float(time_s[i])) for i in ids])
             q_des, kp, kd = fallback_command(
-                mode, env.robot, self.fallback, q=joint_pos[ids], q_at_switch=self.q_at_switch[ids],
+                mode,
+                env.robot,
+                self.fallback,
+                q=joint_pos[ids],
+                q_at_switch=self.q_at_switch[ids],
                 t_in_mode_s=t_in_mode,
             )
             # the robot's motors as randomized: fallback gains are scales of the nominal ones

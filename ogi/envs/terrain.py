@@ -250,9 +250,7 @@ def _relief(rise_m: np.ndarray, upward: bool) -> np.ndarray:
 _Generator = Callable[[TerrainSpec, np.ndarray, np.ndarray, np.ndarray, np.random.Generator], np.ndarray]
 
 
-def _flat(
-    spec: TerrainSpec, x: np.ndarray, y: np.ndarray, outside: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
+def _flat(spec: TerrainSpec, x: np.ndarray, y: np.ndarray, outside: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.zeros_like(x)
 
 
@@ -318,9 +316,7 @@ def _stepping_stones(
     return np.where(on_stone, 0.0, -HOLE_DEPTH_M)
 
 
-def _gaps(
-    spec: TerrainSpec, x: np.ndarray, y: np.ndarray, outside: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
+def _gaps(spec: TerrainSpec, x: np.ndarray, y: np.ndarray, outside: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     # rings repeat every gap + land, each starting with its gap: the platform edge is a gap's inner rim
     period = spec.gap_width_m + _GAP_LAND_M
     in_gap = (outside > 0) & (np.mod(outside - 1e-9, period) < spec.gap_width_m)

@@ -93,8 +93,13 @@ def build_terrain_grid(
         column = []
         for level in range(num_levels):
             difficulty = level / max(1, num_levels - 1)
-            spec = terrain_spec(kind, difficulty, seed=seed * 1_000_003 + k * 1009 + level,
-                                size_m=tile_size_m, resolution_m=resolution_m)
+            spec = terrain_spec(
+                kind,
+                difficulty,
+                seed=seed * 1_000_003 + k * 1009 + level,
+                size_m=tile_size_m,
+                resolution_m=resolution_m,
+            )
             column.append(generate(spec))
         tiles.append(tuple(column))
     tile_cells = tiles[0][0].heights_m.shape[0]
@@ -110,6 +115,10 @@ def build_terrain_grid(
             block = tile.heights_m[: min(tile_cells, rows - r0), : min(tile_cells, cols - c0)]
             heights[r0 : r0 + block.shape[0], c0 : c0 + block.shape[1]] = block
     return TerrainGrid(
-        heights_m=heights, resolution_m=resolution_m, tile_size_m=tile_size_m, kinds=kind_values,
-        num_levels=num_levels, tiles=tuple(tiles),
+        heights_m=heights,
+        resolution_m=resolution_m,
+        tile_size_m=tile_size_m,
+        kinds=kind_values,
+        num_levels=num_levels,
+        tiles=tuple(tiles),
     )

@@ -67,16 +67,16 @@ class WalkVecEnv(VectorEnv):
         self.cfg = cfg = config or WalkConfig()
         self.robot = robot or get_robot(cfg.robot)
         self.autoreset = autoreset
-        self.metadata = dict(self.metadata, autoreset_mode=AutoresetMode.SAME_STEP if autoreset else AutoresetMode.DISABLED)
+        self.metadata = dict(
+            self.metadata, autoreset_mode=AutoresetMode.SAME_STEP if autoreset else AutoresetMode.DISABLED
+        )
         self.num_envs = n = cfg.num_envs
         self.terrain = terrain
         if terrain is None and cfg.terrain.enabled:
             from ogi.envs.terrain_grid import build_terrain_grid
 
             t = cfg.terrain
-            self.terrain = build_terrain_grid(
-                t.kinds, t.curriculum.num_levels, t.tile_size_m, t.resolution_m, t.seed
-            )
+            self.terrain = build_terrain_grid(t.kinds, t.curriculum.num_levels, t.tile_size_m, t.resolution_m, t.seed)
         if self.terrain is not None and self.terrain.num_levels != cfg.terrain.curriculum.num_levels:
             raise ValueError(
                 f"terrain grid has {self.terrain.num_levels} levels but terrain.curriculum.num_levels is "
@@ -249,7 +249,9 @@ class WalkVecEnv(VectorEnv):
             self.push_force[ids] = dr.sample_push_force(
                 cfg.randomization, len(ids), rig.robot_mass(ids), cfg.sim.ctrl_dt_s, self.rng
             )
-            self.push_countdown[ids] = dr.sample_push_delay_steps(cfg.randomization, len(ids), cfg.sim.ctrl_dt_s, self.rng)
+            self.push_countdown[ids] = dr.sample_push_delay_steps(
+                cfg.randomization, len(ids), cfg.sim.ctrl_dt_s, self.rng
+            )
         rig.set_push(self.push_force)
         rig.set_targets(self.default_pose + self.robot.action_scale * action, self.tau_ff)
         failed = rig.step(cfg.sim.substeps)
@@ -301,16 +303,31 @@ class WalkVecEnv(VectorEnv):
         truncated = (self.episode_step >= cfg.max_episode_steps) & ~terminated
 
         signals = Signals(
-            command=self.command, lin_vel_body=lin_vel_body, ang_vel_body=ang_vel_body,
-            projected_gravity=gravity_body, base_height=base_height,
+            command=self.command,
+            lin_vel_body=lin_vel_body,
+            ang_vel_body=ang_vel_body,
+            projected_gravity=gravity_body,
+            base_height=base_height,
             base_height_target=self.robot.nominal_base_height,
-            joint_pos_rel=joint_pos - self.default_pose, joint_pos=joint_pos, joint_vel=joint_vel,
-            joint_acc=(joint_vel - self.last_joint_vel) / dt, torque=torque,
-            action=self.action, last_action=self.last_action,
-            soft_joint_low=self.soft_joint_low, soft_joint_high=self.soft_joint_high, pose_weights=self.pose_weights,
-            foot_contact=foot_contact, foot_first_contact=first_contact, foot_air_time_s=air_at_touchdown,
-            foot_vel_xy=foot_vel_xy, foot_height=foot_height, foot_swing_peak=peak_at_touchdown,
-            joint_power=torque * joint_vel, undesired_contacts=rig.undesired_contact_count(), fell=fell,
+            joint_pos_rel=joint_pos - self.default_pose,
+            joint_pos=joint_pos,
+            joint_vel=joint_vel,
+            joint_acc=(joint_vel - self.last_joint_vel) / dt,
+            torque=torque,
+            action=self.action,
+            last_action=self.last_action,
+            soft_joint_low=self.soft_joint_low,
+            soft_joint_high=self.soft_joint_high,
+            pose_weights=self.pose_weights,
+            foot_contact=foot_contact,
+            foot_first_contact=first_contact,
+            foot_air_time_s=air_at_touchdown,
+            foot_vel_xy=foot_vel_xy,
+            foot_height=foot_height,
+            foot_swing_peak=peak_at_touchdown,
+            joint_power=torque * joint_vel,
+            undesired_contacts=rig.undesired_contact_count(),
+            fell=fell,
             diagonal_pairs=self.diagonal_pairs,
         )
         with np.errstate(all="ignore"):
@@ -386,21 +403,37 @@ class WalkVecEnv(VectorEnv):
             depth = scan = None
             if self.depth_directions is not None:
                 depth = sensing.depth_image(
-                    base[:, :3], base[:, 3:7], self.cfg.depth_camera, self.depth_directions, self.ground_height,
-                    self._depth_step_m, self.rng,
+                    base[:, :3],
+                    base[:, 3:7],
+                    self.cfg.depth_camera,
+                    self.depth_directions,
+                    self.ground_height,
+                    self._depth_step_m,
+                    self.rng,
                 )
             if self.scan_offsets is not None:
                 scan = sensing.height_scan(
                     self.batch, base[:, :3], base[:, 3:7], self.cfg.height_scan, self.scan_offsets, ids=ids
                 )
             policy = policy_observation(
-                ang_vel_body, gravity_body, self.command[rows], joint_pos - self.default_pose, joint_vel,
-                self.action[rows], self.cfg.noise, self.rng, depth=depth,
+                ang_vel_body,
+                gravity_body,
+                self.command[rows],
+                joint_pos - self.default_pose,
+                joint_vel,
+                self.action[rows],
+                self.cfg.noise,
+                self.rng,
+                depth=depth,
             )
             weight = rig.robot_mass()[rows] * 9.81
             privileged = privileged_observation(
-                lin_vel_body, base_height, self.domain.as_features()[rows], foot_contact,
-                self.push_force[rows] / weight[:, None], height_scan=scan,
+                lin_vel_body,
+                base_height,
+                self.domain.as_features()[rows],
+                foot_contact,
+                self.push_force[rows] / weight[:, None],
+                height_scan=scan,
             )
         # a diverged simulation's garbage must not reach a learner as NaN or inf
         np.nan_to_num(policy, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
@@ -409,9 +442,21 @@ class WalkVecEnv(VectorEnv):
 
     # ---- exact save and restore -----------------------------------------------------------------
     _BUFFERS = (
-        "command", "action", "last_action", "last_joint_vel", "episode_step", "episode_return", "push_countdown",
-        "push_force", "foot_air_time", "foot_swing_peak", "last_foot_contact", "last_foot_pos", "spawn_xy",
-        "commanded_distance", "tau_ff",
+        "command",
+        "action",
+        "last_action",
+        "last_joint_vel",
+        "episode_step",
+        "episode_return",
+        "push_countdown",
+        "push_force",
+        "foot_air_time",
+        "foot_swing_peak",
+        "last_foot_contact",
+        "last_foot_pos",
+        "spawn_xy",
+        "commanded_distance",
+        "tau_ff",
     )
 
     def get_state(self) -> tuple[dict[str, np.ndarray], dict]:

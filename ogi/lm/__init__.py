@@ -14,8 +14,15 @@ from typing import Any
 
 _SOURCES = {
     "best_of_n": ("BestOfNReport", "best_of_n", "best_of_n_success", "function_verifier", "reward_model_verifier"),
-    "config": ("ModelShape", "OptimizerConfig", "PretrainConfig", "RewardConfig", "RLHFConfig", "SFTConfig",
-               "load_config"),
+    "config": (
+        "ModelShape",
+        "OptimizerConfig",
+        "PretrainConfig",
+        "RewardConfig",
+        "RLHFConfig",
+        "SFTConfig",
+        "load_config",
+    ),
     "corpus": ("Demonstration", "PreferencePair", "is_correct", "plan_score"),
     "data": ("ContextLengthError",),
     "model": ("CausalTransformer", "TransformerConfig", "generate", "parameter_count"),
@@ -52,8 +59,11 @@ class _Package(types.ModuleType):
     import system binds the same-named submodules on the package."""
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _MODULE_OF.get(name) == name \
-                and value.__name__ == f"{__name__}.{name}":
+        if (
+            isinstance(value, types.ModuleType)
+            and _MODULE_OF.get(name) == name
+            and value.__name__ == f"{__name__}.{name}"
+        ):
             value = getattr(value, name)
         super().__setattr__(name, value)
 

@@ -102,8 +102,9 @@ class SFTConfig:
     batch_size: int = 32
     train_examples: int = 3000
     heldout_examples: int = 200
-    optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(learning_rate=3e-3, eta_min=3e-4,
-                                                                              weight_decay=0.0))
+    optimizer: OptimizerConfig = field(
+        default_factory=lambda: OptimizerConfig(learning_rate=3e-3, eta_min=3e-4, weight_decay=0.0)
+    )
 
     def __post_init__(self) -> None:
         check_int("seed", self.seed, 0, 2**63 - 1)
@@ -127,8 +128,9 @@ class RewardConfig:
     """Add alpha times the trunk's log-likelihood of the response to the head's score (see RewardModel)."""
     likelihood_weight: float = 0.1
     """Initial alpha; trained with the rest of the reward model."""
-    optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(learning_rate=1e-3, eta_min=1e-4,
-                                                                              weight_decay=0.0))
+    optimizer: OptimizerConfig = field(
+        default_factory=lambda: OptimizerConfig(learning_rate=1e-3, eta_min=1e-4, weight_decay=0.0)
+    )
 
     def __post_init__(self) -> None:
         check_int("seed", self.seed, 0, 2**63 - 1)
@@ -185,8 +187,9 @@ class RLHFConfig:
     programmatic_weight: float = 1.0
     safety_penalty: float = 1.0
     disallowed_words: tuple[str, ...] = DISALLOWED_WORDS
-    optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(
-        learning_rate=3e-4, eta_min=3e-4, warmup_fraction=0.0, weight_decay=0.0))
+    optimizer: OptimizerConfig = field(
+        default_factory=lambda: OptimizerConfig(learning_rate=3e-4, eta_min=3e-4, warmup_fraction=0.0, weight_decay=0.0)
+    )
 
     def __post_init__(self) -> None:
         check_int("seed", self.seed, 0, 2**63 - 1)
@@ -238,4 +241,3 @@ def load_config(cls: type[StageConfig], path: Path | None, **overrides: Any) -> 
 def to_dict(config: Any) -> dict[str, Any]:
     """JSON-ready dict of a config (tuples become lists)."""
     return dataclasses.asdict(config)
-

@@ -167,8 +167,17 @@ def is_correct(prompt: str, response: str) -> bool:
 
 def corrupt_plan(plan: tuple[Step, ...], rng: random.Random) -> tuple[Step, ...]:
     """A plausible wrong plan: a flipped direction, changed number, dropped, added or reordered step."""
-    flips = {"forward": "backward", "backward": "forward", "left": "right", "right": "left",
-             "side_left": "side_right", "side_right": "side_left", "sit": "stand", "stand": "sit", "stop": "sit"}
+    flips = {
+        "forward": "backward",
+        "backward": "forward",
+        "left": "right",
+        "right": "left",
+        "side_left": "side_right",
+        "side_right": "side_left",
+        "sit": "stand",
+        "stand": "sit",
+        "stop": "sit",
+    }
     while True:
         steps = list(plan)
         index = rng.randrange(len(steps))
@@ -196,7 +205,9 @@ def demonstrations(count: int, seed: int, max_steps: int = 3) -> list[Demonstrat
     return [random_demonstration(rng, max_steps) for _ in range(count)]
 
 
-def split_demonstrations(count_train: int, count_heldout: int, seed: int) -> tuple[list[Demonstration], list[Demonstration]]:
+def split_demonstrations(
+    count_train: int, count_heldout: int, seed: int
+) -> tuple[list[Demonstration], list[Demonstration]]:
     """Train and held-out demonstrations with no held-out prompt seen in training."""
     train = demonstrations(count_train, seed)
     seen = {demo.prompt for demo in train}
@@ -219,7 +230,9 @@ def preference_pairs(demos: list[Demonstration], seed: int) -> list[PreferencePa
     for demo in demos:
         plan = parse_plan(demo.response)
         assert plan is not None, demo.response  # canonical plans always parse
-        pairs.append(PreferencePair(prompt=demo.prompt, chosen=demo.response, rejected=plan_text(corrupt_plan(plan, rng))))
+        pairs.append(
+            PreferencePair(prompt=demo.prompt, chosen=demo.response, rejected=plan_text(corrupt_plan(plan, rng)))
+        )
     return pairs
 
 

@@ -33,7 +33,7 @@ def random_windows(stream: torch.Tensor, batch_size: int, length: int, generator
     if stream.numel() < length + 1:
         raise ValueError(f"the token stream has {stream.numel()} tokens, fewer than one window of {length + 1}")
     starts = torch.randint(0, stream.numel() - length, (batch_size,), generator=generator)
-    return torch.stack([stream[start:start + length + 1] for start in starts.tolist()])
+    return torch.stack([stream[start : start + length + 1] for start in starts.tolist()])
 
 
 def prompt_ids(tokenizer: Tokenizer, prompt: str) -> list[int]:
@@ -51,7 +51,8 @@ def pair_ids(tokenizer: Tokenizer, prompt: str, response: str, context_length: i
     if len(ids) > context_length:
         raise ContextLengthError(
             f"prompt ({len(head)} tokens with separators) + response ({len(ids) - len(head)} tokens with eos) = "
-            f"{len(ids)} exceeds the model's context_length = {context_length}: {prompt!r} -> {response!r}")
+            f"{len(ids)} exceeds the model's context_length = {context_length}: {prompt!r} -> {response!r}"
+        )
     return ids, len(head)
 
 

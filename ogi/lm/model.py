@@ -64,12 +64,18 @@ class _Block(nn.Module):
         self.qkv = nn.Linear(config.width, 3 * config.width)
         self.out = nn.Linear(config.width, config.width)
         self.norm_mlp = nn.LayerNorm(config.width)
-        self.mlp = nn.Sequential(nn.Linear(config.width, config.mlp_ratio * config.width), nn.GELU(),
-                                 nn.Linear(config.mlp_ratio * config.width, config.width))
+        self.mlp = nn.Sequential(
+            nn.Linear(config.width, config.mlp_ratio * config.width),
+            nn.GELU(),
+            nn.Linear(config.mlp_ratio * config.width, config.width),
+        )
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None,
-                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    def forward(
+        self,
+        x: torch.Tensor,
+        cache: tuple[torch.Tensor, torch.Tensor] | None,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         batch, length, width = x.shape
         q, k, v = self.qkv(self.norm_attention(x)).view(batch, length, 3, self.n_heads, -1).permute(2, 0, 3, 1, 4)
         if cache is not None:
@@ -111,8 +117,9 @@ class CausalTransformer(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
-    def hidden_states(self, tokens: torch.Tensor, *, prefix: torch.Tensor | None = None,
-                      cache: KVCache | None = None) -> tuple[torch.Tensor, KVCache]:
+    def hidden_states(
+        self, tokens: torch.Tensor, *, prefix: torch.Tensor | None = None, cache: KVCache | None = None
+    ) -> tuple[torch.Tensor, KVCache]:
         """Final-norm hidden states of the text positions, ``(B, T, width)``, and the updated KV cache.
 
         ``prefix`` ``(B, P, prefix_dim)`` is only accepted on the first call (no cache); positions continue from the
@@ -127,8 +134,10 @@ class CausalTransformer(nn.Module):
             if cache is not None:
                 raise ValueError("prefix embeddings go in the first call, before any cache exists")
             if prefix.shape[0] != tokens.shape[0] or prefix.shape[2] != self.config.prefix_dim:
-                raise ValueError(f"prefix shape {tuple(prefix.shape)} must be (batch={tokens.shape[0]}, n_prefix, "
-                                 f"prefix_dim={self.config.prefix_dim})")
+                raise ValueError(
+                    f"prefix shape {tuple(prefix.shape)} must be (batch={tokens.shape[0]}, n_prefix, "
+                    f"prefix_dim={self.config.prefix_dim})"
+                )
             n_prefix = prefix.shape[1]
             x = torch.cat([self.prefix_projection(prefix), x], dim=1)
         total = past + x.shape[1]
@@ -148,8 +157,12 @@ class CausalTransformer(nn.Module):
         return self.logits(self.hidden_states(tokens, prefix=prefix)[0])
 
 
-def sequence_log_probs(model: CausalTransformer, tokens: torch.Tensor, *, prefix: torch.Tensor | None = None,
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
+def sequence_log_probs(
+    model: CausalTransformer,
+    tokens: torch.Tensor,
+    *,
+    prefix: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """log pi(tokens[:, t+1] | tokens[:, :t+1]) ``(B, T-1)`` and the hidden states ``(B, T, width)``."""
     hidden, _ = model.hidden_states(tokens, prefix=prefix)
     log_probs = torch.log_softmax(model.logits(hidden[:, :-1]), dim=-1)
@@ -157,10 +170,20 @@ def sequence_log_probs(model: CausalTransformer, tokens: torch.Tensor, *, prefix
 
 
 @torch.no_grad()
-def generate(model: CausalTransformer, prompt: torch.Tensor, *, max_new_tokens: int, eos_id: int,
-             temperature: float = 1.0, top_k: int = 0, greedy: bool = False,
-             generator: torch.Generator | None = None, prefix: torch.Tensor | None = None,
-             use_cache: bool = True, banned_ids: tuple[int, ...] = ()) -> torch.Tensor:
+def generate(
+    model: CausalTransformer,
+    prompt: torch.Tensor,
+    *,
+    max_new_tokens: int,
+    eos_id: int,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    greedy: bool = False,
+    generator: torch.Generator | None = None,
+    prefix: torch.Tensor | None = None,
+    use_cache: bool = True,
+    banned_ids: tuple[int, ...] = (),
+) -> torch.Tensor:
     """Continue every row of ``prompt`` ``(B, P)`` (rows share one prompt length) by up to ``max_new_tokens``.
 
     Returns the new tokens ``(B, n)`` with n <= max_new_tokens; after a row's ``eos_id`` the row is padded with
@@ -175,8 +198,10 @@ def generate(model: CausalTransformer, prompt: torch.Tensor, *, max_new_tokens: 
     n_prefix = 0 if prefix is None else prefix.shape[1]
     room = model.config.context_length - n_prefix - prompt.shape[1]
     if room < 1:
-        raise ValueError(f"prompt of {prompt.shape[1]} tokens (+{n_prefix} prefix) leaves no room in "
-                         f"context_length = {model.config.context_length}")
+        raise ValueError(
+            f"prompt of {prompt.shape[1]} tokens (+{n_prefix} prefix) leaves no room in "
+            f"context_length = {model.config.context_length}"
+        )
     max_new_tokens = min(max_new_tokens, room)
     was_training = model.training
     model.eval()

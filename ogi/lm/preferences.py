@@ -14,9 +14,16 @@ from ogi.lm.model import CausalTransformer, generate
 from ogi.lm.tokenizer import Tokenizer
 
 
-def sampled_preference_pairs(model: CausalTransformer, tokenizer: Tokenizer, demos: Sequence[Demonstration], *,
-                             samples_per_prompt: int, seed: int, temperature: float = 1.0,
-                             is_correct: Callable[[str, str], bool]) -> list[PreferencePair]:
+def sampled_preference_pairs(
+    model: CausalTransformer,
+    tokenizer: Tokenizer,
+    demos: Sequence[Demonstration],
+    *,
+    samples_per_prompt: int,
+    seed: int,
+    temperature: float = 1.0,
+    is_correct: Callable[[str, str], bool],
+) -> list[PreferencePair]:
     """For each demonstration, ``samples_per_prompt`` samples; each distinct wrong one gives (prompt, reference, sample).
 
     Samples that do not fit the context with their prompt are skipped.
@@ -25,8 +32,14 @@ def sampled_preference_pairs(model: CausalTransformer, tokenizer: Tokenizer, dem
     pairs = []
     for demo in demos:
         head = prompt_ids(tokenizer, demo.prompt)
-        new = generate(model, torch.tensor([head] * samples_per_prompt), max_new_tokens=model.config.context_length,
-                       eos_id=tokenizer.eos_id, temperature=temperature, generator=generator)
+        new = generate(
+            model,
+            torch.tensor([head] * samples_per_prompt),
+            max_new_tokens=model.config.context_length,
+            eos_id=tokenizer.eos_id,
+            temperature=temperature,
+            generator=generator,
+        )
         for response in dict.fromkeys(tokenizer.decode(row) for row in new.tolist()):
             if not response or is_correct(demo.prompt, response):
                 continue

@@ -47,7 +47,7 @@ class PretrainResult:
 
 def evaluation_windows(stream: torch.Tensor, length: int) -> list[torch.Tensor]:
     """Consecutive windows of ``length + 1`` tokens covering every target of ``stream`` once (the last may be short)."""
-    return [stream[start:start + length + 1] for start in range(0, stream.numel() - 1, length)]
+    return [stream[start : start + length + 1] for start in range(0, stream.numel() - 1, length)]
 
 
 @torch.no_grad()
@@ -71,9 +71,14 @@ def unigram_perplexity(train_stream: torch.Tensor, heldout_stream: torch.Tensor,
     return math.exp(-log_prob / (heldout_stream.numel() - 1))
 
 
-def pretrain(config: PretrainConfig, *, documents: Sequence[str] | None = None,
-             heldout_documents: Sequence[str] | None = None, run_dir: Path | None = None,
-             progress: Progress | None = None) -> PretrainResult:
+def pretrain(
+    config: PretrainConfig,
+    *,
+    documents: Sequence[str] | None = None,
+    heldout_documents: Sequence[str] | None = None,
+    run_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> PretrainResult:
     """Train a tokenizer and a causal transformer from scratch; save a checkpoint under ``run_dir`` if given.
 
     Without ``documents`` the corpus is generated from the grammar (``config.documents`` documents, seed
@@ -81,28 +86,42 @@ def pretrain(config: PretrainConfig, *, documents: Sequence[str] | None = None,
     the number of steps come from :func:`compute_optimal_plan`.
     """
     train_texts = list(documents) if documents is not None else pretraining_documents(config.documents, config.seed)
-    heldout_texts = (list(heldout_documents) if heldout_documents is not None
-                     else pretraining_documents(config.heldout_documents, config.seed + 7_919))
+    heldout_texts = (
+        list(heldout_documents)
+        if heldout_documents is not None
+        else pretraining_documents(config.heldout_documents, config.seed + 7_919)
+    )
     if not train_texts or not any(text.strip() for text in train_texts):
         raise ConfigError("the pretraining corpus is empty: give documents or set documents > 0")
     if not heldout_texts:
         raise ConfigError("the held-out corpus is empty: set heldout_documents > 0")
-    tokenizer = train_tokenizer(train_texts, kind=config.tokenizer, num_action_tokens=config.num_action_tokens,
-                                bpe_vocab_size=config.bpe_vocab_size)
+    tokenizer = train_tokenizer(
+        train_texts,
+        kind=config.tokenizer,
+        num_action_tokens=config.num_action_tokens,
+        bpe_vocab_size=config.bpe_vocab_size,
+    )
     stream = pack_documents(tokenizer, train_texts)
     heldout = pack_documents(tokenizer, heldout_texts)
     shape = config.model
     model_config = TransformerConfig.from_shape(shape, tokenizer.vocab_size)
     steps, plan = config.steps, None
     if config.compute_budget_flops > 0:
-        plan = compute_optimal_plan(config.compute_budget_flops, vocab_size=tokenizer.vocab_size,
-                                    context_length=shape.context_length, tokens_per_parameter=config.tokens_per_parameter,
-                                    inference_shrink=config.inference_shrink, prefix_dim=shape.prefix_dim)
+        plan = compute_optimal_plan(
+            config.compute_budget_flops,
+            vocab_size=tokenizer.vocab_size,
+            context_length=shape.context_length,
+            tokens_per_parameter=config.tokens_per_parameter,
+            inference_shrink=config.inference_shrink,
+            prefix_dim=shape.prefix_dim,
+        )
         model_config = replace(plan.model, dropout=shape.dropout)
         steps = max(1, math.ceil(plan.tokens / (config.batch_size * shape.context_length)))
     if stream.numel() < shape.context_length + 1:
-        raise ConfigError(f"the pretraining corpus has {stream.numel()} tokens, fewer than one context window "
-                          f"({shape.context_length + 1}); add documents or lower model.context_length")
+        raise ConfigError(
+            f"the pretraining corpus has {stream.numel()} tokens, fewer than one context window "
+            f"({shape.context_length + 1}); add documents or lower model.context_length"
+        )
     with torch.random.fork_rng():
         torch.manual_seed(config.seed)
         model = CausalTransformer(model_config)
@@ -120,18 +139,37 @@ def pretrain(config: PretrainConfig, *, documents: Sequence[str] | None = None,
         if progress is not None:
             progress(step + 1, steps, {"loss": loss_value})
     result = PretrainResult(
-        model=model, tokenizer=tokenizer, perplexity=perplexity(model, heldout),
+        model=model,
+        tokenizer=tokenizer,
+        perplexity=perplexity(model, heldout),
         unigram_perplexity=unigram_perplexity(stream, heldout, tokenizer.vocab_size),
-        corpus_tokens=stream.numel(), tokens_trained=steps * config.batch_size * shape.context_length,
-        heldout_tokens=heldout.numel() - 1, parameters=parameter_count(model_config), steps=steps,
-        final_loss=loss_value, compute_plan=plan, checkpoint=None)
+        corpus_tokens=stream.numel(),
+        tokens_trained=steps * config.batch_size * shape.context_length,
+        heldout_tokens=heldout.numel() - 1,
+        parameters=parameter_count(model_config),
+        steps=steps,
+        final_loss=loss_value,
+        compute_plan=plan,
+        checkpoint=None,
+    )
     if run_dir is None:
         return result
     checkpoint = save_language_model(
-        run_dir, stage="pretrain", model=model, tokenizer=tokenizer, stage_config=to_dict(config), step=steps,
-        iteration=steps, parent=None,
-        data_manifest={"source": "given" if documents is not None else "generated", "documents": len(train_texts),
-                       "corpus_tokens": stream.numel(), "tokens_trained": result.tokens_trained,
-                       "corpus_sha256": json_sha256(train_texts)},
-        eval_scores={"perplexity": result.perplexity, "unigram_perplexity": result.unigram_perplexity})
+        run_dir,
+        stage="pretrain",
+        model=model,
+        tokenizer=tokenizer,
+        stage_config=to_dict(config),
+        step=steps,
+        iteration=steps,
+        parent=None,
+        data_manifest={
+            "source": "given" if documents is not None else "generated",
+            "documents": len(train_texts),
+            "corpus_tokens": stream.numel(),
+            "tokens_trained": result.tokens_trained,
+            "corpus_sha256": json_sha256(train_texts),
+        },
+        eval_scores={"perplexity": result.perplexity, "unigram_perplexity": result.unigram_perplexity},
+    )
     return replace(result, checkpoint=checkpoint)

@@ -46,8 +46,9 @@ class RewardModel(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
         self.response_id = response_id
-        self.likelihood_weight = nn.Parameter(torch.tensor(float(likelihood_weight)),
-                                              requires_grad=response_id is not None)
+        self.likelihood_weight = nn.Parameter(
+            torch.tensor(float(likelihood_weight)), requires_grad=response_id is not None
+        )
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         hidden, _ = self.trunk.hidden_states(tokens)
@@ -85,21 +86,29 @@ def bradley_terry_loss(chosen: torch.Tensor, rejected: torch.Tensor) -> torch.Te
     return F.softplus(rejected - chosen).mean()
 
 
-def score_responses(reward_model: RewardModel, tokenizer: Tokenizer, prompts: Sequence[str],
-                    responses: Sequence[str]) -> torch.Tensor:
+def score_responses(
+    reward_model: RewardModel, tokenizer: Tokenizer, prompts: Sequence[str], responses: Sequence[str]
+) -> torch.Tensor:
     """R(x, y) for each (prompt, response) pair, ``(len(prompts),)``; no gradient."""
-    rows = [pair_ids(tokenizer, prompt, response, reward_model.trunk.config.context_length)[0]
-            for prompt, response in zip(prompts, responses, strict=True)]
+    rows = [
+        pair_ids(tokenizer, prompt, response, reward_model.trunk.config.context_length)[0]
+        for prompt, response in zip(prompts, responses, strict=True)
+    ]
     with torch.no_grad():
         return reward_model(pad_right(rows, tokenizer.pad_id), torch.tensor([len(row) for row in rows]))
 
 
-def _pair_batch(tokenizer: Tokenizer, pairs: Sequence[PreferencePair], context_length: int,
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def _pair_batch(
+    tokenizer: Tokenizer,
+    pairs: Sequence[PreferencePair],
+    context_length: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Chosen rows then rejected rows, padded together: tokens ``(2B, T)`` and lengths ``(2B,)``."""
-    rows = [pair_ids(tokenizer, pair.prompt, response, context_length)[0]
-            for responses in ([p.chosen for p in pairs], [p.rejected for p in pairs])
-            for pair, response in zip(pairs, responses)]
+    rows = [
+        pair_ids(tokenizer, pair.prompt, response, context_length)[0]
+        for responses in ([p.chosen for p in pairs], [p.rejected for p in pairs])
+        for pair, response in zip(pairs, responses)
+    ]
     return pad_right(rows, tokenizer.pad_id), torch.tensor([len(row) for row in rows])
 
 
@@ -110,7 +119,7 @@ def pairwise_accuracy(reward_model: RewardModel, tokenizer: Tokenizer, pairs: Se
     tokens, lengths = _pair_batch(tokenizer, pairs, reward_model.trunk.config.context_length)
     scores = reward_model(tokens, lengths)
     reward_model.train()
-    return float((scores[: len(pairs)] > scores[len(pairs):]).float().mean())
+    return float((scores[: len(pairs)] > scores[len(pairs) :]).float().mean())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,10 +133,17 @@ class RewardResult:
     checkpoint: Checkpoint | None
 
 
-def train_reward_model(init: CausalTransformer, tokenizer: Tokenizer, config: RewardConfig, *,
-                       pairs: Sequence[PreferencePair] | None = None, heldout: Sequence[PreferencePair] | None = None,
-                       run_dir: Path | None = None, parent: Checkpoint | None = None,
-                       progress: Progress | None = None) -> RewardResult:
+def train_reward_model(
+    init: CausalTransformer,
+    tokenizer: Tokenizer,
+    config: RewardConfig,
+    *,
+    pairs: Sequence[PreferencePair] | None = None,
+    heldout: Sequence[PreferencePair] | None = None,
+    run_dir: Path | None = None,
+    parent: Checkpoint | None = None,
+    progress: Progress | None = None,
+) -> RewardResult:
     """Train a reward model whose trunk starts as a copy of ``init`` (usually the SFT model; ``init`` is untouched).
 
     Without ``pairs``: grammar pairs (canonical > corrupted) for ``train_pairs`` demonstrations, plus pairs
@@ -136,9 +152,14 @@ def train_reward_model(init: CausalTransformer, tokenizer: Tokenizer, config: Re
     if pairs is None or heldout is None:
         train_demos, heldout_demos = split_demonstrations(config.train_pairs, config.heldout_pairs, config.seed + 17)
         if pairs is None:
-            sampled = sampled_preference_pairs(init, tokenizer, train_demos[: config.sampled_prompts],
-                                               samples_per_prompt=config.samples_per_prompt, seed=config.seed,
-                                               is_correct=is_correct)
+            sampled = sampled_preference_pairs(
+                init,
+                tokenizer,
+                train_demos[: config.sampled_prompts],
+                samples_per_prompt=config.samples_per_prompt,
+                seed=config.seed,
+                is_correct=is_correct,
+            )
             pairs = preference_pairs(train_demos, config.seed) + sampled
         heldout = preference_pairs(heldout_demos, config.seed + 1) if heldout is None else heldout
     if not pairs:
@@ -149,8 +170,11 @@ def train_reward_model(init: CausalTransformer, tokenizer: Tokenizer, config: Re
     for pair in list(pairs) + list(heldout):
         pair_ids(tokenizer, pair.prompt, pair.chosen, context)
         pair_ids(tokenizer, pair.prompt, pair.rejected, context)
-    reward_model = RewardModel(copy.deepcopy(init), response_id=tokenizer.response_id if config.likelihood_term else None,
-                               likelihood_weight=config.likelihood_weight)
+    reward_model = RewardModel(
+        copy.deepcopy(init),
+        response_id=tokenizer.response_id if config.likelihood_term else None,
+        likelihood_weight=config.likelihood_weight,
+    )
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = make_optimizer(reward_model, config.optimizer)
     reward_model.train()
@@ -159,21 +183,38 @@ def train_reward_model(init: CausalTransformer, tokenizer: Tokenizer, config: Re
         picks = torch.randint(0, len(pairs), (config.batch_size,), generator=generator).tolist()
         tokens, lengths = _pair_batch(tokenizer, [pairs[i] for i in picks], context)
         scores = reward_model(tokens, lengths)
-        loss = bradley_terry_loss(scores[: len(picks)], scores[len(picks):])
+        loss = bradley_terry_loss(scores[: len(picks)], scores[len(picks) :])
         optimizer_step(reward_model, optimizer, loss, step=step, total_steps=config.steps, config=config.optimizer)
         loss_value = float(loss.detach())
         if progress is not None:
             progress(step + 1, config.steps, {"loss": loss_value})
     accuracy = pairwise_accuracy(reward_model, tokenizer, heldout)
     train_accuracy = pairwise_accuracy(reward_model, tokenizer, list(pairs)[: len(heldout)])
-    result = RewardResult(reward_model=reward_model, accuracy=accuracy, train_accuracy=train_accuracy,
-                          steps=config.steps, final_loss=loss_value, checkpoint=None)
+    result = RewardResult(
+        reward_model=reward_model,
+        accuracy=accuracy,
+        train_accuracy=train_accuracy,
+        steps=config.steps,
+        final_loss=loss_value,
+        checkpoint=None,
+    )
     if run_dir is None:
         return result
     checkpoint = save_language_model(
-        run_dir, stage="reward", model=reward_model.trunk, tokenizer=tokenizer, stage_config=to_dict(config),
-        step=config.steps, iteration=config.steps, parent=parent, heads=reward_model.head_tensors(),
-        data_manifest={"pairs": len(pairs), "heldout_pairs": len(heldout),
-                       "pairs_sha256": json_sha256([[p.prompt, p.chosen, p.rejected] for p in pairs])},
-        eval_scores={"pairwise_accuracy": accuracy, "train_pairwise_accuracy": train_accuracy})
+        run_dir,
+        stage="reward",
+        model=reward_model.trunk,
+        tokenizer=tokenizer,
+        stage_config=to_dict(config),
+        step=config.steps,
+        iteration=config.steps,
+        parent=parent,
+        heads=reward_model.head_tensors(),
+        data_manifest={
+            "pairs": len(pairs),
+            "heldout_pairs": len(heldout),
+            "pairs_sha256": json_sha256([[p.prompt, p.chosen, p.rejected] for p in pairs]),
+        },
+        eval_scores={"pairwise_accuracy": accuracy, "train_pairwise_accuracy": train_accuracy},
+    )
     return replace(result, checkpoint=checkpoint)

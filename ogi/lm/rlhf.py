@@ -50,22 +50,26 @@ class ValueHead(nn.Module):
         return self.net(hidden.detach()).squeeze(-1)
 
 
-def kl_penalty_rewards(log_probs: torch.Tensor, ref_log_probs: torch.Tensor, mask: torch.Tensor,
-                       beta: float) -> torch.Tensor:
+def kl_penalty_rewards(
+    log_probs: torch.Tensor, ref_log_probs: torch.Tensor, mask: torch.Tensor, beta: float
+) -> torch.Tensor:
     """r_t = -beta (log pi(y_t | .) - log pi_ref(y_t | .)) on response tokens, 0 elsewhere; shapes ``(B, T)``."""
     return -beta * (log_probs - ref_log_probs) * mask
 
 
-def safety_violations(responses: Sequence[str], disallowed_words: Sequence[str],
-                      rule: SafetyRule | None = None) -> torch.Tensor:
+def safety_violations(
+    responses: Sequence[str], disallowed_words: Sequence[str], rule: SafetyRule | None = None
+) -> torch.Tensor:
     """1.0 where a response contains a disallowed word (whole token) or breaks the caller's rule, else 0.0."""
     banned = set(disallowed_words)
-    return torch.tensor([float(bool(banned.intersection(text.split())) or (rule is not None and rule(text)))
-                         for text in responses])
+    return torch.tensor(
+        [float(bool(banned.intersection(text.split())) or (rule is not None and rule(text))) for text in responses]
+    )
 
 
-def gae_over_tokens(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, *, gamma: float,
-                    lam: float) -> torch.Tensor:
+def gae_over_tokens(
+    rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, *, gamma: float, lam: float
+) -> torch.Tensor:
     """GAE along each row's masked (contiguous) response tokens, ``(B, T)``; V after the last token is 0.
 
     delta_t = r_t + gamma V(s_{t+1}) - V(s_t);  A_t = sum_l (gamma lambda)^l delta_{t+l}.
@@ -82,8 +86,9 @@ def gae_over_tokens(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Ten
     return advantages
 
 
-def normalize_advantages(advantages: torch.Tensor, mask: torch.Tensor, *, center: bool,
-                         floor: float = 1e-3) -> torch.Tensor:
+def normalize_advantages(
+    advantages: torch.Tensor, mask: torch.Tensor, *, center: bool, floor: float = 1e-3
+) -> torch.Tensor:
     """Advantages over masked tokens divided by max(RMS, ``floor``), minus their mean first when ``center``; 0 off
     the mask.
 
@@ -98,8 +103,9 @@ def normalize_advantages(advantages: torch.Tensor, mask: torch.Tensor, *, center
     return (advantages - mean) / scale * mask
 
 
-def clipped_surrogate_loss(log_probs: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor,
-                           mask: torch.Tensor, epsilon: float) -> torch.Tensor:
+def clipped_surrogate_loss(
+    log_probs: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, epsilon: float
+) -> torch.Tensor:
     """-E_t[min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t)], r_t = pi(a_t) / pi_old(a_t), over masked tokens."""
     ratio = torch.exp(log_probs - old_log_probs)
     surrogate = torch.minimum(ratio * advantages, ratio.clamp(1 - epsilon, 1 + epsilon) * advantages)
@@ -132,9 +138,16 @@ class Rollout:
 class RLHFTrainer:
     """PPO on a language model with a KL penalty to a frozen copy of its starting point (the SFT model)."""
 
-    def __init__(self, policy: CausalTransformer, tokenizer: Tokenizer, config: RLHFConfig, *,
-                 reward_model: RewardModel | None = None, reward_function: RewardFunction | None = None,
-                 safety_rule: SafetyRule | None = None):
+    def __init__(
+        self,
+        policy: CausalTransformer,
+        tokenizer: Tokenizer,
+        config: RLHFConfig,
+        *,
+        reward_model: RewardModel | None = None,
+        reward_function: RewardFunction | None = None,
+        safety_rule: SafetyRule | None = None,
+    ):
         if reward_model is None and reward_function is None:
             raise ConfigError("RLHF needs a reward: pass a reward model, a reward function, or both")
         if reward_model is None:
@@ -155,17 +168,29 @@ class RLHFTrainer:
         self.optimizer = make_optimizer(self._trainable, config.optimizer)
         self._updates_done = 0
 
-    def sequence_scores(self, prompts: Sequence[str], responses: Sequence[str],
-                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def sequence_scores(
+        self,
+        prompts: Sequence[str],
+        responses: Sequence[str],
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(score, R(x, y), f(x, y), violation) per response, each ``(B,)``."""
         count = len(prompts)
-        reward_model_scores = (score_responses(self.reward_model, self.tokenizer, prompts, responses)
-                               if self.reward_model is not None else torch.zeros(count))
-        programmatic = (torch.tensor([float(self.reward_function(p, r)) for p, r in zip(prompts, responses)])
-                        if self.reward_function is not None else torch.zeros(count))
+        reward_model_scores = (
+            score_responses(self.reward_model, self.tokenizer, prompts, responses)
+            if self.reward_model is not None
+            else torch.zeros(count)
+        )
+        programmatic = (
+            torch.tensor([float(self.reward_function(p, r)) for p, r in zip(prompts, responses)])
+            if self.reward_function is not None
+            else torch.zeros(count)
+        )
         violations = safety_violations(responses, self.config.disallowed_words, self.safety_rule)
-        score = (self.config.reward_model_weight * reward_model_scores + self.config.programmatic_weight * programmatic
-                 - self.config.safety_penalty * violations)
+        score = (
+            self.config.reward_model_weight * reward_model_scores
+            + self.config.programmatic_weight * programmatic
+            - self.config.safety_penalty * violations
+        )
         return score, reward_model_scores, programmatic, violations
 
     @torch.no_grad()
@@ -178,13 +203,23 @@ class RLHFTrainer:
             head = prompt_ids(self.tokenizer, prompt)
             room = self.policy.config.context_length - len(head)
             if room < 2:
-                raise ConfigError(f"prompt {prompt!r} ({len(head)} tokens) leaves no room for a response in "
-                                  f"context_length = {self.policy.config.context_length}")
-            new = generate(self.policy, torch.tensor([head] * config.samples_per_prompt),
-                           max_new_tokens=min(config.max_new_tokens, room), eos_id=self.tokenizer.eos_id,
-                           temperature=config.temperature, top_k=config.top_k, generator=self.generator)
+                raise ConfigError(
+                    f"prompt {prompt!r} ({len(head)} tokens) leaves no room for a response in "
+                    f"context_length = {self.policy.config.context_length}"
+                )
+            new = generate(
+                self.policy,
+                torch.tensor([head] * config.samples_per_prompt),
+                max_new_tokens=min(config.max_new_tokens, room),
+                eos_id=self.tokenizer.eos_id,
+                temperature=config.temperature,
+                top_k=config.top_k,
+                generator=self.generator,
+            )
             for sample in new.tolist():
-                response = sample[: sample.index(self.tokenizer.eos_id) + 1] if self.tokenizer.eos_id in sample else sample
+                response = (
+                    sample[: sample.index(self.tokenizer.eos_id) + 1] if self.tokenizer.eos_id in sample else sample
+                )
                 rows.append(head + response)
                 starts.append(len(head))
                 batch_prompts.append(prompt)
@@ -193,14 +228,24 @@ class RLHFTrainer:
         tokens = pad_right(rows, self.tokenizer.pad_id)
         mask = torch.zeros(tokens.shape[0], tokens.shape[1] - 1)
         for row, (ids, start) in enumerate(zip(rows, starts)):
-            mask[row, start - 1:len(ids) - 1] = 1.0
+            mask[row, start - 1 : len(ids) - 1] = 1.0
         log_probs, hidden = sequence_log_probs(self.policy, tokens)
         ref_log_probs, _ = sequence_log_probs(self.reference, tokens)
         values = self.value_head(hidden[:, :-1])
         score, reward_model_scores, programmatic, violations = self.sequence_scores(batch_prompts, responses)
-        return Rollout(prompts=batch_prompts, responses=responses, tokens=tokens, mask=mask, log_probs=log_probs,
-                       ref_log_probs=ref_log_probs, values=values * mask, scores=score, violations=violations,
-                       reward_model_scores=reward_model_scores, programmatic_scores=programmatic)
+        return Rollout(
+            prompts=batch_prompts,
+            responses=responses,
+            tokens=tokens,
+            mask=mask,
+            log_probs=log_probs,
+            ref_log_probs=ref_log_probs,
+            values=values * mask,
+            scores=score,
+            violations=violations,
+            reward_model_scores=reward_model_scores,
+            programmatic_scores=programmatic,
+        )
 
     def centered_scores(self, scores: torch.Tensor) -> torch.Tensor:
         """With the leave-one-out baseline: s_i - (sum_j s_j - s_i) / (k - 1) over the k samples of s_i's prompt
@@ -220,15 +265,17 @@ class RLHFTrainer:
         rewards = kl_penalty_rewards(rollout.log_probs, rollout.ref_log_probs, rollout.mask, self.beta)
         last = rollout.mask.shape[1] - 1 - rollout.mask.flip(1).argmax(dim=1)
         rewards[torch.arange(rewards.shape[0]), last] += self.centered_scores(rollout.scores)
-        advantages = gae_over_tokens(rewards, rollout.values, rollout.mask, gamma=self.config.gamma,
-                                     lam=self.config.gae_lambda)
+        advantages = gae_over_tokens(
+            rewards, rollout.values, rollout.mask, gamma=self.config.gamma, lam=self.config.gae_lambda
+        )
         return advantages, advantages + rollout.values
 
     def update(self, rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, float]:
         """``epochs`` passes of clipped-surrogate + value-loss minibatch steps; returns the mean losses."""
         config = self.config
-        normalized = normalize_advantages(advantages, rollout.mask, center=config.center_advantages,
-                                          floor=config.advantage_floor)
+        normalized = normalize_advantages(
+            advantages, rollout.mask, center=config.center_advantages, floor=config.advantage_floor
+        )
         count = rollout.tokens.shape[0]
         per_epoch = math.ceil(count / config.minibatch_size)
         total_updates = config.iterations * config.epochs * per_epoch
@@ -236,21 +283,30 @@ class RLHFTrainer:
         for _ in range(config.epochs):
             order = torch.randperm(count, generator=self.generator)
             for first in range(0, count, config.minibatch_size):
-                pick = order[first:first + config.minibatch_size]
+                pick = order[first : first + config.minibatch_size]
                 mask = rollout.mask[pick]
                 log_probs, hidden = sequence_log_probs(self.policy, rollout.tokens[pick])
                 values = self.value_head(hidden[:, :-1])
-                policy_loss = clipped_surrogate_loss(log_probs, rollout.log_probs[pick], normalized[pick], mask,
-                                                     config.clip_epsilon)
+                policy_loss = clipped_surrogate_loss(
+                    log_probs, rollout.log_probs[pick], normalized[pick], mask, config.clip_epsilon
+                )
                 value_loss = (((values - returns[pick]) ** 2) * mask).sum() / mask.sum()
                 loss = policy_loss + config.value_coef * value_loss
-                optimizer_step(self._trainable, self.optimizer, loss, step=min(self._updates_done, total_updates - 1),
-                               total_steps=total_updates, config=config.optimizer)
+                optimizer_step(
+                    self._trainable,
+                    self.optimizer,
+                    loss,
+                    step=min(self._updates_done, total_updates - 1),
+                    total_steps=total_updates,
+                    config=config.optimizer,
+                )
                 self._updates_done += 1
                 policy_losses.append(float(policy_loss.detach()))
                 value_losses.append(float(value_loss.detach()))
-        return {"policy_loss": sum(policy_losses) / len(policy_losses),
-                "value_loss": sum(value_losses) / len(value_losses)}
+        return {
+            "policy_loss": sum(policy_losses) / len(policy_losses),
+            "value_loss": sum(value_losses) / len(value_losses),
+        }
 
     def adapt_beta(self, kl: float) -> None:
         """beta <- beta (1 + K clip(KL / KL_target - 1, -0.2, 0.2)), only when a target KL is set."""
@@ -263,10 +319,16 @@ class RLHFTrainer:
         advantages, returns = self.compute_returns(rollout)
         losses = self.update(rollout, advantages, returns)
         kl = float(rollout.kl_per_response.mean())
-        log = {"reward": float(rollout.scores.mean()), "reward_model": float(rollout.reward_model_scores.mean()),
-               "programmatic": float(rollout.programmatic_scores.mean()), "kl": kl,
-               "penalty_rate": float(rollout.violations.mean()), "beta": self.beta,
-               "response_tokens": float(rollout.mask.sum()), **losses}
+        log = {
+            "reward": float(rollout.scores.mean()),
+            "reward_model": float(rollout.reward_model_scores.mean()),
+            "programmatic": float(rollout.programmatic_scores.mean()),
+            "kl": kl,
+            "penalty_rate": float(rollout.violations.mean()),
+            "beta": self.beta,
+            "response_tokens": float(rollout.mask.sum()),
+            **losses,
+        }
         self.adapt_beta(kl)
         return log
 
@@ -278,9 +340,12 @@ class RLHFTrainer:
         self.generator.manual_seed(self.config.seed + 1_000_000_007)
         rollout = self.act(prompts)
         self.generator.set_state(saved)
-        return {"reward": float(rollout.scores.mean()), "kl": float(rollout.kl_per_response.mean()),
-                "penalty_rate": float(rollout.violations.mean()),
-                "programmatic": float(rollout.programmatic_scores.mean())}
+        return {
+            "reward": float(rollout.scores.mean()),
+            "kl": float(rollout.kl_per_response.mean()),
+            "penalty_rate": float(rollout.violations.mean()),
+            "programmatic": float(rollout.programmatic_scores.mean()),
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -296,11 +361,20 @@ class RLHFResult:
         return self.after["reward"] - self.before["reward"]
 
 
-def train_rlhf(policy: CausalTransformer, tokenizer: Tokenizer, config: RLHFConfig, *,
-               reward_model: RewardModel | None = None, reward_function: RewardFunction | None = None,
-               safety_rule: SafetyRule | None = None, prompts: Sequence[str] | None = None,
-               eval_prompts: Sequence[str] | None = None, run_dir: Path | None = None,
-               parent: Checkpoint | None = None, log: IterationLog | None = None) -> RLHFResult:
+def train_rlhf(
+    policy: CausalTransformer,
+    tokenizer: Tokenizer,
+    config: RLHFConfig,
+    *,
+    reward_model: RewardModel | None = None,
+    reward_function: RewardFunction | None = None,
+    safety_rule: SafetyRule | None = None,
+    prompts: Sequence[str] | None = None,
+    eval_prompts: Sequence[str] | None = None,
+    run_dir: Path | None = None,
+    parent: Checkpoint | None = None,
+    log: IterationLog | None = None,
+) -> RLHFResult:
     """Run ``config.iterations`` PPO iterations on ``policy`` in place; prompts are generated unless given.
 
     ``log(iteration, iterations, metrics)`` receives reward, KL, penalty rate and beta after each iteration.
@@ -313,8 +387,9 @@ def train_rlhf(policy: CausalTransformer, tokenizer: Tokenizer, config: RLHFConf
         raise ConfigError("no RLHF prompts: give prompts or set train_prompts > 0")
     if not eval_prompts:
         raise ConfigError("no RLHF evaluation prompts given")
-    trainer = RLHFTrainer(policy, tokenizer, config, reward_model=reward_model, reward_function=reward_function,
-                          safety_rule=safety_rule)
+    trainer = RLHFTrainer(
+        policy, tokenizer, config, reward_model=reward_model, reward_function=reward_function, safety_rule=safety_rule
+    )
     before = trainer.evaluate(eval_prompts)
     order = torch.Generator().manual_seed(config.seed + 3)
     history = []
@@ -329,14 +404,31 @@ def train_rlhf(policy: CausalTransformer, tokenizer: Tokenizer, config: RLHFConf
     if run_dir is None:
         return result
     checkpoint = save_language_model(
-        run_dir, stage="rlhf", model=policy, tokenizer=tokenizer, stage_config=to_dict(config),
-        step=config.iterations, iteration=config.iterations, parent=parent,
+        run_dir,
+        stage="rlhf",
+        model=policy,
+        tokenizer=tokenizer,
+        stage_config=to_dict(config),
+        step=config.iterations,
+        iteration=config.iterations,
+        parent=parent,
         heads={f"value.{name}": tensor for name, tensor in trainer.value_head.state_dict().items()},
-        reward_weights={"reward_model": trainer.config.reward_model_weight,
-                        "programmatic": trainer.config.programmatic_weight, "safety": -config.safety_penalty,
-                        "kl_beta": trainer.beta},
-        data_manifest={"prompts": len(prompts), "eval_prompts": len(eval_prompts),
-                       "prompts_sha256": json_sha256(list(prompts))},
-        eval_scores={"reward_before": before["reward"], "reward_after": after["reward"], "kl": after["kl"],
-                     "penalty_rate": after["penalty_rate"]})
+        reward_weights={
+            "reward_model": trainer.config.reward_model_weight,
+            "programmatic": trainer.config.programmatic_weight,
+            "safety": -config.safety_penalty,
+            "kl_beta": trainer.beta,
+        },
+        data_manifest={
+            "prompts": len(prompts),
+            "eval_prompts": len(eval_prompts),
+            "prompts_sha256": json_sha256(list(prompts)),
+        },
+        eval_scores={
+            "reward_before": before["reward"],
+            "reward_after": after["reward"],
+            "kl": after["kl"],
+            "penalty_rate": after["penalty_rate"],
+        },
+    )
     return replace(result, checkpoint=checkpoint)

@@ -30,9 +30,15 @@ class ComputePlan:
     """D = C / (6 N) for the chosen N."""
 
 
-def compute_optimal_plan(compute_flops: float, *, vocab_size: int, context_length: int,
-                         tokens_per_parameter: float = 20.0, inference_shrink: float = 0.3,
-                         prefix_dim: int = 0) -> ComputePlan:
+def compute_optimal_plan(
+    compute_flops: float,
+    *,
+    vocab_size: int,
+    context_length: int,
+    tokens_per_parameter: float = 20.0,
+    inference_shrink: float = 0.3,
+    prefix_dim: int = 0,
+) -> ComputePlan:
     """Choose a transformer shape and token count for a budget of ``compute_flops``.
 
     Shapes searched: 1..12 layers, width a multiple of 16 with 16..128 width per layer (a usual aspect ratio),
@@ -47,13 +53,25 @@ def compute_optimal_plan(compute_flops: float, *, vocab_size: int, context_lengt
         for width in range(16, 128 * n_layers + 1, 16):
             if width < 16 * n_layers:
                 continue
-            config = TransformerConfig(vocab_size=vocab_size, context_length=context_length, n_layers=n_layers,
-                                       width=width, n_heads=width // 16, prefix_dim=prefix_dim)
+            config = TransformerConfig(
+                vocab_size=vocab_size,
+                context_length=context_length,
+                n_layers=n_layers,
+                width=width,
+                n_heads=width // 16,
+                prefix_dim=prefix_dim,
+            )
             distance = abs(math.log(parameter_count(config) / target))
             if best is None or distance < best[0]:
                 best = (distance, config)
     assert best is not None
     parameters = parameter_count(best[1])
-    return ComputePlan(compute_flops=compute_flops, optimal_parameters=optimal_parameters,
-                       optimal_tokens=tokens_per_parameter * optimal_parameters, target_parameters=target,
-                       model=best[1], parameters=parameters, tokens=int(compute_flops / (6.0 * parameters)))
+    return ComputePlan(
+        compute_flops=compute_flops,
+        optimal_parameters=optimal_parameters,
+        optimal_tokens=tokens_per_parameter * optimal_parameters,
+        target_parameters=target,
+        model=best[1],
+        parameters=parameters,
+        tokens=int(compute_flops / (6.0 * parameters)),
+    )

@@ -32,11 +32,20 @@ def make_optimizer(model: nn.Module, config: OptimizerConfig) -> torch.optim.Ada
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     return torch.optim.AdamW(
         [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.learning_rate, betas=(config.beta1, config.beta2))
+        lr=config.learning_rate,
+        betas=(config.beta1, config.beta2),
+    )
 
 
-def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor, *, step: int,
-                   total_steps: int, config: OptimizerConfig) -> float:
+def optimizer_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss: torch.Tensor,
+    *,
+    step: int,
+    total_steps: int,
+    config: OptimizerConfig,
+) -> float:
     """Backpropagate ``loss``, clip the global gradient norm to ``grad_clip``, step at the scheduled rate.
 
     Returns the gradient norm before clipping.

@@ -36,8 +36,11 @@ class SFTResult:
     checkpoint: Checkpoint | None
 
 
-def encode_demonstrations(tokenizer: Tokenizer, demos: Sequence[Demonstration], context_length: int,
-                          ) -> list[tuple[list[int], int]]:
+def encode_demonstrations(
+    tokenizer: Tokenizer,
+    demos: Sequence[Demonstration],
+    context_length: int,
+) -> list[tuple[list[int], int]]:
     """Each demonstration as (token ids, index of the first response token); over-long ones raise."""
     return [pair_ids(tokenizer, demo.prompt, demo.response, context_length) for demo in demos]
 
@@ -47,7 +50,7 @@ def response_targets(rows: Sequence[tuple[list[int], int]], pad_id: int) -> tupl
     tokens = pad_right([ids for ids, _ in rows], pad_id)
     targets = torch.full_like(tokens, IGNORE_INDEX)
     for row, (ids, start) in enumerate(rows):
-        targets[row, start:len(ids)] = tokens[row, start:len(ids)]
+        targets[row, start : len(ids)] = tokens[row, start : len(ids)]
     return tokens[:, :-1], targets[:, 1:]
 
 
@@ -64,8 +67,11 @@ def greedy_response(model: CausalTransformer, tokenizer: Tokenizer, prompt: str,
     return tokenizer.decode(new[0].tolist())
 
 
-def evaluate_demonstrations(model: CausalTransformer, tokenizer: Tokenizer, demos: Sequence[Demonstration],
-                            ) -> tuple[float, float]:
+def evaluate_demonstrations(
+    model: CausalTransformer,
+    tokenizer: Tokenizer,
+    demos: Sequence[Demonstration],
+) -> tuple[float, float]:
     """(exact match, verifier acceptance) of greedy responses over ``demos``."""
     exact = verified = 0
     for demo in demos:
@@ -75,14 +81,22 @@ def evaluate_demonstrations(model: CausalTransformer, tokenizer: Tokenizer, demo
     return exact / len(demos), verified / len(demos)
 
 
-def supervised_finetune(model: CausalTransformer, tokenizer: Tokenizer, config: SFTConfig, *,
-                        demonstrations: Sequence[Demonstration] | None = None,
-                        heldout: Sequence[Demonstration] | None = None, run_dir: Path | None = None,
-                        parent: Checkpoint | None = None, progress: Progress | None = None) -> SFTResult:
+def supervised_finetune(
+    model: CausalTransformer,
+    tokenizer: Tokenizer,
+    config: SFTConfig,
+    *,
+    demonstrations: Sequence[Demonstration] | None = None,
+    heldout: Sequence[Demonstration] | None = None,
+    run_dir: Path | None = None,
+    parent: Checkpoint | None = None,
+    progress: Progress | None = None,
+) -> SFTResult:
     """Fine-tune ``model`` in place on demonstrations (generated from the grammar unless given)."""
     if demonstrations is None or heldout is None:
-        generated_train, generated_heldout = split_demonstrations(config.train_examples, config.heldout_examples,
-                                                                  config.seed)
+        generated_train, generated_heldout = split_demonstrations(
+            config.train_examples, config.heldout_examples, config.seed
+        )
         demonstrations = generated_train if demonstrations is None else demonstrations
         heldout = generated_heldout if heldout is None else heldout
     if not demonstrations:
@@ -104,15 +118,32 @@ def supervised_finetune(model: CausalTransformer, tokenizer: Tokenizer, config: 
         if progress is not None:
             progress(step + 1, config.steps, {"loss": loss_value})
     exact, verified = evaluate_demonstrations(model, tokenizer, heldout)
-    result = SFTResult(model=model, exact_match=exact, verified=verified, response_tokens_trained=response_tokens,
-                       steps=config.steps, final_loss=loss_value, checkpoint=None)
+    result = SFTResult(
+        model=model,
+        exact_match=exact,
+        verified=verified,
+        response_tokens_trained=response_tokens,
+        steps=config.steps,
+        final_loss=loss_value,
+        checkpoint=None,
+    )
     if run_dir is None:
         return result
     checkpoint = save_language_model(
-        run_dir, stage="sft", model=model, tokenizer=tokenizer, stage_config=to_dict(config), step=config.steps,
-        iteration=config.steps, parent=parent,
-        data_manifest={"demonstrations": len(demonstrations), "heldout": len(heldout),
-                       "response_tokens_trained": response_tokens,
-                       "demonstrations_sha256": json_sha256([[d.prompt, d.response] for d in demonstrations])},
-        eval_scores={"exact_match": exact, "verified": verified})
+        run_dir,
+        stage="sft",
+        model=model,
+        tokenizer=tokenizer,
+        stage_config=to_dict(config),
+        step=config.steps,
+        iteration=config.steps,
+        parent=parent,
+        data_manifest={
+            "demonstrations": len(demonstrations),
+            "heldout": len(heldout),
+            "response_tokens_trained": response_tokens,
+            "demonstrations_sha256": json_sha256([[d.prompt, d.response] for d in demonstrations]),
+        },
+        eval_scores={"exact_match": exact, "verified": verified},
+    )
     return replace(result, checkpoint=checkpoint)

@@ -28,19 +28,42 @@ class LanguageModelCheckpoint:
     checkpoint: Checkpoint
 
 
-def save_language_model(run_dir: Path, *, stage: str, model: CausalTransformer, tokenizer: Tokenizer,
-                        stage_config: Mapping[str, Any], step: int, iteration: int,
-                        data_manifest: Mapping[str, Any], eval_scores: Mapping[str, float],
-                        parent: Checkpoint | None, heads: Mapping[str, torch.Tensor] | None = None,
-                        reward_weights: Mapping[str, float] | None = None) -> Checkpoint:
+def save_language_model(
+    run_dir: Path,
+    *,
+    stage: str,
+    model: CausalTransformer,
+    tokenizer: Tokenizer,
+    stage_config: Mapping[str, Any],
+    step: int,
+    iteration: int,
+    data_manifest: Mapping[str, Any],
+    eval_scores: Mapping[str, float],
+    parent: Checkpoint | None,
+    heads: Mapping[str, torch.Tensor] | None = None,
+    reward_weights: Mapping[str, float] | None = None,
+) -> Checkpoint:
     """Write one checkpoint of ``stage`` under ``run_dir``; ``parent`` is the checkpoint this stage started from."""
     weights = {f"model.{name}": tensor for name, tensor in model.state_dict().items()}
     weights.update({f"head.{name}": tensor for name, tensor in (heads or {}).items()})
-    config = {"stage": stage, "model": model.config.to_dict(), "tokenizer": tokenizer.to_dict(),
-              "train": dict(stage_config)}
-    return save_checkpoint(run_dir, step=step, iteration=iteration, weights=weights, state={}, config=config,
-                           reward_weights=reward_weights or {}, data_manifest=data_manifest,
-                           eval_scores=eval_scores, parent=parent)
+    config = {
+        "stage": stage,
+        "model": model.config.to_dict(),
+        "tokenizer": tokenizer.to_dict(),
+        "train": dict(stage_config),
+    }
+    return save_checkpoint(
+        run_dir,
+        step=step,
+        iteration=iteration,
+        weights=weights,
+        state={},
+        config=config,
+        reward_weights=reward_weights or {},
+        data_manifest=data_manifest,
+        eval_scores=eval_scores,
+        parent=parent,
+    )
 
 
 def load_language_model(path: Path, *, expect_stage: tuple[str, ...] = ()) -> LanguageModelCheckpoint:
@@ -52,8 +75,14 @@ def load_language_model(path: Path, *, expect_stage: tuple[str, ...] = ()) -> La
     if expect_stage and config["stage"] not in expect_stage:
         raise CheckpointError(f"{loaded.path} is a '{config['stage']}' checkpoint; expected one of {expect_stage}")
     model = CausalTransformer(TransformerConfig(**config["model"]))
-    model.load_state_dict({name.removeprefix("model."): tensor for name, tensor in loaded.weights.items()
-                           if name.startswith("model.")})
+    model.load_state_dict(
+        {name.removeprefix("model."): tensor for name, tensor in loaded.weights.items() if name.startswith("model.")}
+    )
     heads = {name.removeprefix("head."): tensor for name, tensor in loaded.weights.items() if name.startswith("head.")}
-    return LanguageModelCheckpoint(stage=config["stage"], model=model, tokenizer=Tokenizer.from_dict(dict(config["tokenizer"])),
-                                   heads=heads, checkpoint=loaded.checkpoint)
+    return LanguageModelCheckpoint(
+        stage=config["stage"],
+        model=model,
+        tokenizer=Tokenizer.from_dict(dict(config["tokenizer"])),
+        heads=heads,
+        checkpoint=loaded.checkpoint,
+    )

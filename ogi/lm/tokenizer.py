@@ -99,8 +99,13 @@ class Tokenizer:
         return len(self.encode(text))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": _FORMAT, "kind": self.kind, "num_action_tokens": self.num_action_tokens,
-                "vocabulary": list(self.vocabulary), "bpe_json": self._bpe_json}
+        return {
+            "format": _FORMAT,
+            "kind": self.kind,
+            "num_action_tokens": self.num_action_tokens,
+            "vocabulary": list(self.vocabulary),
+            "bpe_json": self._bpe_json,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Tokenizer:
@@ -109,8 +114,12 @@ class Tokenizer:
         for key in ("kind", "num_action_tokens", "vocabulary"):
             if key not in data:
                 raise ConfigError(f"tokenizer JSON lacks the field '{key}'")
-        return cls(kind=data["kind"], vocabulary=data["vocabulary"], num_action_tokens=data["num_action_tokens"],
-                   bpe_json=data.get("bpe_json"))
+        return cls(
+            kind=data["kind"],
+            vocabulary=data["vocabulary"],
+            num_action_tokens=data["num_action_tokens"],
+            bpe_json=data.get("bpe_json"),
+        )
 
     def save(self, path: Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
@@ -123,8 +132,14 @@ class Tokenizer:
             raise ConfigError(f"{path}: tokenizer file is not valid JSON: {error}") from None
 
 
-def train_tokenizer(texts: Iterable[str], *, kind: str = "word", num_action_tokens: int = 8,
-                    min_count: int = 1, bpe_vocab_size: int = 256) -> Tokenizer:
+def train_tokenizer(
+    texts: Iterable[str],
+    *,
+    kind: str = "word",
+    num_action_tokens: int = 8,
+    min_count: int = 1,
+    bpe_vocab_size: int = 256,
+) -> Tokenizer:
     """Build a tokenizer from ``texts``. Word-level: every normalized word seen ``min_count`` times, sorted by
     descending count then spelling (so the result does not depend on text order beyond counts). BPE: merges
     learned by the ``tokenizers`` package up to ``bpe_vocab_size`` entries.
@@ -137,8 +152,9 @@ def train_tokenizer(texts: Iterable[str], *, kind: str = "word", num_action_toke
         raise ConfigError("cannot train a tokenizer on an empty corpus (no words in any text)")
     if kind == "word":
         counts = Counter(word for text in normalized for word in text.split())
-        words = sorted((w for w, c in counts.items() if c >= min_count and w not in reserved),
-                       key=lambda w: (-counts[w], w))
+        words = sorted(
+            (w for w, c in counts.items() if c >= min_count and w not in reserved), key=lambda w: (-counts[w], w)
+        )
         return Tokenizer(kind="word", vocabulary=reserved + words, num_action_tokens=num_action_tokens)
     if kind == "bpe":
         from tokenizers import Tokenizer as HFTokenizer
@@ -149,10 +165,15 @@ def train_tokenizer(texts: Iterable[str], *, kind: str = "word", num_action_toke
         bpe = HFTokenizer(models.BPE(unk_token=UNK, end_of_word_suffix="</w>"))
         bpe.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
         bpe.decoder = decoders.BPEDecoder(suffix="</w>")
-        trainer = trainers.BpeTrainer(vocab_size=bpe_vocab_size, special_tokens=reserved, end_of_word_suffix="</w>",
-                                      show_progress=False)
+        trainer = trainers.BpeTrainer(
+            vocab_size=bpe_vocab_size, special_tokens=reserved, end_of_word_suffix="</w>", show_progress=False
+        )
         bpe.train_from_iterator(normalized, trainer)
         by_id = sorted(bpe.get_vocab().items(), key=lambda item: item[1])
-        return Tokenizer(kind="bpe", vocabulary=[token for token, _ in by_id], num_action_tokens=num_action_tokens,
-                         bpe_json=bpe.to_str())
+        return Tokenizer(
+            kind="bpe",
+            vocabulary=[token for token, _ in by_id],
+            num_action_tokens=num_action_tokens,
+            bpe_json=bpe.to_str(),
+        )
     raise ConfigError(f"tokenizer kind = {kind!r} must be 'word' or 'bpe'")

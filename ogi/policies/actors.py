@@ -234,4 +234,3 @@ class TransformerActor(Actor):
             tokens = layer(tokens, src_key_padding_mask=padding)
         tokens = self.norm(tokens)
         return tokens[:, -1], (window, valid, tokens[:, 0])
-

@@ -69,9 +69,7 @@ class ActorConfig:
         _check_sizes("actor.depth_channels", self.depth_channels)
         check_int("actor.depth_features", self.depth_features, 1, 65536)
         if self.model_dim % self.heads != 0:
-            raise ConfigError(
-                f"actor.model_dim = {self.model_dim} must be a multiple of actor.heads = {self.heads}"
-            )
+            raise ConfigError(f"actor.model_dim = {self.model_dim} must be a multiple of actor.heads = {self.heads}")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -73,7 +73,8 @@ class StudentActor(Actor):
         self.recurrent_size = cfg.recurrent_size
         self.depth_encoder = (
             DepthEncoder(cfg.depth_height, cfg.depth_width, cfg.depth_channels, cfg.depth_features, cfg.activation)
-            if pixels else None
+            if pixels
+            else None
         )
         core_in = self.proprio_dim + (cfg.depth_features if pixels else 0)
         self.cell = nn.GRUCell(core_in, cfg.recurrent_size)

@@ -26,7 +26,12 @@ class ReplayResult:
     first_divergence: dict | None  # {"step", "sim", "field", "index", "recorded", "replayed"} of the earliest mismatch
 
     def as_dict(self) -> dict:
-        return {"steps": self.steps, "sims": list(self.sims), "exact": self.exact, "first_divergence": self.first_divergence}
+        return {
+            "steps": self.steps,
+            "sims": list(self.sims),
+            "exact": self.exact,
+            "first_divergence": self.first_divergence,
+        }
 
 
 def check_version(recording: Recording, strict: bool) -> None:
@@ -77,9 +82,17 @@ def replay_check(
                 if differs.any():
                     index = int(np.flatnonzero(differs)[0])
                     return ReplayResult(
-                        steps=steps, sims=tuple(sims), exact=False,
-                        first_divergence={"step": record.index, "sim": sim, "field": name, "index": index,
-                                          "recorded": float(recorded[index]), "replayed": float(replayed[index])},
+                        steps=steps,
+                        sims=tuple(sims),
+                        exact=False,
+                        first_divergence={
+                            "step": record.index,
+                            "sim": sim,
+                            "field": name,
+                            "index": index,
+                            "recorded": float(recorded[index]),
+                            "replayed": float(replayed[index]),
+                        },
                     )
         steps += 1
         if progress is not None:

@@ -24,18 +24,35 @@ def register(app: typer.Typer) -> None:
 
 def replay(
     file: Annotated[Path, typer.Argument(help="Recording (.mcap) written by --record.")],
-    check: Annotated[bool, typer.Option("--check", help="Re-simulate and compare every step's qpos/qvel bit for bit.")] = False,
-    strict: Annotated[bool, typer.Option("--strict/--no-strict", help="Refuse a recording made with another MuJoCo version.")] = True,
+    check: Annotated[
+        bool, typer.Option("--check", help="Re-simulate and compare every step's qpos/qvel bit for bit.")
+    ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict/--no-strict", help="Refuse a recording made with another MuJoCo version.")
+    ] = True,
     sim: Annotated[int, typer.Option(min=0, help="Which simulation of the batch to show or render.")] = 0,
-    video: Annotated[Optional[Path], typer.Option(help="Render an MP4 here (offscreen) instead of opening a viewer.")] = None,
+    video: Annotated[
+        Optional[Path], typer.Option(help="Render an MP4 here (offscreen) instead of opening a viewer.")
+    ] = None,
     width: Annotated[int, typer.Option(min=16, max=4096, help="Video width, px (even).")] = 640,
     height: Annotated[int, typer.Option(min=16, max=4096, help="Video height, px (even).")] = 480,
     fps: Annotated[float, typer.Option(min=1, max=240, help="Video frames per second.")] = 30.0,
-    camera: Annotated[str, typer.Option(help="track (follow the base), fixed, or a camera name of the model.")] = "track",
-    shadows: Annotated[bool, typer.Option("--shadows/--no-shadows", help="Video: shadows and reflections (slow in software GL).")] = True,
-    web: Annotated[Optional[bool], typer.Option("--web/--native", help="Viewer: Studio web viewer or mujoco.viewer (default: native when DISPLAY is set).")] = None,
+    camera: Annotated[
+        str, typer.Option(help="track (follow the base), fixed, or a camera name of the model.")
+    ] = "track",
+    shadows: Annotated[
+        bool, typer.Option("--shadows/--no-shadows", help="Video: shadows and reflections (slow in software GL).")
+    ] = True,
+    web: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--web/--native", help="Viewer: Studio web viewer or mujoco.viewer (default: native when DISPLAY is set)."
+        ),
+    ] = None,
     port: Annotated[int, typer.Option(min=0, max=65535, help="Web viewer port (0: first free in 8080-8099).")] = 0,
-    public: Annotated[bool, typer.Option("--public", help="Web viewer: listen on all interfaces, not loopback only.")] = False,
+    public: Annotated[
+        bool, typer.Option("--public", help="Web viewer: listen on all interfaces, not loopback only.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="--check: print the result as JSON.")] = False,
 ) -> None:
     """Check, watch or render a recording: exact re-simulation, MuJoCo's viewers, or an MP4 video."""
@@ -66,12 +83,16 @@ def _check(recording, strict: bool, as_json: bool) -> int:
     if as_json:
         print_json(result.as_dict())
     elif result.exact:
-        print(f"PASS: {result.steps} steps x {len(result.sims)} simulations replayed bit for bit (qpos, qvel) from "
-              f"{recording.path}")
+        print(
+            f"PASS: {result.steps} steps x {len(result.sims)} simulations replayed bit for bit (qpos, qvel) from "
+            f"{recording.path}"
+        )
     else:
         d = result.first_divergence
-        print(f"FAIL: first divergence at step {d['step']}, simulation {d['sim']}: {d['field']}[{d['index']}] "
-              f"recorded {d['recorded']!r}, replayed {d['replayed']!r} ({result.steps} steps matched before it)")
+        print(
+            f"FAIL: first divergence at step {d['step']}, simulation {d['sim']}: {d['field']}[{d['index']}] "
+            f"recorded {d['recorded']!r}, replayed {d['replayed']!r} ({result.steps} steps matched before it)"
+        )
     return 0 if result.exact else CHECK_FAILED
 
 
@@ -81,11 +102,18 @@ def _video(recording, sim: int, out: Path, width: int, height: int, fps: float, 
     from ogi.replay.video import VideoConfig, write_video
 
     cfg = VideoConfig(width=width, height=height, fps=fps, camera=camera, shadows=shadows, reflections=shadows)
-    columns = (TextColumn("[bold]video"), BarColumn(), TextColumn("{task.completed}/{task.total} frames"), TimeRemainingColumn())
+    columns = (
+        TextColumn("[bold]video"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} frames"),
+        TimeRemainingColumn(),
+    )
     try:
         with Progress(*columns, transient=True, console=console) as bar:
             task = bar.add_task("video", total=None)
-            frames = write_video(recording, sim, out, cfg, progress=lambda done, total: bar.update(task, completed=done, total=total))
+            frames = write_video(
+                recording, sim, out, cfg, progress=lambda done, total: bar.update(task, completed=done, total=total)
+            )
     except offscreen_gl_errors() as err:
         fail(no_opengl_message(err))
     print(f"wrote {out}: {frames} frames, {width}x{height} at {fps:g} fps, simulation {sim}")
@@ -98,8 +126,11 @@ def _view(recording, sim: int, web: bool | None, port: int, public: bool) -> Non
     if web is None:
         web = not os.environ.get("DISPLAY")
     if not web:
-        print(f"opening mujoco.viewer on simulation {sim}: space play/pause, left/right step, up/down speed, "
-              "backspace rewind", flush=True)
+        print(
+            f"opening mujoco.viewer on simulation {sim}: space play/pause, left/right step, up/down speed, "
+            "backspace rewind",
+            flush=True,
+        )
         try:
             viewer.run_native(recording, sim)
         except (ImportError, RuntimeError) as err:
@@ -112,10 +143,16 @@ def _view(recording, sim: int, web: bool | None, port: int, public: bool) -> Non
         where = "all network interfaces" if public else "loopback only"
 
         def announce(url: str) -> None:
-            print(f"warning: the web viewer has no authentication or encryption; it listens on {where}",
-                  file=sys.stderr, flush=True)
-            print(f"replay of {recording.path.name}, simulation {sim} of {recording.num_sims}: open {url}  "
-                  "(Ctrl+C to stop)", flush=True)
+            print(
+                f"warning: the web viewer has no authentication or encryption; it listens on {where}",
+                file=sys.stderr,
+                flush=True,
+            )
+            print(
+                f"replay of {recording.path.name}, simulation {sim} of {recording.num_sims}: open {url}  "
+                "(Ctrl+C to stop)",
+                flush=True,
+            )
 
         try:
             viewer.run_web(recording, sim, port=port, loopback_only=not public, on_url=announce)

@@ -78,7 +78,9 @@ def layout_of(arrays: dict[str, np.ndarray]) -> list[list]:
 
 def pack_fixed(arrays: dict[str, np.ndarray]) -> bytes:
     """Arrays back to back, little-endian and C-contiguous (their order is the channel layout's)."""
-    return b"".join(np.ascontiguousarray(a, dtype=np.dtype(a.dtype).newbyteorder("<")).tobytes() for a in arrays.values())
+    return b"".join(
+        np.ascontiguousarray(a, dtype=np.dtype(a.dtype).newbyteorder("<")).tobytes() for a in arrays.values()
+    )
 
 
 def unpack_fixed(layout: list[list], payload: bytes, what: str) -> dict[str, np.ndarray]:

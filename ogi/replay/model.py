@@ -63,7 +63,11 @@ def compile_xml(xml: str) -> mujoco.MjModel:
 def model_patch(model: mujoco.MjModel, from_xml: mujoco.MjModel) -> dict[str, np.ndarray]:
     """Fields of `model` whose bits differ from the same model compiled from its XML."""
     if (model.nq, model.nv, model.nu, model.nbody, model.ngeom) != (
-        from_xml.nq, from_xml.nv, from_xml.nu, from_xml.nbody, from_xml.ngeom
+        from_xml.nq,
+        from_xml.nv,
+        from_xml.nu,
+        from_xml.nbody,
+        from_xml.ngeom,
     ):
         raise ValueError("the model compiled from its own XML has different sizes; it cannot be recorded")
     patch = {}

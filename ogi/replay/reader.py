@@ -92,12 +92,16 @@ class Recording:
             if isinstance(record, Header):
                 header_seen = True
                 if record.profile != fmt.PROFILE:
-                    raise RecordingError(f"{self.path}: an MCAP file of profile '{record.profile}', not an OGI recording")
+                    raise RecordingError(
+                        f"{self.path}: an MCAP file of profile '{record.profile}', not an OGI recording"
+                    )
             elif isinstance(record, Attachment) and record.name == fmt.MODEL_ATTACHMENT:
                 try:
                     self.xml = bytes(record.data).decode()
                 except UnicodeDecodeError:
-                    raise RecordingError(f"{self.path}: the model attachment is not UTF-8 text (corrupt file)") from None
+                    raise RecordingError(
+                        f"{self.path}: the model attachment is not UTF-8 text (corrupt file)"
+                    ) from None
             elif channel is not None:
                 self._read_message(channel, record)
         if not header_seen:
@@ -183,7 +187,9 @@ class Recording:
     def check_sim(self, sim: int) -> None:
         """Raise RecordingError unless `sim` is a simulation of the recording."""
         if not 0 <= sim < self.num_sims:
-            raise RecordingError(f"simulation {sim} is not in the recording (it has {self.num_sims}: 0..{self.num_sims - 1})")
+            raise RecordingError(
+                f"simulation {sim} is not in the recording (it has {self.num_sims}: 0..{self.num_sims - 1})"
+            )
 
     def steps(self) -> Iterator[StepRecord]:
         """Every step in order, each with the overwrites that preceded its physics (read lazily)."""

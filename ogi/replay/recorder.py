@@ -83,7 +83,10 @@ class Recorder:
             "substeps": env.cfg.sim.substeps,
             "state_sig": fmt.STATE_SIG,
             "nstate": env.batch.nstate,
-            "nq": model.nq, "nv": model.nv, "nu": model.nu, "nbody": model.nbody,
+            "nq": model.nq,
+            "nv": model.nv,
+            "nu": model.nu,
+            "nbody": model.nbody,
             "base_body": robot.base_body,
             "joint_names": list(robot.joint_names),
             "foot_sites": list(robot.foot_sites),
@@ -108,7 +111,9 @@ class Recorder:
         owner = getattr(hook, "__self__", None)
         return owner if isinstance(owner, Recorder) and not owner._closed else None
 
-    def add_event(self, kind: str, *, sim: int = -1, cause: str = "", data: dict | None = None, step: int | None = None) -> None:
+    def add_event(
+        self, kind: str, *, sim: int = -1, cause: str = "", data: dict | None = None, step: int | None = None
+    ) -> None:
         """Record an event at `step` (default: the step in progress, or the next one between steps) for `sim` (-1: all).
 
         `data` must be JSON-serializable; kind and cause are free text (e.g. "safety", "torque_limit").
@@ -116,8 +121,14 @@ class Recorder:
         if self._closed:
             raise RuntimeError("the recorder is closed")
         step = self.step_index if step is None else int(step)
-        event = {"step": step, "time_s": step * self.info["ctrl_dt_s"], "sim": int(sim), "kind": str(kind),
-                 "cause": str(cause), "data": data or {}}
+        event = {
+            "step": step,
+            "time_s": step * self.info["ctrl_dt_s"],
+            "sim": int(sim),
+            "kind": str(kind),
+            "cause": str(cause),
+            "data": data or {},
+        }
         try:
             json.dumps(event)  # fail here, with the caller on the stack, rather than when the step is written
         except (TypeError, ValueError) as err:
@@ -184,7 +195,8 @@ class Recorder:
             "command": self._pending["command"],
             "reward": np.asarray(reward, dtype=np.float64),
             "reward_terms": np.column_stack([terms[t] for t in self.reward_terms]).astype(np.float64)
-            if self.reward_terms else np.zeros((self.n, 0)),
+            if self.reward_terms
+            else np.zeros((self.n, 0)),
             "torque": self._pending["torque"],
             "foot_contact": self._pending["foot_contact"],
             "terrain": self._pending["terrain"],
@@ -199,9 +211,16 @@ class Recorder:
             self.add_event("push", sim=int(sim), cause="randomization", data={"force_n": force.tolist()}, step=k)
         done = np.asarray(terminated) | np.asarray(truncated)
         for sim in np.flatnonzero(done):
-            cause = "diverged" if info["diverged"][sim] else "fell" if info["fell"][sim] else (
-                "terminated" if terminated[sim] else "time_limit")
-            self.add_event("reset", sim=int(sim), cause=cause, data={"episode_steps": int(info["episode_length"][sim])}, step=k)
+            cause = (
+                "diverged"
+                if info["diverged"][sim]
+                else "fell"
+                if info["fell"][sim]
+                else ("terminated" if terminated[sim] else "time_limit")
+            )
+            self.add_event(
+                "reset", sim=int(sim), cause=cause, data={"episode_steps": int(info["episode_length"][sim])}, step=k
+            )
         self.step_index += 1
         self._flush_events()
         return obs, reward, terminated, truncated, info
@@ -229,7 +248,8 @@ class Recorder:
         self._message(self._channel(fmt.TOPIC_MODEL_PATCH, fmt.ENCODING_ARRAYS), 0, fmt.pack_arrays({}, self.patch))
         self._write_model_rows(np.arange(self.n), 0)
         self._message(
-            self._channel(fmt.TOPIC_INITIAL_STATE, fmt.ENCODING_ARRAYS), 0,
+            self._channel(fmt.TOPIC_INITIAL_STATE, fmt.ENCODING_ARRAYS),
+            0,
             fmt.pack_arrays({"step": 0, "sims": list(range(self.n))}, {"state": state.copy()}),
         )
 
@@ -262,7 +282,8 @@ class Recorder:
         rows = {name: np.array(values[sims]) for name, values in zip(self._expanded, self._live)}
         self._model_bytes = self._model_row_bytes()
         self._message(
-            self._channel(fmt.TOPIC_SIM_MODEL, fmt.ENCODING_ARRAYS), step,
+            self._channel(fmt.TOPIC_SIM_MODEL, fmt.ENCODING_ARRAYS),
+            step,
             fmt.pack_arrays({"step": step, "sims": sims.tolist()}, rows),
         )
 
@@ -275,7 +296,8 @@ class Recorder:
         if changed.any():
             sims = np.flatnonzero(changed)
             self._message(
-                self._channel(fmt.TOPIC_STATE_RESET, fmt.ENCODING_ARRAYS), k,
+                self._channel(fmt.TOPIC_STATE_RESET, fmt.ENCODING_ARRAYS),
+                k,
                 fmt.pack_arrays({"step": k, "sims": sims.tolist()}, {"state": state[sims].copy()}),
             )
         pushed = differs[:, self._xfrc].any(axis=1) & ~changed
@@ -283,7 +305,8 @@ class Recorder:
             sims = np.flatnonzero(pushed)
             xfrc = state[sims][:, self._xfrc].reshape(len(sims), self.info["nbody"], 6)
             self._message(
-                self._channel(fmt.TOPIC_XFRC, fmt.ENCODING_ARRAYS), k,
+                self._channel(fmt.TOPIC_XFRC, fmt.ENCODING_ARRAYS),
+                k,
                 fmt.pack_arrays({"step": k, "sims": sims.tolist()}, {"xfrc_applied": xfrc}),
             )
         model_changed = self._model_fields_changed(force_scan=False)

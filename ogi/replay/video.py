@@ -51,7 +51,9 @@ def sim_trajectory(recording: Recording, sim: int) -> tuple[np.ndarray, np.ndarr
     recording.check_sim(sim)
     model = recording.base_model()
     data = mujoco.MjData(model)
-    mujoco.mj_setState(model, data, np.ascontiguousarray(recording.initial_state[sim]), int(recording.info["state_sig"]))
+    mujoco.mj_setState(
+        model, data, np.ascontiguousarray(recording.initial_state[sim]), int(recording.info["state_sig"])
+    )
     qpos, qvel = [data.qpos.copy()], [data.qvel.copy()]
     for step in recording.steps():
         qpos.append(np.array(step.data["qpos"][sim]))
@@ -77,9 +79,7 @@ def _camera(model: mujoco.MjModel, cfg: VideoConfig, base_body: str, start_xyz: 
     return camera
 
 
-def render_frames(
-    recording: Recording, sim: int, cfg: VideoConfig, progress: Callable[[int, int], None] | None = None
-):
+def render_frames(recording: Recording, sim: int, cfg: VideoConfig, progress: Callable[[int, int], None] | None = None):
     """Yield (height, width, 3) uint8 frames of simulation `sim`; `progress(done, total)` after each."""
     qpos, _ = sim_trajectory(recording, sim)
     model = recording.sim_model(sim)
@@ -111,8 +111,14 @@ def write_video(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     writer = imageio_ffmpeg.write_frames(
-        str(out), (cfg.width, cfg.height), fps=cfg.fps, codec="libx264", pix_fmt_out="yuv420p",
-        quality=7, macro_block_size=2, ffmpeg_log_level="error",
+        str(out),
+        (cfg.width, cfg.height),
+        fps=cfg.fps,
+        codec="libx264",
+        pix_fmt_out="yuv420p",
+        quality=7,
+        macro_block_size=2,
+        ffmpeg_log_level="error",
     )
     writer.send(None)
     count = 0

@@ -6,7 +6,6 @@ scrubber, which spans the whole recording. In the native viewer: space plays/pau
 step one frame back/forward (holding pauses), up/down double/halve the speed, backspace rewinds.
 """
 
-
 import time
 import warnings
 from collections.abc import Callable
@@ -62,14 +61,18 @@ class Playback:
         return self.seek(self.frame + frames)
 
 
-def _show(model: mujoco.MjModel, data: mujoco.MjData, qpos: np.ndarray, qvel: np.ndarray, frame: int, dt: float) -> None:
+def _show(
+    model: mujoco.MjModel, data: mujoco.MjData, qpos: np.ndarray, qvel: np.ndarray, frame: int, dt: float
+) -> None:
     data.qpos[:] = qpos[frame]
     data.qvel[:] = qvel[frame]
     data.time = frame * dt
     mujoco.mj_forward(model, data)
 
 
-def viewer_model(recording: Recording, sim: int, offset_m: tuple[float, float, float] = (1.0, -1.0, 0.45)) -> mujoco.MjModel:
+def viewer_model(
+    recording: Recording, sim: int, offset_m: tuple[float, float, float] = (1.0, -1.0, 0.45)
+) -> mujoco.MjModel:
     """Simulation `sim`'s model with a camera that follows the base, the viewer's default camera.
 
     The camera keeps `offset_m` from the robot's centre of mass (world axes) and looks at it.
@@ -86,7 +89,17 @@ def viewer_model(recording: Recording, sim: int, offset_m: tuple[float, float, f
     model = spec.compile()
     exact = recording.sim_model(sim)
     # kinematics only need the recorded body frames; copy every field the camera did not resize
-    for name in ("body_pos", "body_quat", "body_ipos", "body_iquat", "geom_pos", "geom_quat", "geom_size", "site_pos", "site_quat"):
+    for name in (
+        "body_pos",
+        "body_quat",
+        "body_ipos",
+        "body_iquat",
+        "geom_pos",
+        "geom_quat",
+        "geom_size",
+        "site_pos",
+        "site_quat",
+    ):
         getattr(model, name)[...] = getattr(exact, name)
     model.vis.global_.cameraid = model.camera("replay_track").id
     return model
@@ -113,7 +126,9 @@ def _playback_plugin(playback: Playback, qpos: np.ndarray, qvel: np.ndarray):
             self.handle.send_to_viewer(messages.StepControlSnapshot.from_step_control(self.control))
             # Studio's scrubber: index 0 is the newest frame, 1 - size the oldest
             self.handle.send_to_viewer(
-                SimHistorySnapshot(size=n, index=playback.frame - (n - 1), head_time=(n - 1) * playback.frame_dt_s, tail_time=0.0)
+                SimHistorySnapshot(
+                    size=n, index=playback.frame - (n - 1), head_time=(n - 1) * playback.frame_dt_s, tail_time=0.0
+                )
             )
 
         @messages.handler(priority=messages.Priority.INTERNAL)
@@ -197,7 +212,9 @@ def launch_web(recording: Recording, sim: int, *, port: int = 0, loopback_only: 
     where = "loopback only" if loopback_only else "ALL network interfaces"
     warnings.warn(
         f"the web viewer has no authentication or encryption; it listens on {where}: anyone who can reach "
-        "the port sees the recording", UnauthenticatedViewerWarning, stacklevel=2,
+        "the port sees the recording",
+        UnauthenticatedViewerWarning,
+        stacklevel=2,
     )
     handle = launch_thread.launch_thread(target, sim_plugins=sim_plugins)
     data = mujoco.MjData(model)
@@ -216,8 +233,14 @@ def launch_web(recording: Recording, sim: int, *, port: int = 0, loopback_only: 
     return handle, f"http://{host}:{bound['port']}/", playback
 
 
-def run_web(recording: Recording, sim: int, *, port: int = 0, loopback_only: bool = True,
-            on_url: Callable[[str], None] | None = None) -> None:
+def run_web(
+    recording: Recording,
+    sim: int,
+    *,
+    port: int = 0,
+    loopback_only: bool = True,
+    on_url: Callable[[str], None] | None = None,
+) -> None:
     """Serve the recording until the viewer closes or Ctrl+C."""
     handle, url, _ = launch_web(recording, sim, port=port, loopback_only=loopback_only)
     if on_url is not None:

@@ -22,7 +22,14 @@ PELVIS_MASS_KG = 3.8
 PELVIS_HALF_SIZE_M = (0.07, 0.10, 0.06)
 PELVIS_COM_M = (0.0, 0.0, -0.04)
 # per-leg link masses of the G1, named by the joint that moves the link
-LEG_LINK_MASS_KG = {"hip_pitch": 1.35, "hip_roll": 1.52, "hip_yaw": 1.70, "knee": 1.93, "ankle_pitch": 0.07, "ankle_roll": 0.61}
+LEG_LINK_MASS_KG = {
+    "hip_pitch": 1.35,
+    "hip_roll": 1.52,
+    "hip_yaw": 1.70,
+    "knee": 1.93,
+    "ankle_pitch": 0.07,
+    "ankle_roll": 0.61,
+}
 FOOT_MASS_KG = 0.45  # part of the ankle-roll link's 0.61 kg
 # the G1's 6.8 kg torso plus its arms and head, fixed, bring the biped to ~32 kg
 BIPED_UPPER_BODY_MASS_KG = 13.8
@@ -49,11 +56,32 @@ LEG_JOINT_RANGE = {
     "ankle_pitch": (-0.87, 0.52),
     "ankle_roll": (-0.26, 0.26),
 }
-LEG_TORQUE_LIMIT_NM = {"hip_pitch": 88.0, "hip_roll": 139.0, "hip_yaw": 88.0, "knee": 139.0, "ankle_pitch": 50.0, "ankle_roll": 50.0}
-LEG_DEFAULT_POSE_RAD = {"hip_pitch": -0.1, "hip_roll": 0.0, "hip_yaw": 0.0, "knee": 0.3, "ankle_pitch": -0.2, "ankle_roll": 0.0}
+LEG_TORQUE_LIMIT_NM = {
+    "hip_pitch": 88.0,
+    "hip_roll": 139.0,
+    "hip_yaw": 88.0,
+    "knee": 139.0,
+    "ankle_pitch": 50.0,
+    "ankle_roll": 50.0,
+}
+LEG_DEFAULT_POSE_RAD = {
+    "hip_pitch": -0.1,
+    "hip_roll": 0.0,
+    "hip_yaw": 0.0,
+    "knee": 0.3,
+    "ankle_pitch": -0.2,
+    "ankle_roll": 0.0,
+}
 # the G1's gains, except ankle pitch (40 there): standing on PD alone needs the two ankles stiffer than the
 # whole-body lean about them, M g h ~ 32 kg * 9.81 * 0.64 m ~ 200 N*m/rad, plus the knees' give under load
-LEG_KP = {"hip_pitch": 100.0, "hip_roll": 100.0, "hip_yaw": 100.0, "knee": 150.0, "ankle_pitch": 300.0, "ankle_roll": 40.0}
+LEG_KP = {
+    "hip_pitch": 100.0,
+    "hip_roll": 100.0,
+    "hip_yaw": 100.0,
+    "knee": 150.0,
+    "ankle_pitch": 300.0,
+    "ankle_roll": 40.0,
+}
 LEG_KD = {"hip_pitch": 2.0, "hip_roll": 2.0, "hip_yaw": 2.0, "knee": 4.0, "ankle_pitch": 2.0, "ankle_roll": 2.0}
 
 # G1-like joint dynamics (MuJoCo Menagerie's G1: armature 0.01, damping 0.5, frictionloss 0.1)
@@ -134,7 +162,9 @@ def add_leg(pelvis: mujoco.MjsBody, side: str) -> None:
         return body
 
     hip_pos_m = [HIP_OFFSET_M[0], sy * HIP_OFFSET_M[1], HIP_OFFSET_M[2]]
-    hip_pitch = link(pelvis, "hip_pitch", [0, 1, 0], pos_m=hip_pos_m, com_m=[0, sy * 0.03, 0], size_m=(0.09, 0.08, 0.09))
+    hip_pitch = link(
+        pelvis, "hip_pitch", [0, 1, 0], pos_m=hip_pos_m, com_m=[0, sy * 0.03, 0], size_m=(0.09, 0.08, 0.09)
+    )
     hip_pitch.add_geom(
         type=mujoco.mjtGeom.mjGEOM_CYLINDER,
         size=[0.045, 0.03, 0],
@@ -144,18 +174,31 @@ def add_leg(pelvis: mujoco.MjsBody, side: str) -> None:
         **COLLIDE_ROBOT,
     )
 
-    hip_roll = link(hip_pitch, "hip_roll", [1, 0, 0], pos_m=[0, sy * HIP_ROLL_OFFSET_Y_M, 0], com_m=[0.01, 0, -0.06], size_m=(0.09, 0.08, 0.15))
+    hip_roll = link(
+        hip_pitch,
+        "hip_roll",
+        [1, 0, 0],
+        pos_m=[0, sy * HIP_ROLL_OFFSET_Y_M, 0],
+        com_m=[0.01, 0, -0.06],
+        size_m=(0.09, 0.08, 0.15),
+    )
     add_capsule(hip_roll, 0.0, -HIP_YAW_OFFSET_Z_M + 0.02, 0.045, LINK_RGBA)
 
     # the hip-yaw link is the thigh, the knee link the shin
     thigh_below_yaw_m = THIGH_LENGTH_M - HIP_YAW_OFFSET_Z_M
-    hip_yaw = link(hip_roll, "hip_yaw", [0, 0, 1], pos_m=[0, 0, -HIP_YAW_OFFSET_Z_M], com_m=[0, 0, -0.09], size_m=(0.09, 0.09, 0.2))
+    hip_yaw = link(
+        hip_roll, "hip_yaw", [0, 0, 1], pos_m=[0, 0, -HIP_YAW_OFFSET_Z_M], com_m=[0, 0, -0.09], size_m=(0.09, 0.09, 0.2)
+    )
     add_capsule(hip_yaw, 0.0, -thigh_below_yaw_m + 0.03, 0.045, LINK_RGBA)
 
-    knee = link(hip_yaw, "knee", [0, 1, 0], pos_m=[0, 0, -thigh_below_yaw_m], com_m=[0, 0, -0.11], size_m=(0.07, 0.07, 0.3))
+    knee = link(
+        hip_yaw, "knee", [0, 1, 0], pos_m=[0, 0, -thigh_below_yaw_m], com_m=[0, 0, -0.11], size_m=(0.07, 0.07, 0.3)
+    )
     add_capsule(knee, -0.02, -SHIN_LENGTH_M + 0.05, 0.035, LINK_RGBA)
 
-    ankle_pitch = link(knee, "ankle_pitch", [0, 1, 0], pos_m=[0, 0, -SHIN_LENGTH_M], com_m=[0, 0, 0], size_m=(0.03, 0.03, 0.03))
+    ankle_pitch = link(
+        knee, "ankle_pitch", [0, 1, 0], pos_m=[0, 0, -SHIN_LENGTH_M], com_m=[0, 0, 0], size_m=(0.03, 0.03, 0.03)
+    )
     ankle_pitch.add_geom(type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[0.02, 0, 0], rgba=DARK_RGBA, contype=0, conaffinity=0)
 
     ankle_roll = link(
@@ -209,10 +252,19 @@ def build_legged_pelvis(name: str) -> tuple[mujoco.MjSpec, mujoco.MjsBody]:
         frictionloss_nm=JOINT_FRICTIONLOSS_NM,
     )
     pelvis = spec.worldbody.add_body(name="pelvis", pos=[0, 0, 0.8], mass=PELVIS_MASS_KG, ipos=list(PELVIS_COM_M))
-    pelvis.inertia = box_inertia(PELVIS_MASS_KG, (2 * PELVIS_HALF_SIZE_M[0], 2 * PELVIS_HALF_SIZE_M[1], 2 * PELVIS_HALF_SIZE_M[2]))
+    pelvis.inertia = box_inertia(
+        PELVIS_MASS_KG, (2 * PELVIS_HALF_SIZE_M[0], 2 * PELVIS_HALF_SIZE_M[1], 2 * PELVIS_HALF_SIZE_M[2])
+    )
     pelvis.explicitinertial = True
     pelvis.add_freejoint(name="root")
-    pelvis.add_geom(name="pelvis", type=mujoco.mjtGeom.mjGEOM_BOX, size=list(PELVIS_HALF_SIZE_M), pos=list(PELVIS_COM_M), rgba=DARK_RGBA, **COLLIDE_ROBOT)
+    pelvis.add_geom(
+        name="pelvis",
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=list(PELVIS_HALF_SIZE_M),
+        pos=list(PELVIS_COM_M),
+        rgba=DARK_RGBA,
+        **COLLIDE_ROBOT,
+    )
     pelvis.add_site(name="imu", pos=list(IMU_POS_M), size=[0.01, 0, 0])
     for side in SIDES:
         add_leg(pelvis, side)
@@ -226,11 +278,31 @@ def build_biped_spec() -> mujoco.MjSpec:
     # arms hanging at the sides widen the lumped inertia in roll and yaw
     torso.inertia = box_inertia(BIPED_UPPER_BODY_MASS_KG, (0.2, 0.36, 0.45))
     torso.explicitinertial = True
-    torso.add_geom(name="torso", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.07, 0.1, 0.14], pos=[0, 0, 0.2], rgba=LINK_RGBA, **COLLIDE_ROBOT)
-    torso.add_geom(name="head", type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[0.06, 0, 0], pos=[0, 0, 0.42], rgba=DARK_RGBA, **COLLIDE_ROBOT)
+    torso.add_geom(
+        name="torso",
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=[0.07, 0.1, 0.14],
+        pos=[0, 0, 0.2],
+        rgba=LINK_RGBA,
+        **COLLIDE_ROBOT,
+    )
+    torso.add_geom(
+        name="head",
+        type=mujoco.mjtGeom.mjGEOM_SPHERE,
+        size=[0.06, 0, 0],
+        pos=[0, 0, 0.42],
+        rgba=DARK_RGBA,
+        **COLLIDE_ROBOT,
+    )
     for side in SIDES:
         sy = side_sign(side)
-        torso.add_geom(type=mujoco.mjtGeom.mjGEOM_CAPSULE, fromto=[0, sy * 0.15, 0.30, 0, sy * 0.17, -0.08], size=[0.03, 0, 0], rgba=LINK_RGBA, **COLLIDE_ROBOT)
+        torso.add_geom(
+            type=mujoco.mjtGeom.mjGEOM_CAPSULE,
+            fromto=[0, sy * 0.15, 0.30, 0, sy * 0.17, -0.08],
+            size=[0.03, 0, 0],
+            rgba=LINK_RGBA,
+            **COLLIDE_ROBOT,
+        )
     return spec
 
 

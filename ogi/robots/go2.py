@@ -46,34 +46,84 @@ def build_go2_spec() -> mujoco.MjSpec:
     base.inertia = _box_inertia(BASE_MASS_KG, (0.376, 0.094, 0.114))
     base.explicitinertial = True
     base.add_freejoint(name="root")
-    base.add_geom(name="base_box", type=mujoco.mjtGeom.mjGEOM_BOX, size=list(BASE_HALF_SIZE_M), rgba=[0.2, 0.2, 0.25, 1], **COLLIDE_ROBOT)
-    base.add_geom(name="head", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.03, 0.045, 0.04], pos=[0.22, 0, 0.01], rgba=[0.15, 0.15, 0.2, 1], **COLLIDE_ROBOT)
+    base.add_geom(
+        name="base_box",
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=list(BASE_HALF_SIZE_M),
+        rgba=[0.2, 0.2, 0.25, 1],
+        **COLLIDE_ROBOT,
+    )
+    base.add_geom(
+        name="head",
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=[0.03, 0.045, 0.04],
+        pos=[0.22, 0, 0.01],
+        rgba=[0.15, 0.15, 0.2, 1],
+        **COLLIDE_ROBOT,
+    )
     base.add_site(name="imu", pos=list(IMU_POS_M), size=[0.01, 0, 0])
 
     for leg in _BODY_TREE_ORDER:
         sx, sy = _leg_signs(leg)
-        hip = base.add_body(name=f"{leg}_hip", pos=[sx * HIP_OFFSET_M[0], sy * HIP_OFFSET_M[1], 0.0], mass=HIP_MASS_KG, ipos=[0, sy * 0.01, 0])
+        hip = base.add_body(
+            name=f"{leg}_hip",
+            pos=[sx * HIP_OFFSET_M[0], sy * HIP_OFFSET_M[1], 0.0],
+            mass=HIP_MASS_KG,
+            ipos=[0, sy * 0.01, 0],
+        )
         hip.inertia = [0.0005, 0.0008, 0.0006]
         hip.explicitinertial = True
         hip.add_joint(name=f"{leg}_hip_joint", axis=[1, 0, 0], range=list(HIP_RANGE))
-        hip.add_geom(type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[0.046, 0.02, 0], quat=[0.7071068, 0.7071068, 0, 0], rgba=[0.6, 0.6, 0.65, 1], contype=0, conaffinity=0)
+        hip.add_geom(
+            type=mujoco.mjtGeom.mjGEOM_CYLINDER,
+            size=[0.046, 0.02, 0],
+            quat=[0.7071068, 0.7071068, 0, 0],
+            rgba=[0.6, 0.6, 0.65, 1],
+            contype=0,
+            conaffinity=0,
+        )
 
-        thigh = hip.add_body(name=f"{leg}_thigh", pos=[0, sy * THIGH_OFFSET_Y_M, 0], mass=THIGH_MASS_KG, ipos=[-0.004, -sy * 0.02, -0.03])
+        thigh = hip.add_body(
+            name=f"{leg}_thigh", pos=[0, sy * THIGH_OFFSET_Y_M, 0], mass=THIGH_MASS_KG, ipos=[-0.004, -sy * 0.02, -0.03]
+        )
         thigh.inertia = [0.0058, 0.0058, 0.0011]
         thigh.explicitinertial = True
         thigh_range = FRONT_THIGH_RANGE if sx > 0 else REAR_THIGH_RANGE
         thigh.add_joint(name=f"{leg}_thigh_joint", axis=[0, 1, 0], range=list(thigh_range))
-        thigh.add_geom(type=mujoco.mjtGeom.mjGEOM_CAPSULE, fromto=[0, 0, 0, 0, 0, -THIGH_LENGTH_M + 0.03], size=[0.022, 0, 0], rgba=[0.6, 0.6, 0.65, 1], **COLLIDE_ROBOT)
+        thigh.add_geom(
+            type=mujoco.mjtGeom.mjGEOM_CAPSULE,
+            fromto=[0, 0, 0, 0, 0, -THIGH_LENGTH_M + 0.03],
+            size=[0.022, 0, 0],
+            rgba=[0.6, 0.6, 0.65, 1],
+            **COLLIDE_ROBOT,
+        )
 
-        calf = thigh.add_body(name=f"{leg}_calf", pos=[0, 0, -THIGH_LENGTH_M], mass=CALF_MASS_KG - FOOT_MASS_KG, ipos=[0.006, 0, -0.11])
+        calf = thigh.add_body(
+            name=f"{leg}_calf", pos=[0, 0, -THIGH_LENGTH_M], mass=CALF_MASS_KG - FOOT_MASS_KG, ipos=[0.006, 0, -0.11]
+        )
         calf.inertia = [0.0016, 0.0016, 0.00004]
         calf.explicitinertial = True
         calf.add_joint(name=f"{leg}_calf_joint", axis=[0, 1, 0], range=list(CALF_RANGE))
-        calf.add_geom(type=mujoco.mjtGeom.mjGEOM_CAPSULE, fromto=[0, 0, -0.02, 0, 0, -CALF_LENGTH_M + 0.03], size=[0.013, 0, 0], rgba=[0.3, 0.3, 0.35, 1], **COLLIDE_ROBOT)
+        calf.add_geom(
+            type=mujoco.mjtGeom.mjGEOM_CAPSULE,
+            fromto=[0, 0, -0.02, 0, 0, -CALF_LENGTH_M + 0.03],
+            size=[0.013, 0, 0],
+            rgba=[0.3, 0.3, 0.35, 1],
+            **COLLIDE_ROBOT,
+        )
         # the foot is its own (welded) body so that shin contacts and foot contacts are told apart
-        foot = calf.add_body(name=f"{leg}_foot", pos=[0, 0, -CALF_LENGTH_M], mass=FOOT_MASS_KG, inertia=[1e-5, 1e-5, 1e-5])
+        foot = calf.add_body(
+            name=f"{leg}_foot", pos=[0, 0, -CALF_LENGTH_M], mass=FOOT_MASS_KG, inertia=[1e-5, 1e-5, 1e-5]
+        )
         foot.explicitinertial = True
-        foot.add_geom(name=f"{leg}_foot", type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[FOOT_RADIUS_M, 0, 0], rgba=[0.1, 0.1, 0.1, 1], friction=[0.8, 0.02, 0.01], **COLLIDE_ROBOT)
+        foot.add_geom(
+            name=f"{leg}_foot",
+            type=mujoco.mjtGeom.mjGEOM_SPHERE,
+            size=[FOOT_RADIUS_M, 0, 0],
+            rgba=[0.1, 0.1, 0.1, 1],
+            friction=[0.8, 0.02, 0.01],
+            **COLLIDE_ROBOT,
+        )
         foot.add_site(name=f"{leg}_foot", size=[0.005, 0, 0])
     return spec
 

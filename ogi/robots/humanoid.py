@@ -71,11 +71,23 @@ ARM_JOINT_RANGE = {
     "gripper": (0.0, GRIPPER_OPENING_MAX_M),
 }
 WAIST_TORQUE_LIMIT_NM = 88.0
-ARM_TORQUE_LIMIT = {"shoulder_pitch": 25.0, "shoulder_roll": 25.0, "shoulder_yaw": 25.0, "elbow": 25.0, "gripper": 20.0}  # N*m; N
+ARM_TORQUE_LIMIT = {
+    "shoulder_pitch": 25.0,
+    "shoulder_roll": 25.0,
+    "shoulder_yaw": 25.0,
+    "elbow": 25.0,
+    "gripper": 20.0,
+}  # N*m; N
 # arms hang slightly out from the thighs with the elbows a little bent; the jaws half open
 ARM_DEFAULT_POSE = {"shoulder_pitch": 0.0, "shoulder_roll": 0.15, "shoulder_yaw": 0.0, "elbow": -0.3, "gripper": 0.02}
 WAIST_KP, WAIST_KD = 100.0, 2.0
-ARM_KP = {"shoulder_pitch": 40.0, "shoulder_roll": 40.0, "shoulder_yaw": 40.0, "elbow": 40.0, "gripper": 50.0}  # N*m/rad; N/m
+ARM_KP = {
+    "shoulder_pitch": 40.0,
+    "shoulder_roll": 40.0,
+    "shoulder_yaw": 40.0,
+    "elbow": 40.0,
+    "gripper": 50.0,
+}  # N*m/rad; N/m
 ARM_KD = {"shoulder_pitch": 1.0, "shoulder_roll": 1.0, "shoulder_yaw": 1.0, "elbow": 1.0, "gripper": 1.0}
 
 
@@ -92,9 +104,20 @@ def arm_default(side: str, joint: str) -> float:
 
 def _add_gripper(forearm: mujoco.MjsBody, side: str) -> None:
     palm = add_link(
-        forearm, f"{side}_hand", pos_m=[0, 0, -FOREARM_LENGTH_M], mass_kg=PALM_MASS_KG, com_m=[0, 0, -0.03], size_m=(0.07, 0.06, 0.08)
+        forearm,
+        f"{side}_hand",
+        pos_m=[0, 0, -FOREARM_LENGTH_M],
+        mass_kg=PALM_MASS_KG,
+        com_m=[0, 0, -0.03],
+        size_m=(0.07, 0.06, 0.08),
     )
-    palm.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=list(PALM_HALF_SIZE_M), pos=[0, 0, -PALM_HALF_SIZE_M[2]], rgba=DARK_RGBA, **COLLIDE_ROBOT)
+    palm.add_geom(
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=list(PALM_HALF_SIZE_M),
+        pos=[0, 0, -PALM_HALF_SIZE_M[2]],
+        rgba=DARK_RGBA,
+        **COLLIDE_ROBOT,
+    )
     palm.add_geom(
         name=f"{side}_jaw",
         type=mujoco.mjtGeom.mjGEOM_BOX,
@@ -103,7 +126,9 @@ def _add_gripper(forearm: mujoco.MjsBody, side: str) -> None:
         rgba=LINK_RGBA,
         **COLLIDE_ROBOT,
     )
-    palm.add_site(name=f"{side}_grasp", pos=[JAW_CLOSED_X_M + GRIPPER_OPENING_MAX_M / 2, 0, JAW_CENTER_Z_M], size=[0.005, 0, 0])
+    palm.add_site(
+        name=f"{side}_grasp", pos=[JAW_CLOSED_X_M + GRIPPER_OPENING_MAX_M / 2, 0, JAW_CENTER_Z_M], size=[0.005, 0, 0]
+    )
 
     # closed (joint at 0) the finger plate lies against the fixed jaw; opening slides it forward (+x)
     finger = add_link(
@@ -115,9 +140,18 @@ def _add_gripper(forearm: mujoco.MjsBody, side: str) -> None:
         size_m=(2 * JAW_HALF_SIZE_M[0], 2 * JAW_HALF_SIZE_M[1], 2 * JAW_HALF_SIZE_M[2]),
     )
     finger.add_joint(
-        name=f"{side}_gripper_joint", type=mujoco.mjtJoint.mjJNT_SLIDE, axis=[1, 0, 0], range=list(ARM_JOINT_RANGE["gripper"])
+        name=f"{side}_gripper_joint",
+        type=mujoco.mjtJoint.mjJNT_SLIDE,
+        axis=[1, 0, 0],
+        range=list(ARM_JOINT_RANGE["gripper"]),
     )
-    finger.add_geom(name=f"{side}_finger", type=mujoco.mjtGeom.mjGEOM_BOX, size=list(JAW_HALF_SIZE_M), rgba=LINK_RGBA, **COLLIDE_ROBOT)
+    finger.add_geom(
+        name=f"{side}_finger",
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=list(JAW_HALF_SIZE_M),
+        rgba=LINK_RGBA,
+        **COLLIDE_ROBOT,
+    )
 
 
 def add_arm(torso: mujoco.MjsBody, side: str) -> None:
@@ -139,7 +173,9 @@ def add_arm(torso: mujoco.MjsBody, side: str) -> None:
         return body
 
     shoulder_pos_m = [SHOULDER_OFFSET_M[0], sy * SHOULDER_OFFSET_M[1], SHOULDER_OFFSET_M[2]]
-    shoulder_pitch = link(torso, "shoulder_pitch", [0, 1, 0], pos_m=shoulder_pos_m, com_m=[0, sy * 0.03, 0], size_m=(0.07, 0.06, 0.07))
+    shoulder_pitch = link(
+        torso, "shoulder_pitch", [0, 1, 0], pos_m=shoulder_pos_m, com_m=[0, sy * 0.03, 0], size_m=(0.07, 0.06, 0.07)
+    )
     shoulder_pitch.add_geom(
         type=mujoco.mjtGeom.mjGEOM_CYLINDER,
         size=[0.035, 0.025, 0],
@@ -149,13 +185,29 @@ def add_arm(torso: mujoco.MjsBody, side: str) -> None:
         **COLLIDE_ROBOT,
     )
 
-    shoulder_roll = link(shoulder_pitch, "shoulder_roll", [1, 0, 0], pos_m=[0, sy * SHOULDER_ROLL_OFFSET_Y_M, 0], com_m=[0, 0, -0.05], size_m=(0.06, 0.06, 0.1))
+    shoulder_roll = link(
+        shoulder_pitch,
+        "shoulder_roll",
+        [1, 0, 0],
+        pos_m=[0, sy * SHOULDER_ROLL_OFFSET_Y_M, 0],
+        com_m=[0, 0, -0.05],
+        size_m=(0.06, 0.06, 0.1),
+    )
     add_capsule(shoulder_roll, 0.0, -UPPER_ARM_YAW_OFFSET_Z_M + 0.02, 0.035, LINK_RGBA)
 
-    upper_arm = link(shoulder_roll, "shoulder_yaw", [0, 0, 1], pos_m=[0, 0, -UPPER_ARM_YAW_OFFSET_Z_M], com_m=[0, 0, -0.05], size_m=(0.06, 0.06, 0.1))
+    upper_arm = link(
+        shoulder_roll,
+        "shoulder_yaw",
+        [0, 0, 1],
+        pos_m=[0, 0, -UPPER_ARM_YAW_OFFSET_Z_M],
+        com_m=[0, 0, -0.05],
+        size_m=(0.06, 0.06, 0.1),
+    )
     add_capsule(upper_arm, 0.0, -ELBOW_OFFSET_Z_M + 0.02, 0.03, LINK_RGBA)
 
-    forearm = link(upper_arm, "elbow", [0, 1, 0], pos_m=[0, 0, -ELBOW_OFFSET_Z_M], com_m=[0, 0, -0.09], size_m=(0.05, 0.05, 0.2))
+    forearm = link(
+        upper_arm, "elbow", [0, 1, 0], pos_m=[0, 0, -ELBOW_OFFSET_Z_M], com_m=[0, 0, -0.09], size_m=(0.05, 0.05, 0.2)
+    )
     add_capsule(forearm, -0.02, -FOREARM_LENGTH_M + 0.01, 0.028, LINK_RGBA)
     _add_gripper(forearm, side)
 
@@ -163,10 +215,26 @@ def add_arm(torso: mujoco.MjsBody, side: str) -> None:
 def build_humanoid_spec() -> mujoco.MjSpec:
     """The G1-class humanoid's geometry, joints and sites (no actuators or sensors)."""
     spec, pelvis = build_legged_pelvis("humanoid")
-    torso = add_link(pelvis, "torso", pos_m=[0, 0, 0], mass_kg=TORSO_MASS_KG, com_m=list(TORSO_COM_M), size_m=TORSO_BOX_SIZE_M)
+    torso = add_link(
+        pelvis, "torso", pos_m=[0, 0, 0], mass_kg=TORSO_MASS_KG, com_m=list(TORSO_COM_M), size_m=TORSO_BOX_SIZE_M
+    )
     torso.add_joint(name="waist_yaw_joint", axis=[0, 0, 1], range=list(WAIST_RANGE))
-    torso.add_geom(name="torso", type=mujoco.mjtGeom.mjGEOM_BOX, size=[h / 2 for h in TORSO_BOX_SIZE_M], pos=[0, 0, 0.18], rgba=LINK_RGBA, **COLLIDE_ROBOT)
-    torso.add_geom(name="head", type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[0.06, 0, 0], pos=[0, 0, 0.42], rgba=DARK_RGBA, **COLLIDE_ROBOT)
+    torso.add_geom(
+        name="torso",
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=[h / 2 for h in TORSO_BOX_SIZE_M],
+        pos=[0, 0, 0.18],
+        rgba=LINK_RGBA,
+        **COLLIDE_ROBOT,
+    )
+    torso.add_geom(
+        name="head",
+        type=mujoco.mjtGeom.mjGEOM_SPHERE,
+        size=[0.06, 0, 0],
+        pos=[0, 0, 0.42],
+        rgba=DARK_RGBA,
+        **COLLIDE_ROBOT,
+    )
     for side in SIDES:
         add_arm(torso, side)
     return spec
@@ -193,7 +261,9 @@ HUMANOID = RobotSpec(
     default_pose=_with_arms(per_leg_joint(LEG_DEFAULT_POSE_RAD), 0.0, arm_default),
     kp=_with_arms(per_leg_joint(LEG_KP), WAIST_KP, lambda _, joint: ARM_KP[joint]),
     kd=_with_arms(per_leg_joint(LEG_KD), WAIST_KD, lambda _, joint: ARM_KD[joint]),
-    torque_limit=_with_arms(per_leg_joint(LEG_TORQUE_LIMIT_NM), WAIST_TORQUE_LIMIT_NM, lambda _, joint: ARM_TORQUE_LIMIT[joint]),
+    torque_limit=_with_arms(
+        per_leg_joint(LEG_TORQUE_LIMIT_NM), WAIST_TORQUE_LIMIT_NM, lambda _, joint: ARM_TORQUE_LIMIT[joint]
+    ),
     joint_limits=_with_arms(leg_joint_limits(), WAIST_RANGE, arm_joint_range),
     foot_sites=FOOT_SITES,
     imu_site="imu",

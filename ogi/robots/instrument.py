@@ -44,7 +44,9 @@ def check_names(spec: mujoco.MjSpec, robot: RobotSpec) -> None:
     joints = {j.name: j for j in spec.joints}
     for joint in robot.joint_names:
         if joint not in joints:
-            raise RobotSpecError(robot.source, "joint_names", f"joint '{joint}' is not in the model{_near(joint, joints)}")
+            raise RobotSpecError(
+                robot.source, "joint_names", f"joint '{joint}' is not in the model{_near(joint, joints)}"
+            )
         if joints[joint].type not in (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE):
             raise RobotSpecError(robot.source, "joint_names", f"joint '{joint}' must be a hinge or slide joint")
     sites = {s.name for s in spec.sites}
@@ -141,13 +143,15 @@ def _add_foot_zone(site: mujoco.MjsSite) -> mujoco.MjsSite:
     """
     body = site.parent
     candidates = [
-        g for g in body.geoms
+        g
+        for g in body.geoms
         if (g.contype or g.conaffinity) and g.type in (mujoco.mjtGeom.mjGEOM_SPHERE, mujoco.mjtGeom.mjGEOM_BOX)
     ]
     name = f"{site.name}_zone"
     if not candidates:
-        return body.add_site(name=name, pos=list(site.pos), size=[FOOT_ZONE_RADIUS_M, 0, 0],
-                             type=mujoco.mjtGeom.mjGEOM_SPHERE, group=4)
+        return body.add_site(
+            name=name, pos=list(site.pos), size=[FOOT_ZONE_RADIUS_M, 0, 0], type=mujoco.mjtGeom.mjGEOM_SPHERE, group=4
+        )
     geom = min(candidates, key=lambda g: float(np.linalg.norm(np.asarray(g.pos) - np.asarray(site.pos))))
     if geom.type == mujoco.mjtGeom.mjGEOM_SPHERE:
         size = [geom.size[0] + FOOT_ZONE_MARGIN_M, 0, 0]

@@ -88,7 +88,13 @@ def load_robot_toml(path: Path) -> RobotSpec:
         fields[key] = _strings(src, key, doc.get(key, []))
     for key, default in (("nominal_base_height", None), ("action_scale", 0.25)):
         fields[key] = _number(src, key, doc.get(key, default))
-    per_joint = {"joint_names": "name", "default_pose": "default", "kp": "kp", "kd": "kd", "torque_limit": "torque_limit"}
+    per_joint = {
+        "joint_names": "name",
+        "default_pose": "default",
+        "kp": "kp",
+        "kd": "kd",
+        "torque_limit": "torque_limit",
+    }
     fields |= {key: tuple(getattr(j, role) for j in joints) for key, role in per_joint.items()}
     fields["source"] = src
     root = path.parent.resolve()
@@ -108,7 +114,9 @@ def load_robot_toml(path: Path) -> RobotSpec:
     for joint, (low, high) in zip(joints, limits):
         if not low <= joint.default <= high:
             raise RobotSpecError(
-                src, joint.fields["default"], f"{joint.default} for joint '{joint.name}' lies outside its range [{low}, {high}]"
+                src,
+                joint.fields["default"],
+                f"{joint.default} for joint '{joint.name}' lies outside its range [{low}, {high}]",
             )
     return RobotSpec(**fields, joint_limits=limits)
 
@@ -172,7 +180,14 @@ def _read_joint_tables(src: str, tables: Any) -> list[_Joint]:
             if key not in table:
                 raise RobotSpecError(src, prefix + key, "missing required field")
         fields = {role: prefix + role for role in _JOINT_KEYS}
-        readers = {"name": _string, "default": _number, "kp": _number, "kd": _number, "torque_limit": _number, "range": _range}
+        readers = {
+            "name": _string,
+            "default": _number,
+            "kp": _number,
+            "kd": _number,
+            "torque_limit": _number,
+            "range": _range,
+        }
         values = {role: read(src, fields[role], table[role]) for role, read in readers.items() if role in table}
         joints.append(_Joint(**{"range": None, **values}, fields=fields))
     _check_joints(src, joints)
@@ -190,9 +205,13 @@ def _check_joints(src: str, joints: list[_Joint]) -> None:
         seen.add(joint.name)
         for role, gain in (("kp", joint.kp), ("kd", joint.kd)):
             if gain < 0:
-                raise RobotSpecError(src, joint.fields[role], f"negative gain {gain} for joint '{joint.name}' (must be >= 0)")
+                raise RobotSpecError(
+                    src, joint.fields[role], f"negative gain {gain} for joint '{joint.name}' (must be >= 0)"
+                )
         if joint.torque_limit <= 0:
-            raise RobotSpecError(src, joint.fields["torque_limit"], f"{joint.torque_limit} for joint '{joint.name}' must be > 0")
+            raise RobotSpecError(
+                src, joint.fields["torque_limit"], f"{joint.torque_limit} for joint '{joint.name}' must be > 0"
+            )
 
 
 def _kind(value: Any) -> str:
@@ -253,7 +272,9 @@ def _inside(src: str, root: Path, base: Path, value: str, what: str) -> Path:
         raise RobotSpecError(src, "mjcf", f"{what} = '{value}' cannot be resolved: {exc}") from exc
     if not resolved.is_relative_to(root):
         raise RobotSpecError(
-            src, "mjcf", f"{what} = '{value}' resolves to {resolved}, outside the TOML's folder {root} ('..' or a symlink)"
+            src,
+            "mjcf",
+            f"{what} = '{value}' resolves to {resolved}, outside the TOML's folder {root} ('..' or a symlink)",
         )
     return resolved
 
@@ -336,7 +357,9 @@ def _model_range(src: str, model: mujoco.MjModel, mjcf_path: Path, joint: _Joint
     """The joint's range from the compiled model, which is in radians even for a degree MJCF."""
     jid = model.joint(joint.name).id
     if not model.jnt_limited[jid]:
-        problem = f"absent, and joint '{joint.name}' in '{mjcf_path}' has no range; give one here or limit it in the MJCF"
+        problem = (
+            f"absent, and joint '{joint.name}' in '{mjcf_path}' has no range; give one here or limit it in the MJCF"
+        )
         raise RobotSpecError(src, joint.fields["range"], problem)
     low, high = (float(v) for v in model.jnt_range[jid])
     return low, high

@@ -40,8 +40,15 @@ def robot_summary(robot: RobotSpec) -> dict:
 def joint_rows(robot: RobotSpec) -> list[dict]:
     """One row per actuated joint, in action order: default angle, limits (rad), PD gains, torque limit (N*m)."""
     return [
-        {"name": name, "default_rad": default, "low_rad": low, "high_rad": high, "kp": kp, "kd": kd,
-         "torque_limit_nm": torque}
+        {
+            "name": name,
+            "default_rad": default,
+            "low_rad": low,
+            "high_rad": high,
+            "kp": kp,
+            "kd": kd,
+            "torque_limit_nm": torque,
+        }
         for name, default, (low, high), kp, kd, torque in zip(
             robot.joint_names, robot.default_pose, robot.joint_limits, robot.kp, robot.kd, robot.torque_limit
         )

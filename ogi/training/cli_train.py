@@ -20,8 +20,16 @@ _SHORT = 12  # hex digits of a hash shown in a report: enough to tell two digest
 
 
 def build_config(
-    *, robot: str, task: str, config: Path | None, iterations: int | None, minutes: float | None,
-    num_envs: int | None, actor: str | None, seed: int | None, fall_limit: float | None = None,
+    *,
+    robot: str,
+    task: str,
+    config: Path | None,
+    iterations: int | None,
+    minutes: float | None,
+    num_envs: int | None,
+    actor: str | None,
+    seed: int | None,
+    fall_limit: float | None = None,
 ):
     from ogi.policies import ActorConfig
     from ogi.training.config import load_train_config, preset
@@ -45,14 +53,31 @@ def build_config(
         # Pr(fall | pi) <= delta through PPO-Lagrangian
         changes["safety"] = dataclasses.replace(cfg.safety, enabled=True, fall_limit=fall_limit)
     if actor is not None:
-        changes["actor"] = dataclasses.replace(cfg.actor, kind=actor) if isinstance(cfg.actor, ActorConfig) else ActorConfig(kind=actor)
+        changes["actor"] = (
+            dataclasses.replace(cfg.actor, kind=actor)
+            if isinstance(cfg.actor, ActorConfig)
+            else ActorConfig(kind=actor)
+        )
     return dataclasses.replace(cfg, **changes)
 
 
 def run_train(
-    *, robot: str, task: str, algo: str, config: Path | None, run_dir: Path | None, iterations: int | None,
-    minutes: float | None, num_envs: int | None, actor: str | None, seed: int | None, resume: bool,
-    evaluate_after: bool, console: Console, fall_limit: float | None = None, init_from: Path | None = None,
+    *,
+    robot: str,
+    task: str,
+    algo: str,
+    config: Path | None,
+    run_dir: Path | None,
+    iterations: int | None,
+    minutes: float | None,
+    num_envs: int | None,
+    actor: str | None,
+    seed: int | None,
+    resume: bool,
+    evaluate_after: bool,
+    console: Console,
+    fall_limit: float | None = None,
+    init_from: Path | None = None,
     until_walks: bool = False,
 ) -> int:
     from ogi.training.runner import Runner
@@ -69,8 +94,17 @@ def run_train(
             if iterations is not None:
                 cfg = dataclasses.replace(cfg, iterations=iterations)
         else:
-            cfg = build_config(robot=robot, task=task, config=config, iterations=iterations, minutes=minutes,
-                               num_envs=num_envs, actor=actor, seed=seed, fall_limit=fall_limit)
+            cfg = build_config(
+                robot=robot,
+                task=task,
+                config=config,
+                iterations=iterations,
+                minutes=minutes,
+                num_envs=num_envs,
+                actor=actor,
+                seed=seed,
+                fall_limit=fall_limit,
+            )
         run_dir = run_dir or Path("runs") / f"{cfg.env.robot.replace('/', '_')}-{task}-{time.strftime('%Y%m%d-%H%M%S')}"
         if algo == "sb3-ppo":
             from ogi.training.sb3 import train_sb3
@@ -82,8 +116,11 @@ def run_train(
             raise ConfigError("--init-from starts a new run; --resume continues one: pass only one of them")
         runner = Runner(cfg, run_dir, resume=resume)
         if resume and runner.last_checkpoint is not None:
-            console.print(f"resumed from checkpoint {runner.last_checkpoint.iteration} (step {runner.last_checkpoint.step})",
-                          markup=False, soft_wrap=True)
+            console.print(
+                f"resumed from checkpoint {runner.last_checkpoint.iteration} (step {runner.last_checkpoint.step})",
+                markup=False,
+                soft_wrap=True,
+            )
         if init_from is not None:
             from ogi.training.warm_start import warm_start
 
@@ -95,15 +132,23 @@ def run_train(
     judge = None
     if until_walks:
         judge = _walk_judge(cfg, console)
-        console.print(f"training until the policy walks (judged every minute on the 1 kHz model), at most "
-                      f"{cfg.max_minutes:g} min" if cfg.max_minutes else "training until the policy walks "
-                      "(judged every minute on the 1 kHz model)", markup=False, soft_wrap=True)
+        console.print(
+            f"training until the policy walks (judged every minute on the 1 kHz model), at most {cfg.max_minutes:g} min"
+            if cfg.max_minutes
+            else "training until the policy walks (judged every minute on the 1 kHz model)",
+            markup=False,
+            soft_wrap=True,
+        )
     try:
         remaining = None if not resume else max(0, cfg.iterations - runner.iteration)
         summary = runner.train(iterations=remaining, save_final=not evaluate_after, stop_when=judge)
     except KeyboardInterrupt:
-        console.print(f"interrupted: saved {runner.last_checkpoint.path if runner.last_checkpoint else 'nothing'}; "
-                      f"continue with: ogi train --resume --run-dir {run_dir}", markup=False, soft_wrap=True)
+        console.print(
+            f"interrupted: saved {runner.last_checkpoint.path if runner.last_checkpoint else 'nothing'}; "
+            f"continue with: ogi train --resume --run-dir {run_dir}",
+            markup=False,
+            soft_wrap=True,
+        )
         return 130
     if evaluate_after:
         from ogi.training.evaluate import evaluate
@@ -120,11 +165,18 @@ def run_train(
         summary["minutes_to_walk"] = None if judge.walked_at_s is None else judge.walked_at_s / 60
         summary["judgements"] = judge.history
         if judge.walked_at_s is not None:
-            console.print(f"walks after {judge.walked_at_s / 60:.1f} min of training ({runner.env_steps:,} env steps)",
-                          markup=False, soft_wrap=True)
+            console.print(
+                f"walks after {judge.walked_at_s / 60:.1f} min of training ({runner.env_steps:,} env steps)",
+                markup=False,
+                soft_wrap=True,
+            )
         else:
-            console.print("did not walk yet within the time given; continue with: "
-                          f"ogi train --resume --run-dir {run_dir} --until-walks", markup=False, soft_wrap=True)
+            console.print(
+                "did not walk yet within the time given; continue with: "
+                f"ogi train --resume --run-dir {run_dir} --until-walks",
+                markup=False,
+                soft_wrap=True,
+            )
     summary["checkpoint"] = str(runner.last_checkpoint.path) if runner.last_checkpoint else None
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     _print_summary(console, summary)
@@ -135,14 +187,26 @@ def _walk_judge(cfg, console: Console):
     from ogi.training.walk_eval import WalkJudge, describe
 
     def report(training_s: float, env_steps: int, results, walking: bool) -> None:
-        console.print(f"{training_s / 60:.1f} min, {env_steps:,} steps: {'walks' if walking else 'not yet walking'}\n"
-                      f"{describe(results)}", markup=False, soft_wrap=True)
+        console.print(
+            f"{training_s / 60:.1f} min, {env_steps:,} steps: {'walks' if walking else 'not yet walking'}\n"
+            f"{describe(results)}",
+            markup=False,
+            soft_wrap=True,
+        )
 
     return WalkJudge(cfg.env, actor_obs=cfg.actor_obs, on_judged=report)
 
 
-def run_eval(run: Path, *, num_envs: int, seconds: float, as_json: bool, console: Console, record: Path | None = None,
-             families: bool = False) -> int:
+def run_eval(
+    run: Path,
+    *,
+    num_envs: int,
+    seconds: float,
+    as_json: bool,
+    console: Console,
+    record: Path | None = None,
+    families: bool = False,
+) -> int:
     from ogi.training.evaluate import evaluate
     from ogi.training.policy_loading import load_policy
 
@@ -151,10 +215,12 @@ def run_eval(run: Path, *, num_envs: int, seconds: float, as_json: bool, console
     except (FileNotFoundError, ckpt.CheckpointError, ConfigError, KeyError) as err:
         return print_error(err)
     if families:
-        return _eval_families(actor, normalizer, cfg, checkpoint, num_envs=num_envs, seconds=seconds, as_json=as_json,
-                              console=console)
-    result = evaluate(actor, normalizer, cfg.env, num_envs=num_envs, episode_s=seconds, actor_obs=cfg.actor_obs,
-                      record=record)
+        return _eval_families(
+            actor, normalizer, cfg, checkpoint, num_envs=num_envs, seconds=seconds, as_json=as_json, console=console
+        )
+    result = evaluate(
+        actor, normalizer, cfg.env, num_envs=num_envs, episode_s=seconds, actor_obs=cfg.actor_obs, record=record
+    )
     out = {"checkpoint": str(checkpoint.path), "env_steps": checkpoint.step, **result.as_dict()}
     # strict JSON: a metric with nothing to average (e.g. every episode shorter than the settling time) is null
     out = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
@@ -165,23 +231,38 @@ def run_eval(run: Path, *, num_envs: int, seconds: float, as_json: bool, console
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in out.items():
-        text = f"{value:.4g}" if isinstance(value, float) else (
-            ", ".join(f"{v:.2f}" for v in value) if isinstance(value, tuple) else str(value))
+        text = (
+            f"{value:.4g}"
+            if isinstance(value, float)
+            else (", ".join(f"{v:.2f}" for v in value) if isinstance(value, tuple) else str(value))
+        )
         table.add_row(key, escape(text))
     console.print(table)
     print(dumps_strict(out))
     return 0
 
 
-def _eval_families(actor, normalizer, cfg, checkpoint, *, num_envs: int, seconds: float, as_json: bool,
-                   console: Console) -> int:
+def _eval_families(
+    actor, normalizer, cfg, checkpoint, *, num_envs: int, seconds: float, as_json: bool, console: Console
+) -> int:
     from ogi.training.walk_eval import FAMILIES, evaluate_families, full_fidelity, summarize, walks
 
     per_family = max(1, num_envs // len(FAMILIES))
-    results = evaluate_families(actor, normalizer, full_fidelity(cfg.env), envs_per_family=per_family,
-                                episode_s=seconds, actor_obs=cfg.actor_obs)
-    out = {"checkpoint": str(checkpoint.path), "env_steps": checkpoint.step, "physics_hz": 1000,
-           "walks": walks(results), **summarize(results)}
+    results = evaluate_families(
+        actor,
+        normalizer,
+        full_fidelity(cfg.env),
+        envs_per_family=per_family,
+        episode_s=seconds,
+        actor_obs=cfg.actor_obs,
+    )
+    out = {
+        "checkpoint": str(checkpoint.path),
+        "env_steps": checkpoint.step,
+        "physics_hz": 1000,
+        "walks": walks(results),
+        **summarize(results),
+    }
     if as_json:
         print(dumps_strict(out, indent=2))
         return 0
@@ -189,11 +270,18 @@ def _eval_families(actor, normalizer, cfg, checkpoint, *, num_envs: int, seconds
     for column in ("family", "lin error m/s", "yaw error rad/s", "falls", "duty factors"):
         table.add_column(column, justify="left" if column == "family" else "right")
     for name, r in results.items():
-        table.add_row(name, f"{r.lin_error_mps:.3f}", f"{r.yaw_error_radps:.3f}", f"{r.falls:.2f}",
-                      ", ".join(f"{d:.2f}" for d in r.duty_factors))
+        table.add_row(
+            name,
+            f"{r.lin_error_mps:.3f}",
+            f"{r.yaw_error_radps:.3f}",
+            f"{r.falls:.2f}",
+            ", ".join(f"{d:.2f}" for d in r.duty_factors),
+        )
     console.print(table)
-    print(f"walks: {'yes' if out['walks'] else 'no'} (every family: linear error <= 0.10 m/s, yaw-rate error <= "
-          "0.15 rad/s, falls <= 2%, duty factors in [0.35, 0.65])")
+    print(
+        f"walks: {'yes' if out['walks'] else 'no'} (every family: linear error <= 0.10 m/s, yaw-rate error <= "
+        "0.15 rad/s, falls <= 2%, duty factors in [0.35, 0.65])"
+    )
     return 0
 
 
@@ -209,14 +297,19 @@ def run_verify(path: Path) -> int:
             print(f"INVALID {result.target}\n    {type(result.error).__name__}: {result.error}")
             continue
         chain, pruned = result.lineage.checkpoints, result.lineage.pruned_parent
-        end = (f"{chain[-1].path}, whose parent {pruned.checkpoint_sha256[:_SHORT]} at {pruned.path} was pruned"
-               if pruned is not None else f"{chain[-1].path}")
+        end = (
+            f"{chain[-1].path}, whose parent {pruned.checkpoint_sha256[:_SHORT]} at {pruned.path} was pruned"
+            if pruned is not None
+            else f"{chain[-1].path}"
+        )
         print(f"ok      {result.target}  ({len(chain)} checkpoint(s) back to {end})")
         for checkpoint in () if report.is_run else chain:
             print(f"    {_describe(checkpoint)}")
         if pruned is not None and not report.is_run:
-            print(f"    step {pruned.step:>11,}  iteration {pruned.iteration:>6}  "
-                  f"sha256 {pruned.checkpoint_sha256[:_SHORT]}  pruned (files deleted by retention)")
+            print(
+                f"    step {pruned.step:>11,}  iteration {pruned.iteration:>6}  "
+                f"sha256 {pruned.checkpoint_sha256[:_SHORT]}  pruned (files deleted by retention)"
+            )
     return 0 if report.ok else 1
 
 
@@ -228,8 +321,11 @@ def _print_summary(console: Console, summary: dict) -> None:
     flat.update({f"eval/{k}": v for k, v in summary.get("eval", {}).items()})
     flat.pop("eval", None)
     for key, value in flat.items():
-        text = f"{value:.4g}" if isinstance(value, float) else (
-            ", ".join(f"{v:.2f}" for v in value) if isinstance(value, (tuple, list)) else str(value))
+        text = (
+            f"{value:.4g}"
+            if isinstance(value, float)
+            else (", ".join(f"{v:.2f}" for v in value) if isinstance(value, (tuple, list)) else str(value))
+        )
         table.add_row(key, escape(text))
     console.print(table)
 
@@ -237,6 +333,8 @@ def _print_summary(console: Console, summary: dict) -> None:
 def _describe(checkpoint: ckpt.Checkpoint) -> str:
     parent = (checkpoint.parent_sha256 or "-")[:_SHORT]
     scores = " ".join(f"{name}={score:.4g}" for name, score in sorted(checkpoint.eval_scores.items()))
-    return (f"step {checkpoint.step:>11,}  iteration {checkpoint.iteration:>6}  "
-            f"sha256 {checkpoint.checkpoint_sha256[:_SHORT]}  parent {parent:<{_SHORT}}  "
-            f"weights {checkpoint.manifest['weights_bytes']:,} B  eval {scores or '-'}")
+    return (
+        f"step {checkpoint.step:>11,}  iteration {checkpoint.iteration:>6}  "
+        f"sha256 {checkpoint.checkpoint_sha256[:_SHORT]}  parent {parent:<{_SHORT}}  "
+        f"weights {checkpoint.manifest['weights_bytes']:,} B  eval {scores or '-'}"
+    )

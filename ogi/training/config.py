@@ -66,7 +66,9 @@ class TrainConfig:
         check_range("max_minutes", self.max_minutes, 0.0, 1e6)
         check_range("checkpoint_every", self.checkpoint_every, 1, 10**9)
         if isinstance(self.keep_last, bool) or not isinstance(self.keep_last, int) or self.keep_last < 0:
-            raise ConfigError(f"keep_last = {self.keep_last!r} must be a whole number of checkpoints >= 0 (0: keep all)")
+            raise ConfigError(
+                f"keep_last = {self.keep_last!r} must be a whole number of checkpoints >= 0 (0: keep all)"
+            )
         check_range("collect_threads", self.collect_threads, 1, 1024)
         check_range("update_threads", self.update_threads, 1, 1024)
 

@@ -68,7 +68,14 @@ class DistillConfig:
         check_range("distill.checkpoint_every", self.checkpoint_every, 1, 10**9)
         check_range("distill.collect_threads", self.collect_threads, 1, 1024)
         check_range("distill.update_threads", self.update_threads, 1, 1024)
-        for name in ("iterations", "rollout_steps", "chunk_steps", "epochs", "minibatches", "teacher_action_iterations"):
+        for name in (
+            "iterations",
+            "rollout_steps",
+            "chunk_steps",
+            "epochs",
+            "minibatches",
+            "teacher_action_iterations",
+        ):
             if not isinstance(getattr(self, name), int):
                 raise ConfigError(f"distill.{name} = {getattr(self, name)!r} must be an integer")
 
@@ -95,7 +102,7 @@ def load_teacher(path: Path) -> Teacher:
     if cfg.actor_obs != "privileged":
         raise ConfigError(
             f"{path}: actor_obs = {cfg.actor_obs!r}; a teacher must be a privileged-observation run "
-            "(train it with actor_obs = \"privileged\")"
+            '(train it with actor_obs = "privileged")'
         )
     return Teacher(actor=actor, normalizer=normalizer, cfg=cfg, checkpoint=checkpoint)
 
@@ -108,9 +115,13 @@ def student_config(teacher_cfg: TrainConfig, *, depth: bool = True, num_envs: in
     env = dataclasses.replace(env, depth_camera=camera, num_envs=num_envs or env.num_envs)
     base = teacher_cfg.actor
     actor = ActorConfig(
-        kind="student", hidden_sizes=base.hidden_sizes, recurrent_size=base.recurrent_size,
-        activation=base.activation, init_std=base.init_std,
-        depth_height=camera.height if depth else 0, depth_width=camera.width if depth else 0,
+        kind="student",
+        hidden_sizes=base.hidden_sizes,
+        recurrent_size=base.recurrent_size,
+        activation=base.activation,
+        init_std=base.init_std,
+        depth_height=camera.height if depth else 0,
+        depth_width=camera.width if depth else 0,
     )
     return dataclasses.replace(teacher_cfg, env=env, actor=actor, actor_obs="policy")
 
@@ -235,8 +246,11 @@ class Distiller:
         self.env_steps += self.cfg.env.num_envs * self.distill_cfg.rollout_steps
         if episodes:
             self.episode_stats = {"episode/return": float(np.mean(returns)), "episode/fall_rate": falls / episodes}
-        return {"distill/kl_on_rollout": kl_sum / self.distill_cfg.rollout_steps, "distill/beta": beta,
-                **self.episode_stats}
+        return {
+            "distill/kl_on_rollout": kl_sum / self.distill_cfg.rollout_steps,
+            "distill/beta": beta,
+            **self.episode_stats,
+        }
 
     def update(self) -> dict[str, float]:
         """Epochs of Adam steps on the KL, one per (env minibatch, BPTT chunk)."""
@@ -264,9 +278,7 @@ class Distiller:
         return {"distill/kl_update": total / count, "policy/std": float(self.student.log_std.detach().exp().mean())}
 
     # ---- the loop ----------------------------------------------------------------------------
-    def train(
-        self, *, iterations: int | None = None, console: Console | None = None, save_final: bool = True
-    ) -> dict:
+    def train(self, *, iterations: int | None = None, console: Console | None = None, save_final: bool = True) -> dict:
         """Iterate until `iterations` (default: the config's) or `max_minutes`; checkpoint on the way and at the end.
 
         With save_final=False the caller saves the last state itself (e.g. with eval scores in the manifest).
@@ -278,8 +290,15 @@ class Distiller:
         start = time.perf_counter()
         stats: dict[str, float] = {}
         history: list[float] = []
-        bar = Progress(TextColumn("[bold]distill"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[line]}"),
-                       TimeElapsedColumn(), console=console, disable=not console.is_terminal)
+        bar = Progress(
+            TextColumn("[bold]distill"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[line]}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not console.is_terminal,
+        )
         last_line = -1e9
         with bar:
             task = bar.add_task("distill", total=None if total >= 10**9 else total, line="")
@@ -301,8 +320,11 @@ class Distiller:
         if save_final and (self.last_checkpoint is None or self.last_checkpoint.iteration != self.iteration):
             self.save()
         summary = {
-            "iterations": self.iteration, "env_steps": self.env_steps, "wall_s": time.perf_counter() - start,
-            "kl_first": history[0] if history else float("nan"), "kl_last": history[-1] if history else float("nan"),
+            "iterations": self.iteration,
+            "env_steps": self.env_steps,
+            "wall_s": time.perf_counter() - start,
+            "kl_first": history[0] if history else float("nan"),
+            "kl_last": history[-1] if history else float("nan"),
             **{k: v for k, v in stats.items() if k.startswith(("episode/", "policy/std"))},
         }
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -325,9 +347,16 @@ class Distiller:
         if eval_scores is not None:
             self.last_eval = eval_scores
         self.last_checkpoint = ckpt.save_checkpoint(
-            self.run_dir, step=self.env_steps, iteration=self.iteration, weights=weights, state=state,
-            config=config_to_dict(self.cfg), reward_weights=dict(self.cfg.env.rewards.weights), data_manifest=data,
-            eval_scores=self.last_eval, parent=self.last_checkpoint or self.teacher_checkpoint,
+            self.run_dir,
+            step=self.env_steps,
+            iteration=self.iteration,
+            weights=weights,
+            state=state,
+            config=config_to_dict(self.cfg),
+            reward_weights=dict(self.cfg.env.rewards.weights),
+            data_manifest=data,
+            eval_scores=self.last_eval,
+            parent=self.last_checkpoint or self.teacher_checkpoint,
         )
         return self.last_checkpoint
 

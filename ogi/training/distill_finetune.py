@@ -24,8 +24,14 @@ FINETUNE_LEARNING_RATE = 3e-4
 
 
 def finetune_student(
-    student_run: Path, run_dir: Path, *, minutes: float, reference_kl_coef: float = 0.1,
-    iterations: int | None = None, update_threads: int | None = None, progress: bool = True,
+    student_run: Path,
+    run_dir: Path,
+    *,
+    minutes: float,
+    reference_kl_coef: float = 0.1,
+    iterations: int | None = None,
+    update_threads: int | None = None,
+    progress: bool = True,
     console: Console | None = None,
 ) -> dict:
     """PPO on the student in `student_run` for `minutes` (or `iterations`), KL-anchored to it; returns the summary.
@@ -40,14 +46,22 @@ def finetune_student(
     check_range("reference_kl_coef", reference_kl_coef, 0.0, 1e3)
     actor, normalizer, cfg, checkpoint = load_policy(Path(student_run))
     if cfg.actor_obs != "policy":
-        raise ValueError(f"{student_run}: actor_obs = {cfg.actor_obs!r}; fine-tuning takes a student run (actor_obs = 'policy')")
+        raise ValueError(
+            f"{student_run}: actor_obs = {cfg.actor_obs!r}; fine-tuning takes a student run (actor_obs = 'policy')"
+        )
     ppo = dataclasses.replace(
-        cfg.ppo, reference_kl_coef=reference_kl_coef,
+        cfg.ppo,
+        reference_kl_coef=reference_kl_coef,
         learning_rate=min(cfg.ppo.learning_rate, FINETUNE_LEARNING_RATE),
         min_learning_rate=min(cfg.ppo.min_learning_rate, FINETUNE_LEARNING_RATE),
     )
-    cfg = dataclasses.replace(cfg, ppo=ppo, max_minutes=minutes, iterations=iterations or 10**9,
-                              update_threads=update_threads or cfg.update_threads)
+    cfg = dataclasses.replace(
+        cfg,
+        ppo=ppo,
+        max_minutes=minutes,
+        iterations=iterations or 10**9,
+        update_threads=update_threads or cfg.update_threads,
+    )
     reference = FrozenPolicy(actor, normalizer, cfg.env.num_envs)
     runner = Runner(cfg, Path(run_dir), reference=reference)
     runner.actor.load_state_dict(actor.state_dict())
@@ -58,11 +72,17 @@ def finetune_student(
     summary = runner.train(progress=progress, log=False, save_final=False)
     if runner.last_checkpoint is checkpoint or runner.last_checkpoint.iteration != runner.iteration:
         runner.save()
-    summary.update({"wall_s": time.perf_counter() - start, "checkpoint": str(runner.last_checkpoint.path),
-                    "parent": str(checkpoint.path), "reference_kl_coef": reference_kl_coef})
+    summary.update(
+        {
+            "wall_s": time.perf_counter() - start,
+            "checkpoint": str(runner.last_checkpoint.path),
+            "parent": str(checkpoint.path),
+            "reference_kl_coef": reference_kl_coef,
+        }
+    )
     (Path(run_dir) / "summary.json").write_text(json.dumps(summary, indent=2))
     if console is not None:
-        console.print(f"fine-tuned {runner.iteration} iterations -> {runner.last_checkpoint.path}", markup=False,
-                      soft_wrap=True)
+        console.print(
+            f"fine-tuned {runner.iteration} iterations -> {runner.last_checkpoint.path}", markup=False, soft_wrap=True
+        )
     return summary
-

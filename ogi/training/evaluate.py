@@ -60,7 +60,10 @@ def evaluate(
     An env that falls ends its episode there; its tracking error counts until the fall.
     """
     cfg = dataclasses.replace(
-        env_cfg, num_envs=num_envs, episode_length_s=episode_s, seed=seed,
+        env_cfg,
+        num_envs=num_envs,
+        episode_length_s=episode_s,
+        seed=seed,
         commands=dataclasses.replace(env_cfg.commands, resample_s=episode_s + 1.0, standing_probability=0.0),
     )
     # envs that end early restart by themselves; only each env's first episode is counted
@@ -111,7 +114,8 @@ def evaluate(
         episodes=num_envs,
         tracking_error_mps=float(per_env_err[err_count > 0].mean()) if (err_count > 0).any() else float("nan"),
         tracking_error_fastest_fifth_mps=float(per_env_err[fastest & (err_count > 0)].mean())
-        if (fastest & (err_count > 0)).any() else float("nan"),
+        if (fastest & (err_count > 0)).any()
+        else float("nan"),
         fall_rate=float(fell.mean()),
         mean_return=float(ret.mean()),
         mean_episode_length_s=float(length.mean() * cfg.sim.ctrl_dt_s),

@@ -150,8 +150,14 @@ def collect_fall_data(policy_path: Path, cfg: FallPredictorTrainConfig, *, seed:
     known = (end_step >= 0) | (flat_t + horizon < steps)
     episodes = len(set(ended))
     return FallData(
-        windows=windows[known], valid=valid[known], labels=labels[known], steps_to_fall=steps_to_fall[known],
-        episode=flat_ep[known], ctrl_dt_s=dt, falls=len(fall_at), episodes=episodes,
+        windows=windows[known],
+        valid=valid[known],
+        labels=labels[known],
+        steps_to_fall=steps_to_fall[known],
+        episode=flat_ep[known],
+        ctrl_dt_s=dt,
+        falls=len(fall_at),
+        episodes=episodes,
     )
 
 
@@ -161,9 +167,15 @@ def train_predictor(data: FallData, cfg: FallPredictorTrainConfig, *, seed: int 
         raise ValueError("the training rollouts hold no fall: raise push_velocity_mps or seconds")
     torch.manual_seed(seed)
     d = data.windows.shape[-1]
-    predictor = FallPredictor(FallPredictorConfig(
-        obs_dim=d, window=cfg.window, hidden_sizes=cfg.hidden_sizes, horizon_s=cfg.horizon_s, ctrl_dt_s=data.ctrl_dt_s,
-    ))
+    predictor = FallPredictor(
+        FallPredictorConfig(
+            obs_dim=d,
+            window=cfg.window,
+            hidden_sizes=cfg.hidden_sizes,
+            horizon_s=cfg.horizon_s,
+            ctrl_dt_s=data.ctrl_dt_s,
+        )
+    )
     real = data.windows[data.valid]
     predictor.set_normalization(torch.as_tensor(real.mean(axis=0)), torch.as_tensor(real.std(axis=0)))
     windows, valid = torch.as_tensor(data.windows), torch.as_tensor(data.valid)
@@ -247,8 +259,14 @@ def evaluate_predictor(
 
 
 def save_predictor(
-    out: Path, predictor: FallPredictor, cfg: FallPredictorTrainConfig, *, policy_checkpoint, metrics: dict,
-    train_stats: dict, samples: int,
+    out: Path,
+    predictor: FallPredictor,
+    cfg: FallPredictorTrainConfig,
+    *,
+    policy_checkpoint,
+    metrics: dict,
+    train_stats: dict,
+    samples: int,
 ):
     """Write the predictor as a checkpoint whose lineage parent is the policy it was trained beside."""
     from ogi import checkpoints as ckpt
@@ -257,8 +275,19 @@ def save_predictor(
     weights = {f"predictor/{k}": v.contiguous() for k, v in predictor.state_dict().items()}
     config = {"architecture": ARCHITECTURE, "predictor": predictor.cfg.to_dict(), "train": config_to_dict(cfg)}
     scores = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
-    data = {"policy_checkpoint_sha256": policy_checkpoint.checkpoint_sha256, "train": json.loads(json.dumps(train_stats))}
+    data = {
+        "policy_checkpoint_sha256": policy_checkpoint.checkpoint_sha256,
+        "train": json.loads(json.dumps(train_stats)),
+    }
     return ckpt.save_checkpoint(
-        out, step=samples, iteration=cfg.epochs, weights=weights, state={}, config=config, reward_weights={},
-        data_manifest=data, eval_scores=scores, parent=policy_checkpoint,
+        out,
+        step=samples,
+        iteration=cfg.epochs,
+        weights=weights,
+        state={},
+        config=config,
+        reward_weights={},
+        data_manifest=data,
+        eval_scores=scores,
+        parent=policy_checkpoint,
     )

@@ -71,8 +71,10 @@ class DualState:
     def from_dict(data: dict) -> "DualState":
         prev = data.get("previous_cost")
         return DualState(
-            multiplier=float(data["multiplier"]), integral=float(data["integral"]),
-            previous_cost=None if prev is None else float(prev), updates=int(data.get("updates", 0)),
+            multiplier=float(data["multiplier"]),
+            integral=float(data["integral"]),
+            previous_cost=None if prev is None else float(prev),
+            updates=int(data.get("updates", 0)),
         )
 
 

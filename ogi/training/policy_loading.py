@@ -35,8 +35,10 @@ def observation_layouts(env: WalkConfig, robot: RobotSpec) -> tuple[ObservationL
     are in them only when enabled."""
     depth_pixels = env.depth_camera.pixels if env.depth_camera.enabled else 0
     scan_points = len(env.height_scan.offsets()) if env.height_scan.enabled else 0
-    return (policy_layout(robot.num_joints, depth_pixels=depth_pixels),
-            privileged_layout(len(robot.foot_sites), scan_points=scan_points))
+    return (
+        policy_layout(robot.num_joints, depth_pixels=depth_pixels),
+        privileged_layout(len(robot.foot_sites), scan_points=scan_points),
+    )
 
 
 def load_policy(path: Path) -> LoadedPolicy:
@@ -59,7 +61,8 @@ def load_policy(path: Path) -> LoadedPolicy:
 
 
 def policy_function(
-    run: Path, num_envs: int,
+    run: Path,
+    num_envs: int,
 ) -> tuple[Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray], WalkConfig]:
     """A deterministic actor from a run as a rollout policy function, and the env config it trained on.
 

@@ -58,7 +58,11 @@ class PPOConfig:
 
 
 def compute_gae(
-    rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor, last_values: torch.Tensor, gamma: float,
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    dones: torch.Tensor,
+    last_values: torch.Tensor,
+    gamma: float,
     lam: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Advantages and returns, (T, n) each, by generalized advantage estimation.
@@ -81,7 +85,9 @@ def compute_gae(
     return advantages, advantages + values
 
 
-def clipped_surrogate_loss(log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantages: torch.Tensor, clip: float) -> torch.Tensor:
+def clipped_surrogate_loss(
+    log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantages: torch.Tensor, clip: float
+) -> torch.Tensor:
     """-E[min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t)] with r_t = pi(a|s) / pi_old(a|s)."""
     ratio = torch.exp(log_prob - old_log_prob)
     unclipped = ratio * advantages
@@ -89,7 +95,9 @@ def clipped_surrogate_loss(log_prob: torch.Tensor, old_log_prob: torch.Tensor, a
     return -torch.min(unclipped, clipped).mean()
 
 
-def clipped_value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, clip: float) -> torch.Tensor:
+def clipped_value_loss(
+    values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, clip: float
+) -> torch.Tensor:
     """E[max((V - R)^2, (V_old + clip(V - V_old, -eps, eps) - R)^2)]."""
     clipped = old_values + torch.clamp(values - old_values, -clip, clip)
     return torch.max((values - returns).square(), (clipped - returns).square()).mean()
@@ -192,8 +200,12 @@ class PPO:
 
     @torch.no_grad()
     def process_step(
-        self, rewards: torch.Tensor, terminated: torch.Tensor, truncated: torch.Tensor,
-        final_critic_obs: torch.Tensor | None = None, costs: torch.Tensor | None = None,
+        self,
+        rewards: torch.Tensor,
+        terminated: torch.Tensor,
+        truncated: torch.Tensor,
+        final_critic_obs: torch.Tensor | None = None,
+        costs: torch.Tensor | None = None,
     ) -> None:
         """Record one step's outcome; time-outs are bootstrapped with V of their final observation.
 
@@ -227,7 +239,9 @@ class PPO:
     def compute_returns(self, last_critic_obs: torch.Tensor) -> None:
         last_values = self.critic(self.critic_normalizer(last_critic_obs))
         st = self.storage
-        st.advantages, st.returns = compute_gae(st.rewards, st.values, st.dones, last_values, self.cfg.gamma, self.cfg.lam)
+        st.advantages, st.returns = compute_gae(
+            st.rewards, st.values, st.dones, last_values, self.cfg.gamma, self.cfg.lam
+        )
         if self.lagrangian is not None:
             safety = self.lagrangian.cfg
             last_costs = self.lagrangian.cost_critic(self.critic_normalizer(last_critic_obs))
@@ -241,7 +255,13 @@ class PPO:
         cfg, st = self.cfg, self.storage
         n = self.num_envs
         minibatches = min(cfg.minibatches, n)
-        sums = {"loss/surrogate": 0.0, "loss/value": 0.0, "loss/entropy": 0.0, "policy/kl": 0.0, "policy/kl_reference": 0.0}
+        sums = {
+            "loss/surrogate": 0.0,
+            "loss/value": 0.0,
+            "loss/entropy": 0.0,
+            "policy/kl": 0.0,
+            "policy/kl_reference": 0.0,
+        }
         if self.lagrangian is not None:
             sums.update({"loss/cost_surrogate": 0.0, "loss/cost_value": 0.0})
         count = 0
@@ -298,14 +318,20 @@ class PPO:
             cost_advantages = (cost_advantages - cost_advantages.mean()) / max(float(st.cost_advantages.std()), 1e-2)
             cost_surrogate = clipped_cost_surrogate(log_prob, st.log_probs[:, env_ids], cost_advantages, cfg.clip)
             cost_values = self.lagrangian.cost_critic(st.critic_obs[:, env_ids])
-            cost_value_loss = clipped_value_loss(cost_values, st.cost_values[:, env_ids], st.cost_returns[:, env_ids], cfg.clip)
+            cost_value_loss = clipped_value_loss(
+                cost_values, st.cost_values[:, env_ids], st.cost_returns[:, env_ids], cfg.clip
+            )
             # L = (L_r + lambda L_c) / (1 + lambda) + value, cost-value and entropy terms
             loss = (
                 combine_policy_losses(surrogate, cost_surrogate, self.lagrangian.multiplier)
-                + cfg.value_coef * value_loss + self.lagrangian.cfg.cost_value_coef * cost_value_loss
+                + cfg.value_coef * value_loss
+                + self.lagrangian.cfg.cost_value_coef * cost_value_loss
                 - cfg.entropy_coef * entropy
             )
-            extra = {"loss/cost_surrogate": float(cost_surrogate.detach()), "loss/cost_value": float(cost_value_loss.detach())}
+            extra = {
+                "loss/cost_surrogate": float(cost_surrogate.detach()),
+                "loss/cost_value": float(cost_value_loss.detach()),
+            }
         reference_kl = torch.zeros(())
         if self.reference is not None:
             # + beta KL(pi || pi_ref): fine-tuning stays near the policy it started from
@@ -314,12 +340,16 @@ class PPO:
 
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_([p for group in self.optimizer.param_groups for p in group["params"]], cfg.max_grad_norm)
+        nn.utils.clip_grad_norm_(
+            [p for group in self.optimizer.param_groups for p in group["params"]], cfg.max_grad_norm
+        )
         self.optimizer.step()
         return extra | {
-            "loss/surrogate": float(surrogate.detach()), "loss/value": float(value_loss.detach()),
+            "loss/surrogate": float(surrogate.detach()),
+            "loss/value": float(value_loss.detach()),
             "loss/entropy": float(entropy.detach()),
-            "policy/kl": float(kl), "policy/kl_reference": float(reference_kl.detach()),
+            "policy/kl": float(kl),
+            "policy/kl_reference": float(reference_kl.detach()),
         }
 
     def begin_rollout(self) -> None:

@@ -48,7 +48,12 @@ class Runner:
         self.actor_normalizer = EmpiricalNormalizer(policy_dim)
         self.critic_normalizer = EmpiricalNormalizer(critic_dim)
         self.ppo = PPO(
-            self.actor, self.critic, self.actor_normalizer, self.critic_normalizer, cfg.env.num_envs, cfg.ppo,
+            self.actor,
+            self.critic,
+            self.actor_normalizer,
+            self.critic_normalizer,
+            cfg.env.num_envs,
+            cfg.ppo,
             reference=reference,
             lagrangian=CostLagrangian(cfg.safety, critic_dim, cfg.critic) if cfg.safety.enabled else None,
         )
@@ -100,8 +105,11 @@ class Runner:
             if "final_obs" in info:
                 final = self._critic_obs(info["final_obs"])
             self.ppo.process_step(
-                torch.as_tensor(reward, dtype=torch.float32), torch.as_tensor(terminated), torch.as_tensor(truncated),
-                final, costs=torch.as_tensor(info["fell"], dtype=torch.float32),
+                torch.as_tensor(reward, dtype=torch.float32),
+                torch.as_tensor(terminated),
+                torch.as_tensor(truncated),
+                final,
+                costs=torch.as_tensor(info["fell"], dtype=torch.float32),
             )
             step_falls += int(info["fell"].sum())
             self.obs = obs
@@ -141,7 +149,12 @@ class Runner:
 
     # ---- the loop ----------------------------------------------------------------------------
     def train(
-        self, *, iterations: int | None = None, progress: bool = True, log: bool = True, save_final: bool = True,
+        self,
+        *,
+        iterations: int | None = None,
+        progress: bool = True,
+        log: bool = True,
+        save_final: bool = True,
         stop_when: Callable[["Runner"], bool] | None = None,
     ) -> dict:
         """Train until `iterations` (default: the config's) or `max_minutes`; checkpoint on the way and at the end.
@@ -155,8 +168,12 @@ class Runner:
         start_steps = self.env_steps
         target = self.iteration + total
         bar = Progress(
-            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-            TimeRemainingColumn(), disable=not progress,
+            TextColumn("[bold]train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            disable=not progress,
         )
         task = bar.add_task("train", total=total, rate="")
         table = Table.grid(padding=(0, 2))
@@ -186,7 +203,9 @@ class Runner:
                         _fill(table, self.iteration, self.env_steps, stats)
                     elif plain and (elapsed - last_line > 30 or self.iteration == target):
                         last_line = elapsed
-                        console.print(_line(self.iteration, self.env_steps, elapsed, stats), soft_wrap=True, markup=False)
+                        console.print(
+                            _line(self.iteration, self.env_steps, elapsed, stats), soft_wrap=True, markup=False
+                        )
                     if self.iteration % self.cfg.checkpoint_every == 0:
                         self.save()
                     if self.cfg.max_minutes and elapsed > 60 * self.cfg.max_minutes:
@@ -202,7 +221,9 @@ class Runner:
         if save_final and (self.last_checkpoint is None or self.last_checkpoint.iteration != self.iteration):
             self.save()
         summary = {
-            "iterations": self.iteration, "env_steps": self.env_steps, "wall_s": time.perf_counter() - start,
+            "iterations": self.iteration,
+            "env_steps": self.env_steps,
+            "wall_s": time.perf_counter() - start,
             "env_steps_per_s": (self.env_steps - start_steps) / max(time.perf_counter() - start, 1e-9),
             **{k: v for k, v in stats.items() if k.startswith(("episode/", "reward/total", "terrain/"))},
         }
@@ -234,9 +255,16 @@ class Runner:
         if self.ppo.lagrangian is not None:
             data["lagrangian"] = self.ppo.lagrangian.dual.to_dict()
         self.last_checkpoint = ckpt.save_checkpoint(
-            self.run_dir, step=self.env_steps, iteration=self.iteration, weights=weights, state=state,
-            config=config_to_dict(self.cfg), reward_weights=dict(self.cfg.env.rewards.weights), data_manifest=data,
-            eval_scores=eval_scores or self.last_eval, parent=self.last_checkpoint,
+            self.run_dir,
+            step=self.env_steps,
+            iteration=self.iteration,
+            weights=weights,
+            state=state,
+            config=config_to_dict(self.cfg),
+            reward_weights=dict(self.cfg.env.rewards.weights),
+            data_manifest=data,
+            eval_scores=eval_scores or self.last_eval,
+            parent=self.last_checkpoint,
         )
         # the newest is always kept, so the next checkpoint's parent is never pruned
         ckpt.prune_checkpoints(self.run_dir, ckpt.Retention(keep_last=self.cfg.keep_last, best_by=BEST_EVAL_SCORE))
@@ -306,16 +334,23 @@ def _fill(table: Table, iteration: int, env_steps: int, stats: dict[str, float])
     table.add_column(style="cyan")
     table.add_column(justify="right")
     head = [
-        ("iteration", f"{iteration}"), ("env steps", f"{env_steps:,}"),
-        ("steps/s", f"{stats.get('perf/env_steps_per_s', 0):,.0f}"), ("reward/step", f"{stats.get('reward/total', 0):.4f}"),
+        ("iteration", f"{iteration}"),
+        ("env steps", f"{env_steps:,}"),
+        ("steps/s", f"{stats.get('perf/env_steps_per_s', 0):,.0f}"),
+        ("reward/step", f"{stats.get('reward/total', 0):.4f}"),
         ("episode len s", f"{stats.get('episode/length_s', float('nan')):.1f}"),
         ("fall rate", f"{stats.get('episode/fall_rate', float('nan')):.3f}"),
         *([("lambda", f"{stats['safety/lambda']:.3f}")] if "safety/lambda" in stats else []),
-        ("terrain level", f"{stats.get('terrain/mean_level', 0.0):.2f}"), ("lr", f"{stats.get('policy/learning_rate', 0):.2e}"),
-        ("kl", f"{stats.get('policy/kl', 0):.4f}"), ("std", f"{stats.get('policy/std', 0):.3f}"),
+        ("terrain level", f"{stats.get('terrain/mean_level', 0.0):.2f}"),
+        ("lr", f"{stats.get('policy/learning_rate', 0):.2e}"),
+        ("kl", f"{stats.get('policy/kl', 0):.4f}"),
+        ("std", f"{stats.get('policy/std', 0):.3f}"),
     ]
-    terms = [(k.removeprefix("reward/"), f"{v:+.4f}") for k, v in sorted(stats.items())
-             if k.startswith("reward/") and k != "reward/total"]
+    terms = [
+        (k.removeprefix("reward/"), f"{v:+.4f}")
+        for k, v in sorted(stats.items())
+        if k.startswith("reward/") and k != "reward/total"
+    ]
     cells = head + terms
     for i in range(0, len(cells), 2):
         left = cells[i]

@@ -13,8 +13,18 @@ from ogi.terminal import dumps_strict, print_error
 
 
 def train_fall_predictor_command(
-    run: Path, *, out: Path | None, horizon_s: float, window: int, num_envs: int, seconds: float, push_mps: float,
-    terrain: bool, epochs: int, seed: int, console: Console,
+    run: Path,
+    *,
+    out: Path | None,
+    horizon_s: float,
+    window: int,
+    num_envs: int,
+    seconds: float,
+    push_mps: float,
+    terrain: bool,
+    epochs: int,
+    seed: int,
+    console: Console,
 ) -> int:
     """Collect labelled rollouts of the policy at `run`, fit the predictor, judge it on held-out rollouts, save it."""
     from ogi import checkpoints as ckpt
@@ -30,15 +40,24 @@ def train_fall_predictor_command(
 
     try:
         cfg = FallPredictorTrainConfig(
-            horizon_s=horizon_s, window=window, num_envs=num_envs, seconds=seconds, push_velocity_mps=push_mps,
-            terrain=terrain, epochs=epochs,
+            horizon_s=horizon_s,
+            window=window,
+            num_envs=num_envs,
+            seconds=seconds,
+            push_velocity_mps=push_mps,
+            terrain=terrain,
+            epochs=epochs,
         )
         _, _, _, policy_checkpoint = load_policy(run)
         out = out or (Path(run) / "fall_predictor")
         if ckpt.list_checkpoints(out):
             raise FileExistsError(f"{out} already holds a checkpoint; choose another --out")
-        console.print(f"collecting {seconds:g} s x {num_envs} rollouts of {policy_checkpoint.path} (pushes up to "
-                      f"{push_mps:g} m/s{', rough terrain' if terrain else ''})", markup=False, soft_wrap=True)
+        console.print(
+            f"collecting {seconds:g} s x {num_envs} rollouts of {policy_checkpoint.path} (pushes up to "
+            f"{push_mps:g} m/s{', rough terrain' if terrain else ''})",
+            markup=False,
+            soft_wrap=True,
+        )
         data = collect_fall_data(run, cfg, seed=seed)
         held_out = collect_fall_data(run, cfg, seed=seed + 1)
         predictor, train_stats = train_predictor(data, cfg, seed=seed)
@@ -46,7 +65,12 @@ def train_fall_predictor_command(
         return print_error(err)
     metrics = evaluate_predictor(predictor, held_out, threshold=cfg.threshold, lookback_s=cfg.lookback_s)
     saved = save_predictor(
-        out, predictor, cfg, policy_checkpoint=policy_checkpoint, metrics=metrics, train_stats=train_stats,
+        out,
+        predictor,
+        cfg,
+        policy_checkpoint=policy_checkpoint,
+        metrics=metrics,
+        train_stats=train_stats,
         samples=len(data.labels),
     )
     table = Table(title=f"fall predictor (H = {horizon_s:g} s), held-out rollouts")
@@ -66,18 +90,35 @@ def register(app: typer.Typer) -> None:
     @app.command("train-fall-predictor")
     def train_fall_predictor(
         run: Annotated[Path, typer.Argument(help="The policy: a run directory or checkpoint directory.")],
-        out: Annotated[Optional[Path], typer.Option(help="Directory for the predictor (default RUN/fall_predictor).")] = None,
-        horizon_s: Annotated[float, typer.Option(min=0.02, max=60.0, help="H: predict a fall within this many seconds.")] = 0.5,
+        out: Annotated[
+            Optional[Path], typer.Option(help="Directory for the predictor (default RUN/fall_predictor).")
+        ] = None,
+        horizon_s: Annotated[
+            float, typer.Option(min=0.02, max=60.0, help="H: predict a fall within this many seconds.")
+        ] = 0.5,
         window: Annotated[int, typer.Option(min=1, max=1000, help="Policy steps of observation history.")] = 5,
         num_envs: Annotated[int, typer.Option(min=1, help="Simulations per rollout set.")] = 64,
-        seconds: Annotated[float, typer.Option(min=0.1, help="Simulated seconds per simulation (training set).")] = 30.0,
+        seconds: Annotated[
+            float, typer.Option(min=0.1, help="Simulated seconds per simulation (training set).")
+        ] = 30.0,
         push_mps: Annotated[float, typer.Option(min=0.0, max=10.0, help="Largest push, m/s of base velocity.")] = 1.5,
         terrain: Annotated[bool, typer.Option("--terrain/--flat", help="Rough terrain or flat ground.")] = True,
         epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 12,
         seed: Annotated[int, typer.Option(help="Seed of the training rollouts (held-out: seed + 1).")] = 0,
     ) -> None:
         """Train p(fall within H s | recent policy observations) from rollouts with pushes and rough terrain."""
-        raise typer.Exit(train_fall_predictor_command(
-            run, out=out, horizon_s=horizon_s, window=window, num_envs=num_envs, seconds=seconds, push_mps=push_mps,
-            terrain=terrain, epochs=epochs, seed=seed, console=Console(),
-        ))
+        raise typer.Exit(
+            train_fall_predictor_command(
+                run,
+                out=out,
+                horizon_s=horizon_s,
+                window=window,
+                num_envs=num_envs,
+                seconds=seconds,
+                push_mps=push_mps,
+                terrain=terrain,
+                epochs=epochs,
+                seed=seed,
+                console=Console(),
+            )
+        )

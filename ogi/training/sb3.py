@@ -89,8 +89,11 @@ def sb3_ppo_kwargs(cfg: TrainConfig) -> dict:
         max_grad_norm=cfg.ppo.max_grad_norm,
         target_kl=2 * cfg.ppo.desired_kl,
         seed=cfg.seed,
-        policy_kwargs=dict(net_arch=dict(pi=list(cfg.actor.hidden_sizes), vf=list(cfg.critic.hidden_sizes)),
-                           activation_fn=torch.nn.ELU, log_std_init=float(np.log(cfg.actor.init_std))),
+        policy_kwargs=dict(
+            net_arch=dict(pi=list(cfg.actor.hidden_sizes), vf=list(cfg.critic.hidden_sizes)),
+            activation_fn=torch.nn.ELU,
+            log_std_init=float(np.log(cfg.actor.init_std)),
+        ),
     )
 
 
@@ -120,7 +123,11 @@ def train_sb3(cfg: TrainConfig, run_dir: Path, *, console=None) -> dict:
     wall = time.perf_counter() - start
     weights = {k: v.contiguous() for k, v in model.policy.state_dict().items()}
     save_file(weights, str(run_dir / "sb3_policy.safetensors"))
-    summary = {"algo": "sb3-ppo", "env_steps": int(model.num_timesteps), "wall_s": wall,
-               "env_steps_per_s": model.num_timesteps / wall}
+    summary = {
+        "algo": "sb3-ppo",
+        "env_steps": int(model.num_timesteps),
+        "wall_s": wall,
+        "env_steps_per_s": model.num_timesteps / wall,
+    }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -68,8 +68,10 @@ def family_commands(family: str, k: int, c: CommandConfig, rng: np.random.Genera
 def full_fidelity(env_cfg: WalkConfig) -> WalkConfig:
     """The task on the deployment physics: 1 kHz, MuJoCo's default solver effort, same robot and task."""
     sim = SimConfig(
-        nthread=env_cfg.sim.nthread, elliptic_cone=env_cfg.sim.elliptic_cone,
-        gravity_feedforward=env_cfg.sim.gravity_feedforward, ctrl_dt_s=env_cfg.sim.ctrl_dt_s,
+        nthread=env_cfg.sim.nthread,
+        elliptic_cone=env_cfg.sim.elliptic_cone,
+        gravity_feedforward=env_cfg.sim.gravity_feedforward,
+        ctrl_dt_s=env_cfg.sim.ctrl_dt_s,
     )
     return dataclasses.replace(env_cfg, sim=sim)
 
@@ -98,7 +100,10 @@ def evaluate_families(
     """
     n = envs_per_family * len(families)
     cfg = dataclasses.replace(
-        env_cfg, num_envs=n, episode_length_s=episode_s, seed=seed,
+        env_cfg,
+        num_envs=n,
+        episode_length_s=episode_s,
+        seed=seed,
         commands=dataclasses.replace(env_cfg.commands, resample_s=episode_s + 1.0, standing_probability=0.0),
         randomization=dataclasses.replace(env_cfg.randomization, push_interval_s=(1e5, 1e5)),
     )
@@ -173,8 +178,16 @@ class WalkJudge:
     `on_judged(training_s, env_steps, results, walking)` is called after each judgement (progress lines).
     """
 
-    def __init__(self, env_cfg: WalkConfig, *, every_s: float = 60.0, envs_per_family: int = 8,
-                 actor_obs: str = "policy", criterion: WalkCriterion = WalkCriterion(), on_judged=None):
+    def __init__(
+        self,
+        env_cfg: WalkConfig,
+        *,
+        every_s: float = 60.0,
+        envs_per_family: int = 8,
+        actor_obs: str = "policy",
+        criterion: WalkCriterion = WalkCriterion(),
+        on_judged=None,
+    ):
         if not every_s > 0:
             raise ValueError(f"every_s = {every_s} must be positive")
         self.env_cfg = full_fidelity(env_cfg)
@@ -199,12 +212,18 @@ class WalkJudge:
             return False
         self._next_s = training_s + self.every_s
         started = time.perf_counter()
-        results = evaluate_families(runner.actor, runner.actor_normalizer, self.env_cfg,
-                                    envs_per_family=self.envs_per_family, actor_obs=self.actor_obs)
+        results = evaluate_families(
+            runner.actor,
+            runner.actor_normalizer,
+            self.env_cfg,
+            envs_per_family=self.envs_per_family,
+            actor_obs=self.actor_obs,
+        )
         walking = walks(results, self.criterion)
         self.judging_s += time.perf_counter() - started
-        self.history.append({"train_minutes": training_s / 60, "env_steps": runner.env_steps, "walks": walking,
-                             **summarize(results)})
+        self.history.append(
+            {"train_minutes": training_s / 60, "env_steps": runner.env_steps, "walks": walking, **summarize(results)}
+        )
         if walking and self.walked_at_s is None:
             self.walked_at_s = training_s
         if self.on_judged is not None:
@@ -216,6 +235,8 @@ def describe(results: dict[str, FamilyResult]) -> str:
     """One line per family: errors, falls, duty factor range."""
     lines = []
     for name, r in results.items():
-        lines.append(f"  {name:<9} lin {r.lin_error_mps:.3f} m/s  yaw {r.yaw_error_radps:.3f} rad/s  "
-                     f"falls {r.falls:.2f}  duty {min(r.duty_factors):.2f}-{max(r.duty_factors):.2f}")
+        lines.append(
+            f"  {name:<9} lin {r.lin_error_mps:.3f} m/s  yaw {r.yaw_error_radps:.3f} rad/s  "
+            f"falls {r.falls:.2f}  duty {min(r.duty_factors):.2f}-{max(r.duty_factors):.2f}"
+        )
     return "\n".join(lines)

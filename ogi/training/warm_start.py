@@ -27,10 +27,13 @@ def warm_start(runner, source: Path) -> Checkpoint:
     """
     actor, normalizer, cfg, checkpoint = load_policy(Path(source))
     if cfg.env.robot != runner.cfg.env.robot:
-        raise ConfigError(f"--init-from {source}: trained for robot {cfg.env.robot!r}, this run is for {runner.cfg.env.robot!r}")
+        raise ConfigError(
+            f"--init-from {source}: trained for robot {cfg.env.robot!r}, this run is for {runner.cfg.env.robot!r}"
+        )
     if type(actor) is not type(runner.actor):
         raise ConfigError(
-            f"--init-from {source}: its actor is {cfg.actor.kind!r}, this run's is {runner.cfg.actor.kind!r}")
+            f"--init-from {source}: its actor is {cfg.actor.kind!r}, this run's is {runner.cfg.actor.kind!r}"
+        )
     old_dim, new_dim = actor.obs_dim, runner.actor.obs_dim
     if old_dim > new_dim:
         raise ConfigError(f"--init-from {source}: it reads {old_dim} observations, more than this run's {new_dim}")
@@ -42,13 +45,18 @@ def warm_start(runner, source: Path) -> Checkpoint:
         destination = target[name]
         if tensor.shape == destination.shape:
             destination.copy_(tensor)
-        elif tensor.dim() == 2 and tensor.shape[0] == destination.shape[0] and tensor.shape[1] == old_dim \
-                and destination.shape[1] == new_dim:
+        elif (
+            tensor.dim() == 2
+            and tensor.shape[0] == destination.shape[0]
+            and tensor.shape[1] == old_dim
+            and destination.shape[1] == new_dim
+        ):
             destination.zero_()
             destination[:, :old_dim] = tensor  # the input layer: added observations start with no influence
         else:
             raise ConfigError(
-                f"--init-from {source}: {name} is {tuple(tensor.shape)} there and {tuple(destination.shape)} here")
+                f"--init-from {source}: {name} is {tuple(tensor.shape)} there and {tuple(destination.shape)} here"
+            )
     runner.actor.load_state_dict(target)
     target_norm = runner.actor_normalizer
     target_norm.mean.zero_()

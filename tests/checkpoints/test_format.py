@@ -34,12 +34,17 @@ REWARD_WEIGHTS = {"vel": 1.0, "stab": 0.5, "torque": -2e-4, "slip": -0.1, "postu
 def _save(run_dir, step, parent=None, seed=0, eval_scores=None):
     generator = torch.Generator().manual_seed(seed)
     return save_checkpoint(
-        run_dir, step=step, iteration=step // 100,
+        run_dir,
+        step=step,
+        iteration=step // 100,
         weights={"actor.weight": torch.randn(4, 3, generator=generator), "actor.bias": torch.zeros(4)},
         state={"normalizer/mean": torch.randn(3, generator=generator), "rng/torch": torch.get_rng_state()},
-        config=CONFIG, reward_weights=REWARD_WEIGHTS,
+        config=CONFIG,
+        reward_weights=REWARD_WEIGHTS,
         data_manifest={"curriculum": {"terrain_level": step // 1000}, "seed": seed},
-        eval_scores={"return": 1.5, "fall_rate": 0.1} if eval_scores is None else eval_scores, parent=parent)
+        eval_scores={"return": 1.5, "fall_rate": 0.1} if eval_scores is None else eval_scores,
+        parent=parent,
+    )
 
 
 def _chain(run_dir, steps=(1000, 2000, 3000)):
@@ -79,8 +84,16 @@ def test_hashes_match_hashlib(tmp_path):
 def test_save_load_round_trip(tmp_path):
     weights = {"w": torch.randn(5, 2), "half": torch.ones(3, dtype=torch.bfloat16), "count": torch.tensor(7)}
     state = {"optim/step": torch.tensor(3.0), "rng/torch": torch.get_rng_state()}
-    saved = save_checkpoint(tmp_path, step=4096, iteration=2, weights=weights, state=state, config=CONFIG,
-                            reward_weights=REWARD_WEIGHTS, data_manifest={"level": np.int64(3)})
+    saved = save_checkpoint(
+        tmp_path,
+        step=4096,
+        iteration=2,
+        weights=weights,
+        state=state,
+        config=CONFIG,
+        reward_weights=REWARD_WEIGHTS,
+        data_manifest={"level": np.int64(3)},
+    )
     assert saved.path == tmp_path / "checkpoints" / "000004096"
     assert sorted(p.name for p in saved.path.iterdir()) == ["manifest.json", "state.safetensors", "weights.safetensors"]
     loaded = load_checkpoint(saved.path)
@@ -233,11 +246,27 @@ def test_invalid_inputs_are_rejected(tmp_path):
     with pytest.raises(ValueError, match="eval_scores"):
         _save(tmp_path, 1000, eval_scores={"return": float("nan")})
     with pytest.raises(ValueError, match="step"):
-        save_checkpoint(tmp_path, step=-1, iteration=0, weights={"w": torch.ones(1)}, state={}, config={},
-                        reward_weights={}, data_manifest={})
+        save_checkpoint(
+            tmp_path,
+            step=-1,
+            iteration=0,
+            weights={"w": torch.ones(1)},
+            state={},
+            config={},
+            reward_weights={},
+            data_manifest={},
+        )
     with pytest.raises(ValueError, match="data_manifest"):
-        save_checkpoint(tmp_path, step=1, iteration=0, weights={"w": torch.ones(1)}, state={}, config={},
-                        reward_weights={}, data_manifest={"bad": object()})
+        save_checkpoint(
+            tmp_path,
+            step=1,
+            iteration=0,
+            weights={"w": torch.ones(1)},
+            state={},
+            config={},
+            reward_weights={},
+            data_manifest={"bad": object()},
+        )
 
 
 def test_load_never_unpickles(tmp_path, monkeypatch):

@@ -18,9 +18,16 @@ from ogi.checkpoints.format import FORMAT_VERSION
 
 
 def test_config_and_data_manifest_are_stored_as_json_objects(tmp_path):
-    saved = save_checkpoint(tmp_path, step=10, iteration=1, weights={"w": torch.ones(2)}, state={},
-                            config={"ppo": {"gamma": 0.99}, "sizes": (256, 128)}, reward_weights={},
-                            data_manifest={"curriculum": {"level": 2}})
+    saved = save_checkpoint(
+        tmp_path,
+        step=10,
+        iteration=1,
+        weights={"w": torch.ones(2)},
+        state={},
+        config={"ppo": {"gamma": 0.99}, "sizes": (256, 128)},
+        reward_weights={},
+        data_manifest={"curriculum": {"level": 2}},
+    )
     stored = json.loads(saved.manifest_path.read_text())
     assert stored["config"] == {"ppo": {"gamma": 0.99}, "sizes": [256, 128]}
     assert stored["data_manifest"] == {"curriculum": {"level": 2}}
@@ -32,17 +39,35 @@ def test_config_and_data_manifest_are_stored_as_json_objects(tmp_path):
 def _old_style_checkpoint(directory, config_text, data_text):
     """A checkpoint as an older writer left it: config and data_manifest as strings, hashed as stored."""
     directory.mkdir(parents=True)
-    weights = save_checkpoint(directory / "scratch", step=0, iteration=0, weights={"w": torch.arange(3.0)},
-                              state={}, config={}, reward_weights={}, data_manifest={})
+    weights = save_checkpoint(
+        directory / "scratch",
+        step=0,
+        iteration=0,
+        weights={"w": torch.arange(3.0)},
+        state={},
+        config={},
+        reward_weights={},
+        data_manifest={},
+    )
     for name in ("weights.safetensors", "state.safetensors"):
         (directory / name).write_bytes((weights.path / name).read_bytes())
     manifest = {
-        "format_version": FORMAT_VERSION, "step": 4096, "iteration": 2, "created_utc": "2025-01-01T00:00:00+00:00",
-        "weights_sha256": weights.manifest["weights_sha256"], "weights_bytes": weights.manifest["weights_bytes"],
-        "state_sha256": weights.manifest["state_sha256"], "state_bytes": weights.manifest["state_bytes"],
-        "config": config_text, "config_sha256": json_sha256(config_text),
-        "reward_weights": {"vel": 1.0}, "data_manifest": data_text, "data_sha256": json_sha256(data_text),
-        "parent": None, "parent_path": None, "eval_scores": {},
+        "format_version": FORMAT_VERSION,
+        "step": 4096,
+        "iteration": 2,
+        "created_utc": "2025-01-01T00:00:00+00:00",
+        "weights_sha256": weights.manifest["weights_sha256"],
+        "weights_bytes": weights.manifest["weights_bytes"],
+        "state_sha256": weights.manifest["state_sha256"],
+        "state_bytes": weights.manifest["state_bytes"],
+        "config": config_text,
+        "config_sha256": json_sha256(config_text),
+        "reward_weights": {"vel": 1.0},
+        "data_manifest": data_text,
+        "data_sha256": json_sha256(data_text),
+        "parent": None,
+        "parent_path": None,
+        "eval_scores": {},
     }
     manifest["checkpoint_sha256"] = json_sha256(manifest)
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=2))
@@ -56,8 +81,11 @@ def test_an_old_manifest_with_python_repr_strings_still_loads(tmp_path):
     assert json.loads((old / "manifest.json").read_text())["config"].startswith("{'env':")
 
     checkpoint = verify_checkpoint(old)[0]
-    assert checkpoint.config == {"env": {"robot": "go2", "num_envs": 16}, "actor": {"hidden_sizes": [256, 128]},
-                                 "seed": 0}
+    assert checkpoint.config == {
+        "env": {"robot": "go2", "num_envs": 16},
+        "actor": {"hidden_sizes": [256, 128]},
+        "seed": 0,
+    }
     loaded = load_checkpoint(old)
     assert loaded.data_manifest == {"curriculum": {"level": 3}, "learning_rate": 3e-4, "done": True, "note": None}
     assert torch.equal(loaded.weights["w"], torch.arange(3.0))

@@ -23,14 +23,23 @@ def _imported_modules(path: Path) -> list[str]:
 
 def test_imports_only_from_the_ground_floor_and_no_terminal_libraries():
     files = sorted(PACKAGE.glob("*.py"))
-    assert {path.name for path in files} >= {"__init__.py", "format.py", "lineage.py", "resume_state.py", "retention.py"}
+    assert {path.name for path in files} >= {
+        "__init__.py",
+        "format.py",
+        "lineage.py",
+        "resume_state.py",
+        "retention.py",
+    }
     for path in files:
         for name in _imported_modules(path):
             if name == "ogi" or name.startswith("ogi."):
                 assert name.startswith(GROUND_FLOOR), f"{path.name} imports {name}"
             assert name.split(".")[0] not in NO_OUTPUT_LIBRARIES, f"{path.name} imports {name}"
-        calls = [node.func.id for node in ast.walk(ast.parse(path.read_text()))
-                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)]
+        calls = [
+            node.func.id
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        ]
         assert "print" not in calls, f"{path.name} prints"
 
 

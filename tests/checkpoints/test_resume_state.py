@@ -45,9 +45,15 @@ def test_optimizer_and_rng_resume_exactly(tmp_path):
     optim_tensors, optim_structure = optimizer_state_to_tensors(optimizer)
     assert "optim/state/0/exp_avg" in optim_tensors and "optim/state/0/max_exp_avg_sq" in optim_tensors
     saved = save_checkpoint(
-        tmp_path, step=24, iteration=3, weights=model.state_dict(),
-        state={**optim_tensors, "rng/torch": torch.get_rng_state()}, config=CONFIG, reward_weights=REWARD_WEIGHTS,
-        data_manifest={"optimizer": optim_structure, "numpy_rng": numpy_rng_state(rng)})
+        tmp_path,
+        step=24,
+        iteration=3,
+        weights=model.state_dict(),
+        state={**optim_tensors, "rng/torch": torch.get_rng_state()},
+        config=CONFIG,
+        reward_weights=REWARD_WEIGHTS,
+        data_manifest={"optimizer": optim_structure, "numpy_rng": numpy_rng_state(rng)},
+    )
     _train(model, optimizer, rng, 4)
     uninterrupted = {name: tensor.clone() for name, tensor in model.state_dict().items()}
 
@@ -69,8 +75,18 @@ def test_optimizer_and_rng_resume_exactly(tmp_path):
 
 
 def test_optimizer_structure_round_trips_awkward_values():
-    state_dict = {"state": {}, "param_groups": [{"params": [0], "max_lr": float("inf"), "betas": (0.9, 0.95),
-                                                 "lr": torch.tensor(0.1), "nested": {"a": [1, None, True]}}]}
+    state_dict = {
+        "state": {},
+        "param_groups": [
+            {
+                "params": [0],
+                "max_lr": float("inf"),
+                "betas": (0.9, 0.95),
+                "lr": torch.tensor(0.1),
+                "nested": {"a": [1, None, True]},
+            }
+        ],
+    }
     tensors, structure = optimizer_state_to_tensors(state_dict)
     assert list(tensors) == ["optim/param_groups/0/lr"]
     restored = optimizer_state_from_tensors(tensors, json.loads(canonical_json(structure)))

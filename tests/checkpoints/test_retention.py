@@ -27,9 +27,17 @@ RETURNS = {1: 0.5, 2: 9.0, 3: 1.0, 4: 2.0, 5: 3.0, 6: 1.5, 7: 2.5, 8: 0.1}
 
 def _save(run_dir, iteration, parent, scores=None):
     return save_checkpoint(
-        run_dir, step=100 * iteration, iteration=iteration, weights={"w": torch.full((3,), float(iteration))},
-        state={"rng": torch.arange(4)}, config={"seed": 0}, reward_weights={}, data_manifest={"iteration": iteration},
-        eval_scores={"mean_return": RETURNS[iteration]} if scores is None else scores, parent=parent)
+        run_dir,
+        step=100 * iteration,
+        iteration=iteration,
+        weights={"w": torch.full((3,), float(iteration))},
+        state={"rng": torch.arange(4)},
+        config={"seed": 0},
+        reward_weights={},
+        data_manifest={"iteration": iteration},
+        eval_scores={"mean_return": RETURNS[iteration]} if scores is None else scores,
+        parent=parent,
+    )
 
 
 def _run(run_dir, iterations=8, retention=None):

@@ -90,7 +90,11 @@ def test_gravity_feedforward_matches_mujoco_gravcomp():
         data.qpos[3:7] = quat / np.linalg.norm(quat)
         mujoco.mj_forward(model, data)
         ours = gravity_compensation_torque(
-            data.xaxis[joint_ids][None], data.xanchor[joint_ids][None], data.xipos[None], model.body_mass,
-            mask.astype(float), model.opt.gravity,
+            data.xaxis[joint_ids][None],
+            data.xanchor[joint_ids][None],
+            data.xipos[None],
+            model.body_mass,
+            mask.astype(float),
+            model.opt.gravity,
         )[0]
         np.testing.assert_allclose(ours, data.qfrc_gravcomp[dofs], rtol=1e-9, atol=1e-9)

@@ -25,8 +25,7 @@ def test_sim_robot_applies_the_motor_law_and_starts_lying():
     bridge = SimBridge(robot)
     first = bridge.latest_state()
     q_cmd = np.asarray(go2.default_pose)
-    command = MotorCommand(q=q_cmd, dq=np.zeros(12), kp=np.asarray(go2.kp), kd=np.asarray(go2.kd),
-                           tau=np.full(12, 0.5))
+    command = MotorCommand(q=q_cmd, dq=np.zeros(12), kp=np.asarray(go2.kp), kd=np.asarray(go2.kd), tau=np.full(12, 0.5))
     bridge.send(command)
     robot.step(1)
     state = bridge.latest_state()

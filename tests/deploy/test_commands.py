@@ -41,8 +41,9 @@ def test_export_of_a_missing_run_is_a_clear_error(tmp_path):
 
 
 def test_deploy_on_the_sim_bridge_starts_up_and_damps_on_exit(exported):
-    result = runner.invoke(_app(), ["deploy", str(exported), "--bridge", "sim", "--seconds", "1.0",
-                                    "--time-scale", "0.5", "--json"])
+    result = runner.invoke(
+        _app(), ["deploy", str(exported), "--bridge", "sim", "--seconds", "1.0", "--time-scale", "0.5", "--json"]
+    )
     assert result.exit_code == 0, result.output
     report = loads_strict(result.stdout.strip().splitlines()[-1])
     assert report["phase"] == "stopped" and report["mode"] == "damping"
@@ -59,8 +60,10 @@ def test_deploy_refuses_a_tampered_artifact(artifact_copy):
 
 
 def test_deploy_takes_a_whole_velocity_command_and_refuses_a_non_finite_one(exported):
-    result = runner.invoke(_app(), ["deploy", str(exported), "--bridge", "sim", "--seconds", "1",
-                                    "--command-vy", "0.2", "--command-yaw", "nan"])
+    result = runner.invoke(
+        _app(),
+        ["deploy", str(exported), "--bridge", "sim", "--seconds", "1", "--command-vy", "0.2", "--command-yaw", "nan"],
+    )
     assert result.exit_code == 2
     assert "error: command = (0.5, 0.2, nan) must be three finite numbers (vx, vy, yaw rate)" in result.stderr
 
@@ -68,8 +71,10 @@ def test_deploy_takes_a_whole_velocity_command_and_refuses_a_non_finite_one(expo
 def test_sim_robot_serves_only_over_dds():
     result = runner.invoke(_app(), ["sim-robot", "--bridge", "sim", "--seconds", "1"])
     assert result.exit_code == 2
-    assert result.stderr == ("error: --bridge sim: sim-robot serves over dds; the in-process sim bridge is started by "
-                             "`ogi deploy ARTIFACT --bridge sim`\n")
+    assert result.stderr == (
+        "error: --bridge sim: sim-robot serves over dds; the in-process sim bridge is started by "
+        "`ogi deploy ARTIFACT --bridge sim`\n"
+    )
 
 
 def test_sigint_stops_a_deploy_with_damping(exported):
@@ -79,9 +84,23 @@ def test_sigint_stops_a_deploy_with_damping(exported):
     import time
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "ogi.deploy", "deploy", str(exported), "--bridge", "sim", "--seconds", "60",
-         "--time-scale", "0.5", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "ogi.deploy",
+            "deploy",
+            str(exported),
+            "--bridge",
+            "sim",
+            "--seconds",
+            "60",
+            "--time-scale",
+            "0.5",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert "running" in process.stderr.readline()  # the handlers are in place once this is printed
     time.sleep(1.0)

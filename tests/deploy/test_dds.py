@@ -13,7 +13,15 @@ from cyclonedds.topic import Topic
 from ogi.deploy.bridge import MotorCommand, RobotState
 from ogi.deploy.dds import DdsBridge, DdsRobotServer, participant
 from ogi.deploy.messages import (
-    HEAD, LEVEL_FLAG_LOW, LOWCMD_TOPIC, LOWSTATE_TOPIC, LowCmd_, LowState_, lowstate_layout, message_crc, struct_crc,
+    HEAD,
+    LEVEL_FLAG_LOW,
+    LOWCMD_TOPIC,
+    LOWSTATE_TOPIC,
+    LowCmd_,
+    LowState_,
+    lowstate_layout,
+    message_crc,
+    struct_crc,
 )
 from ogi.robots import get_robot
 
@@ -118,9 +126,18 @@ def test_commands_carry_sequence_and_crc_and_reach_the_robot_in_model_order():
         assert msg.motor_cmd[15].q == pytest.approx(2.146e9)  # unused motors hold the stop value
         assert server.stats.dropped_corrupt == 0
         # the robot publishes states; the bridge accepts each new tick once
-        server.publish(RobotState(sequence=7, received_s=0.0, quat_wxyz=np.array([1.0, 0, 0, 0]),
-                                  gyro_body=np.zeros(3), accel_body=np.zeros(3), q=command.q, dq=command.dq,
-                                  tau_est=command.tau))
+        server.publish(
+            RobotState(
+                sequence=7,
+                received_s=0.0,
+                quat_wxyz=np.array([1.0, 0, 0, 0]),
+                gyro_body=np.zeros(3),
+                accel_body=np.zeros(3),
+                q=command.q,
+                dq=command.dq,
+                tau_est=command.tau,
+            )
+        )
         assert _wait(lambda: bridge.latest_state() is not None)
         np.testing.assert_allclose(bridge.latest_state().q, command.q, rtol=1e-6)
         # a command computed from tick 7 names it in sn[0]: the robot side times state -> command

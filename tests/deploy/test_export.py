@@ -45,7 +45,13 @@ def test_manifest_describes_the_robot_and_the_source(exported):
     assert manifest["robot"]["default_pose_rad"] == list(go2.default_pose)
     assert manifest["action"]["scale_rad"] == go2.action_scale
     assert [f["name"] for f in manifest["observation"]["fields"]] == [
-        "base_ang_vel", "projected_gravity", "command", "joint_pos", "joint_vel", "last_action"]
+        "base_ang_vel",
+        "projected_gravity",
+        "command",
+        "joint_pos",
+        "joint_vel",
+        "last_action",
+    ]
     assert manifest["observation"]["fields"][0]["scale"] == [0.25] * 3
     assert manifest["control"]["policy_rate_hz"] == 50.0 and manifest["control"]["pd_rate_hz"] == 1000.0
     source = json.loads((PRETRAINED / "manifest.json").read_text())

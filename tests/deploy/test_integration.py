@@ -47,17 +47,41 @@ def _wait(predicate, timeout_s: float) -> bool:
 def test_walks_over_dds_then_damps_when_the_link_goes_quiet(exported, tmp_path):
     trace = tmp_path / "trace.jsonl"
     robot = subprocess.Popen(
-        [sys.executable, "-m", "ogi.deploy", "sim-robot", "--bridge", "dds", "--domain-id", str(DOMAIN_ID),
-         "--state-hz", "500", "--time-scale", str(TIME_SCALE), "--seconds", "200", "--trace", str(trace)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "ogi.deploy",
+            "sim-robot",
+            "--bridge",
+            "dds",
+            "--domain-id",
+            str(DOMAIN_ID),
+            "--state-hz",
+            "500",
+            "--time-scale",
+            str(TIME_SCALE),
+            "--seconds",
+            "200",
+            "--trace",
+            str(trace),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     artifact = load_artifact(exported)
     bridge = DdsBridge(artifact.manifest["robot"]["sdk_motor_index"], 12, domain_id=DOMAIN_ID, max_age_s=0.2)
     # the motor closes the PD loop (pd_site "motor"), so a late runtime tick only delays a target: a busy test
     # machine gets lenient overrun limits, and a stale limit of 6 policy periods (240 ms of wall time) that
     # outlasts its scheduling stalls; test_runtime checks the default of 3 periods to the millisecond
-    cfg = RuntimeConfig(command=(0.5, 0.0, 0.0), time_scale=TIME_SCALE, pd_overrun_s=0.25, policy_overrun_periods=10,
-                        stale_policy_periods=STALE_POLICY_PERIODS)
+    cfg = RuntimeConfig(
+        command=(0.5, 0.0, 0.0),
+        time_scale=TIME_SCALE,
+        pd_overrun_s=0.25,
+        policy_overrun_periods=10,
+        stale_policy_periods=STALE_POLICY_PERIODS,
+    )
     runtime = Runtime(artifact, bridge, cfg)
     try:
         assert _wait(lambda: bridge.latest_state() is not None, 60.0), "no LowState from the robot process"

@@ -34,9 +34,16 @@ class FakeBridge:
 
     def publish(self, sequence: int, received_s: float, q=None, quat=(1.0, 0.0, 0.0, 0.0)):
         q = np.asarray(GO2.default_pose) if q is None else q
-        self.state = RobotState(sequence=sequence, received_s=received_s, quat_wxyz=np.asarray(quat, float),
-                                gyro_body=np.zeros(3), accel_body=np.zeros(3), q=np.asarray(q, float),
-                                dq=np.zeros(12), tau_est=np.zeros(12))
+        self.state = RobotState(
+            sequence=sequence,
+            received_s=received_s,
+            quat_wxyz=np.asarray(quat, float),
+            gyro_body=np.zeros(3),
+            accel_body=np.zeros(3),
+            q=np.asarray(q, float),
+            dq=np.zeros(12),
+            tau_est=np.zeros(12),
+        )
 
 
 class NaNSession:
@@ -183,7 +190,8 @@ def test_a_tilt_beyond_the_limit_crouches_with_the_fallback_targets(runtime):
             rt.policy_tick(now)
     (event,) = rt.events
     assert event.cause == "tilt" and event.to_mode == "crouch" and rt.mode is ControlMode.CROUCH
-    expected = fallback_command(ControlMode.CROUCH, GO2, rt.cfg.fallback, q=q, q_at_switch=q,
-                                t_in_mode_s=now - event.time_s)
+    expected = fallback_command(
+        ControlMode.CROUCH, GO2, rt.cfg.fallback, q=q, q_at_switch=q, t_in_mode_s=now - event.time_s
+    )
     np.testing.assert_allclose(bridge.sent[-1].q, expected[0], atol=1e-6)
     np.testing.assert_allclose(bridge.sent[-1].kp, expected[1])

@@ -38,7 +38,7 @@ def test_toml_round_trip_and_errors(tmp_path):
     good = tmp_path / "walk.toml"
     good.write_text(
         'robot = "go2"\nnum_envs = 8\n[sim]\nsim_dt_s = 0.002\n[commands]\nlin_vel_x_mps = [0.0, 1.0]\n'
-        '[rewards.weights]\ntracking_lin_vel = 2.0\n'
+        "[rewards.weights]\ntracking_lin_vel = 2.0\n"
     )
     cfg = load_walk_config(good)
     assert cfg.num_envs == 8 and cfg.sim.substeps == 10 and cfg.commands.lin_vel_x_mps == (0.0, 1.0)

@@ -8,15 +8,32 @@ from ogi.envs import rewards as R
 def make_signals(**overrides) -> Signals:
     n, j, f = 2, 3, 2
     base = dict(
-        command=np.zeros((n, 3)), lin_vel_body=np.zeros((n, 3)), ang_vel_body=np.zeros((n, 3)),
-        projected_gravity=np.tile([0.0, 0.0, -1.0], (n, 1)), base_height=np.full(n, 0.3), base_height_target=0.3,
-        joint_pos_rel=np.zeros((n, j)), joint_pos=np.zeros((n, j)), joint_vel=np.zeros((n, j)),
-        joint_acc=np.zeros((n, j)), torque=np.zeros((n, j)), action=np.zeros((n, j)), last_action=np.zeros((n, j)),
-        soft_joint_low=np.full(j, -1.0), soft_joint_high=np.full(j, 1.0), pose_weights=np.ones(j),
-        foot_contact=np.zeros((n, f), bool), foot_first_contact=np.zeros((n, f), bool),
-        foot_air_time_s=np.zeros((n, f)), foot_vel_xy=np.zeros((n, f, 2)), foot_height=np.zeros((n, f)),
-        foot_swing_peak=np.zeros((n, f)), joint_power=np.zeros((n, j)), undesired_contacts=np.zeros(n),
-        fell=np.zeros(n, bool), diagonal_pairs=np.zeros((0, 2), dtype=np.int64),
+        command=np.zeros((n, 3)),
+        lin_vel_body=np.zeros((n, 3)),
+        ang_vel_body=np.zeros((n, 3)),
+        projected_gravity=np.tile([0.0, 0.0, -1.0], (n, 1)),
+        base_height=np.full(n, 0.3),
+        base_height_target=0.3,
+        joint_pos_rel=np.zeros((n, j)),
+        joint_pos=np.zeros((n, j)),
+        joint_vel=np.zeros((n, j)),
+        joint_acc=np.zeros((n, j)),
+        torque=np.zeros((n, j)),
+        action=np.zeros((n, j)),
+        last_action=np.zeros((n, j)),
+        soft_joint_low=np.full(j, -1.0),
+        soft_joint_high=np.full(j, 1.0),
+        pose_weights=np.ones(j),
+        foot_contact=np.zeros((n, f), bool),
+        foot_first_contact=np.zeros((n, f), bool),
+        foot_air_time_s=np.zeros((n, f)),
+        foot_vel_xy=np.zeros((n, f, 2)),
+        foot_height=np.zeros((n, f)),
+        foot_swing_peak=np.zeros((n, f)),
+        joint_power=np.zeros((n, j)),
+        undesired_contacts=np.zeros(n),
+        fell=np.zeros(n, bool),
+        diagonal_pairs=np.zeros((0, 2), dtype=np.int64),
     )
     base.update(overrides)
     return Signals(**base)
@@ -100,10 +117,12 @@ def test_limit_pose_and_event_terms_by_hand():
 
 def test_costs_are_non_negative_on_random_signals():
     rng = np.random.default_rng(0)
-    s = make_signals(**{
-        name: rng.normal(size=getattr(make_signals(), name).shape)
-        for name in ("lin_vel_body", "ang_vel_body", "torque", "joint_acc", "action", "joint_pos", "joint_pos_rel")
-    })
+    s = make_signals(
+        **{
+            name: rng.normal(size=getattr(make_signals(), name).shape)
+            for name in ("lin_vel_body", "ang_vel_body", "torque", "joint_acc", "action", "joint_pos", "joint_pos_rel")
+        }
+    )
     cfg = RewardConfig()
     for name, term in REWARD_TERMS.items():
         if hasattr(R, f"cost_{name}"):
@@ -141,26 +160,37 @@ def test_unknown_reward_term_raises_at_construction():
 
 def test_trot_rewards_a_diagonal_pair_stance_only_while_moving():
     pairs = np.array([[0, 3], [1, 2]])  # FR+RL, FL+RR
-    contact = np.array([
-        [1, 0, 0, 1],  # trot stance of one diagonal pair: 1
-        [1, 1, 1, 1],  # all four down (a walk's overlap): pairs in phase but not alternating: 0
-        [1, 1, 0, 0],  # front pair down (a bound): pairs out of phase: 0
-        [1, 0, 1, 1],  # one pair down, the other half down: 0.5 * (1 + 0) * 1 = 0.5
-        [1, 0, 0, 1],  # a trot stance while commanded to stand: 0
-    ], dtype=bool)
+    contact = np.array(
+        [
+            [1, 0, 0, 1],  # trot stance of one diagonal pair: 1
+            [1, 1, 1, 1],  # all four down (a walk's overlap): pairs in phase but not alternating: 0
+            [1, 1, 0, 0],  # front pair down (a bound): pairs out of phase: 0
+            [1, 0, 1, 1],  # one pair down, the other half down: 0.5 * (1 + 0) * 1 = 0.5
+            [1, 0, 0, 1],  # a trot stance while commanded to stand: 0
+        ],
+        dtype=bool,
+    )
     n = len(contact)
     command = np.tile([0.5, 0.0, 0.0], (n, 1))
     command[4] = 0.0
-    s = make_signals(command=command, foot_contact=contact, diagonal_pairs=pairs,
-                     lin_vel_body=np.zeros((n, 3)), ang_vel_body=np.zeros((n, 3)),
-                     projected_gravity=np.tile([0.0, 0.0, -1.0], (n, 1)), base_height=np.full(n, 0.3))
+    s = make_signals(
+        command=command,
+        foot_contact=contact,
+        diagonal_pairs=pairs,
+        lin_vel_body=np.zeros((n, 3)),
+        ang_vel_body=np.zeros((n, 3)),
+        projected_gravity=np.tile([0.0, 0.0, -1.0], (n, 1)),
+        base_height=np.full(n, 0.3),
+    )
     np.testing.assert_allclose(R.reward_trot(s), [1.0, 0.0, 0.0, 0.5, 0.0])
     # without diagonal pairs (a biped) the term is zero
     np.testing.assert_allclose(R.reward_trot(make_signals(foot_contact=np.ones((2, 2), bool))), [0.0, 0.0])
 
 
 def test_feet_air_time_counts_while_turning_in_place():
-    s = make_signals(command=np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]),
-                     foot_first_contact=np.array([[True, False], [True, False]]),
-                     foot_air_time_s=np.array([[0.3, 0.0], [0.3, 0.0]]))
+    s = make_signals(
+        command=np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]),
+        foot_first_contact=np.array([[True, False], [True, False]]),
+        foot_air_time_s=np.array([[0.3, 0.0], [0.3, 0.0]]),
+    )
     np.testing.assert_allclose(R.reward_feet_air_time(s, 0.2), [0.1, 0.0])

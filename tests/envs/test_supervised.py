@@ -23,7 +23,10 @@ def _run(supervised: bool) -> tuple[np.ndarray, SupervisedWalk | None]:
     """Lowest base height of each simulation's first episode (0 once it fell); pushes of up to 1.5 m/s at 1 s, 2 s."""
     act, env_cfg = policy_function(SHIPPED, NUM_ENVS)
     cfg = dataclasses.replace(
-        env_cfg, num_envs=NUM_ENVS, episode_length_s=EPISODE_S, seed=SEED,
+        env_cfg,
+        num_envs=NUM_ENVS,
+        episode_length_s=EPISODE_S,
+        seed=SEED,
         sim=dataclasses.replace(env_cfg.sim, nthread=1),
         randomization=dataclasses.replace(env_cfg.randomization, push_velocity_mps=1.5, push_interval_s=(1.0, 1.0)),
     )

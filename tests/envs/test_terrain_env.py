@@ -18,23 +18,36 @@ STEP_HEIGHT_M = 0.2
 def step_grid(num_levels: int = 2) -> TerrainGrid:
     """Two tiles of one kind: the ground is 0 for x < 1 m inside each tile's frame and 0.2 m beyond."""
     res, size = 0.1, 8.0
-    tiles = [generate(terrain_spec(TerrainKind.FLAT, level / max(1, num_levels - 1), size_m=size, resolution_m=res))
-             for level in range(num_levels)]
+    tiles = [
+        generate(terrain_spec(TerrainKind.FLAT, level / max(1, num_levels - 1), size_m=size, resolution_m=res))
+        for level in range(num_levels)
+    ]
     border = round(1.0 / res)
     stride = round(size / res)
     rows, cols = 2 * border + stride * num_levels + 1, 2 * border + stride + 1
     heights = np.zeros((rows, cols), dtype=np.float32)
     xs = (np.arange(cols) - (cols - 1) / 2) * res
     heights[:, xs >= 1.0 - 1e-9] = STEP_HEIGHT_M
-    return TerrainGrid(heights_m=heights, resolution_m=res, tile_size_m=size, kinds=(TerrainKind.FLAT,),
-                       num_levels=num_levels, tiles=(tuple(tiles),))
+    return TerrainGrid(
+        heights_m=heights,
+        resolution_m=res,
+        tile_size_m=size,
+        kinds=(TerrainKind.FLAT,),
+        num_levels=num_levels,
+        tiles=(tuple(tiles),),
+    )
 
 
 def sensing_config(**kw) -> WalkConfig:
     return WalkConfig(
-        num_envs=2, sim=SimConfig(nthread=1),
-        terrain=TerrainConfig(enabled=True, kinds=("flat",), resolution_m=0.1,
-                              curriculum=CurriculumConfig(num_levels=2, initial_max_level=1)),
+        num_envs=2,
+        sim=SimConfig(nthread=1),
+        terrain=TerrainConfig(
+            enabled=True,
+            kinds=("flat",),
+            resolution_m=0.1,
+            curriculum=CurriculumConfig(num_levels=2, initial_max_level=1),
+        ),
         height_scan=HeightScanConfig(enabled=True, length_m=1.0, width_m=0.0, spacing_m=0.1),
         depth_camera=DepthCameraConfig(enabled=True, noise_std_m=0.0, dropout_probability=0.0),
         **kw,

@@ -44,8 +44,21 @@ def test_terrain_preview_renders_a_picture(tmp_path):
         pytest.skip("no EGL offscreen context: install libegl1 libegl-mesa0 libgl1-mesa-dri (make does, as root)")
     out = tmp_path / "terrain.png"
     env = dict(os.environ, MUJOCO_GL="egl")
-    cmd = [sys.executable, "-m", "ogi.cli", "terrain", "preview", "--out", str(out), "--kinds", "flat,stairs_up",
-           "--cell-width", "64", "--cell-height", "48"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ogi.cli",
+        "terrain",
+        "preview",
+        "--out",
+        str(out),
+        "--kinds",
+        "flat,stairs_up",
+        "--cell-width",
+        "64",
+        "--cell-height",
+        "48",
+    ]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     image = read_png(out)

@@ -32,8 +32,9 @@ def test_candidates_are_seeded(tiny_pipeline):
 def test_success_is_monotone_in_n_with_an_exact_verifier(tiny_pipeline):
     model, tokenizer = tiny_pipeline.sft.model, tiny_pipeline.pretrained.tokenizer
     prompts = ["walk forward 2 meters then turn left", "sit down", "turn right then stop", "step backward 3 meters"]
-    report = best_of_n_success(model, tokenizer, prompts, (1, 4, 16), function_verifier(plan_score), is_correct,
-                               temperature=2.0)
+    report = best_of_n_success(
+        model, tokenizer, prompts, (1, 4, 16), function_verifier(plan_score), is_correct, temperature=2.0
+    )
     # An exact verifier picks a correct candidate whenever one exists, so success equals pass@N.
     assert report.success == report.oracle
     assert report.success[1] <= report.success[4] <= report.success[16]

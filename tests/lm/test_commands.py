@@ -41,19 +41,66 @@ def test_pipeline_through_the_cli(app, tmp_path):
     runs = tmp_path / "runs"
     pre = invoke(app, "pretrain", "--config", str(config), "--out", str(runs / "pre"), "--json")
     assert pre["steps"] == 30 and pre["tokens_trained"] == 30 * 8 * 48 and pre["perplexity"] < pre["unigram_perplexity"]
-    sft = invoke(app, "sft", "--config", str(tmp_path / "sft.toml"), "--init", str(runs / "pre"), "--out",
-                 str(runs / "sft"), "--steps", "5", "--json")
+    sft = invoke(
+        app,
+        "sft",
+        "--config",
+        str(tmp_path / "sft.toml"),
+        "--init",
+        str(runs / "pre"),
+        "--out",
+        str(runs / "sft"),
+        "--steps",
+        "5",
+        "--json",
+    )
     assert sft["steps"] == 5 and 0 <= sft["heldout_exact_match"] <= 1
-    reward = invoke(app, "reward", "--config", str(tmp_path / "reward.toml"), "--init", str(runs / "sft"), "--out",
-                    str(runs / "rm"), "--steps", "5", "--json")
+    reward = invoke(
+        app,
+        "reward",
+        "--config",
+        str(tmp_path / "reward.toml"),
+        "--init",
+        str(runs / "sft"),
+        "--out",
+        str(runs / "rm"),
+        "--steps",
+        "5",
+        "--json",
+    )
     assert 0 <= reward["heldout_pairwise_accuracy"] <= 1
-    rlhf = invoke(app, "rlhf", "--config", str(tmp_path / "rlhf.toml"), "--policy", str(runs / "sft"),
-                  "--reward-model", str(runs / "rm"), "--out", str(runs / "rl"), "--iterations", "1",
-                  "--target-kl", "1.0", "--json")
+    rlhf = invoke(
+        app,
+        "rlhf",
+        "--config",
+        str(tmp_path / "rlhf.toml"),
+        "--policy",
+        str(runs / "sft"),
+        "--reward-model",
+        str(runs / "rm"),
+        "--out",
+        str(runs / "rl"),
+        "--iterations",
+        "1",
+        "--target-kl",
+        "1.0",
+        "--json",
+    )
     assert rlhf["iterations"] == 1 and rlhf["penalty_rate"] >= 0
     assert len(verify_checkpoint(rlhf["checkpoint"])) == 3
-    sample = invoke(app, "sample", "--model", str(runs / "rl"), "--prompt", "walk forward 2 meters", "--n", "3",
-                    "--verifier", str(runs / "rm"), "--json")
+    sample = invoke(
+        app,
+        "sample",
+        "--model",
+        str(runs / "rl"),
+        "--prompt",
+        "walk forward 2 meters",
+        "--n",
+        "3",
+        "--verifier",
+        str(runs / "rm"),
+        "--json",
+    )
     assert sample["candidates"] == 3 and sample["prompt_tokens"] == 4
     greedy = invoke(app, "sample", "--model", str(runs / "sft"), "--prompt", "sit down", "--greedy", "--json")
     assert greedy["candidates"] == 0 and isinstance(greedy["response"], str)
@@ -64,8 +111,9 @@ def test_pipeline_through_the_cli(app, tmp_path):
 def test_compute_budget_prints_chosen_n_and_d(app, tmp_path):
     config = tmp_path / "tiny.toml"
     config.write_text(TINY_TOML)
-    summary = invoke(app, "pretrain", "--config", str(config), "--out", str(tmp_path / "run"), "--compute-budget",
-                     "1e9", "--json")
+    summary = invoke(
+        app, "pretrain", "--config", str(config), "--out", str(tmp_path / "run"), "--compute-budget", "1e9", "--json"
+    )
     assert summary["chosen_N"] == summary["parameters"] and summary["chosen_D"] > 0
     assert summary["tokens_trained"] >= summary["chosen_D"]
     assert summary["optimal_D"] == pytest.approx(20 * summary["optimal_N"], abs=20)
@@ -82,6 +130,7 @@ def test_bad_config_and_data_are_reported_not_raised(app, tmp_path):
     data.write_text('{"prompt": "sit down"}\n')
     config.write_text(TINY_TOML)
     invoke(app, "pretrain", "--config", str(config), "--out", str(tmp_path / "pre"), "--steps", "2", "--json")
-    result = runner.invoke(app, ["lm", "sft", "--init", str(tmp_path / "pre"), "--out", str(tmp_path / "s"),
-                                 "--data", str(data)])
+    result = runner.invoke(
+        app, ["lm", "sft", "--init", str(tmp_path / "pre"), "--out", str(tmp_path / "s"), "--data", str(data)]
+    )
     assert result.exit_code == 2 and "field 'response'" in result.stderr and result.stderr.count("\n") == 1

@@ -21,8 +21,9 @@ def test_bad_values_name_the_field():
 
 def test_toml_with_nested_tables(tmp_path):
     path = tmp_path / "pre.toml"
-    path.write_text('steps = 7\ntokenizer = "bpe"\n[model]\nwidth = 48\nn_heads = 3\n[optimizer]\nlearning_rate = 1\n'
-                    'eta_min = 0\n')
+    path.write_text(
+        'steps = 7\ntokenizer = "bpe"\n[model]\nwidth = 48\nn_heads = 3\n[optimizer]\nlearning_rate = 1\neta_min = 0\n'
+    )
     config = load_config(PretrainConfig, path, seed=None, batch_size=4)
     assert (config.steps, config.tokenizer, config.batch_size, config.seed) == (7, "bpe", 4, 0)
     assert (config.model.width, config.model.n_heads, config.model.n_layers) == (48, 3, 2)

@@ -21,9 +21,15 @@ from ogi.lm.corpus import (
 def test_example_instruction_maps_to_its_plan():
     assert plan_for("walk forward 2 meters then turn left") == (("forward", 2), ("left", 90))
     assert plan_for("go backward two meters, then turn around to the right and sit down") == (
-        ("backward", 2), ("right", 180), ("sit", 0))
+        ("backward", 2),
+        ("right", 180),
+        ("sit", 0),
+    )
     assert plan_for("sidestep left one meter after that turn right forty-five degrees and halt") == (
-        ("side_left", 1), ("right", 45), ("stop", 0))
+        ("side_left", 1),
+        ("right", 45),
+        ("stop", 0),
+    )
     assert plan_text((("forward", 2), ("left", 90), ("stop", 0))) == "forward 2 ; left 90 ; stop"
 
 

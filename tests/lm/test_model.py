@@ -7,8 +7,9 @@ from ogi.validation import ConfigError
 
 def make_model(prefix_dim: int = 0, seed: int = 0) -> CausalTransformer:
     torch.manual_seed(seed)
-    return CausalTransformer(TransformerConfig(vocab_size=40, context_length=24, n_layers=2, width=32, n_heads=4,
-                                               prefix_dim=prefix_dim))
+    return CausalTransformer(
+        TransformerConfig(vocab_size=40, context_length=24, n_layers=2, width=32, n_heads=4, prefix_dim=prefix_dim)
+    )
 
 
 def test_parameter_count_is_exact():
@@ -83,13 +84,19 @@ def test_generation_stops_when_every_row_emits_eos():
 
 def test_rows_are_padded_with_eos_after_finishing():
     model = make_model()
-    new = generate(model, torch.randint(3, 40, (64, 2)), max_new_tokens=20, eos_id=5, temperature=3.0,
-                   generator=torch.Generator().manual_seed(0))
+    new = generate(
+        model,
+        torch.randint(3, 40, (64, 2)),
+        max_new_tokens=20,
+        eos_id=5,
+        temperature=3.0,
+        generator=torch.Generator().manual_seed(0),
+    )
     finished_rows = 0
     for row in new.tolist():
         if 5 in row:
             finished_rows += 1
-            assert set(row[row.index(5):]) == {5}
+            assert set(row[row.index(5) :]) == {5}
     assert finished_rows > 0
 
 

@@ -68,8 +68,15 @@ def test_same_seed_same_weights_and_outputs():
     sft_a = supervised_finetune(first.model, first.tokenizer, sft_config)
     sft_b = supervised_finetune(second.model, second.tokenizer, sft_config)
     assert torch.equal(sft_a.model.token_embedding.weight, sft_b.model.token_embedding.weight)
-    rl_config = RLHFConfig(iterations=2, train_prompts=10, eval_prompts=3, prompts_per_iteration=2, samples_per_prompt=2,
-                           max_new_tokens=6, minibatch_size=4)
+    rl_config = RLHFConfig(
+        iterations=2,
+        train_prompts=10,
+        eval_prompts=3,
+        prompts_per_iteration=2,
+        samples_per_prompt=2,
+        max_new_tokens=6,
+        minibatch_size=4,
+    )
     rl_a = train_rlhf(sft_a.model, first.tokenizer, rl_config, reward_function=plan_score)
     rl_b = train_rlhf(sft_b.model, second.tokenizer, rl_config, reward_function=plan_score)
     assert rl_a.history == rl_b.history and rl_a.after == rl_b.after
@@ -89,5 +96,9 @@ def test_empty_data_and_overlong_examples_are_clear_errors(tiny_pipeline):
         train_reward_model(model, tokenizer, dataclasses.replace(TINY_REWARD, train_pairs=0))
     long_response = " ; ".join(["forward 2"] * 20)
     with pytest.raises(ContextLengthError, match="exceeds the model's context_length = 48"):
-        supervised_finetune(model, tokenizer, TINY_SFT,
-                            demonstrations=[Demonstration(prompt="walk forward 2 meters", response=long_response)])
+        supervised_finetune(
+            model,
+            tokenizer,
+            TINY_SFT,
+            demonstrations=[Demonstration(prompt="walk forward 2 meters", response=long_response)],
+        )

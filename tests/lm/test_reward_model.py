@@ -30,8 +30,9 @@ def test_bradley_terry_gradient_pushes_chosen_up():
 def _tiny():
     tokenizer = train_tokenizer(["walk forward 2 meters then turn left", "forward 2 ; left 90 ; right stop"])
     torch.manual_seed(0)
-    trunk = CausalTransformer(TransformerConfig(vocab_size=tokenizer.vocab_size, context_length=32, n_layers=1,
-                                                width=16, n_heads=2))
+    trunk = CausalTransformer(
+        TransformerConfig(vocab_size=tokenizer.vocab_size, context_length=32, n_layers=1, width=16, n_heads=2)
+    )
     return tokenizer, trunk
 
 
@@ -73,7 +74,7 @@ def test_likelihood_term_adds_the_trunks_response_log_probability():
         ids, start = pair_ids(tokenizer, prompt, response, 32)
         with torch.no_grad():
             log_probs, _ = sequence_log_probs(trunk, torch.tensor([ids]))
-        expected = 0.5 * float(log_probs[0, start - 1:].sum())  # response tokens and eos
+        expected = 0.5 * float(log_probs[0, start - 1 :].sum())  # response tokens and eos
         expected += float(score_responses(head_only, tokenizer, [prompt], [response])[0])
         assert float(scores[index]) == pytest.approx(expected, abs=1e-5)
     restored = RewardModel.from_parts(trunk, {name: t.detach().clone() for name, t in model.head_tensors().items()})

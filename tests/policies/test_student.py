@@ -16,8 +16,15 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def student(depth: bool = True) -> StudentActor:
     torch.manual_seed(0)
-    cfg = ActorConfig(kind="student", hidden_sizes=(16,), recurrent_size=12, depth_height=ROWS if depth else 0,
-                      depth_width=COLS if depth else 0, depth_channels=(4, 8), depth_features=6)
+    cfg = ActorConfig(
+        kind="student",
+        hidden_sizes=(16,),
+        recurrent_size=12,
+        depth_height=ROWS if depth else 0,
+        depth_width=COLS if depth else 0,
+        depth_channels=(4, 8),
+        depth_features=6,
+    )
     actor = make_actor(OBS, ACT, cfg)
     with torch.no_grad():
         actor.head[-1].weight.mul_(100.0)  # O(1) means, so the tolerances below mean something

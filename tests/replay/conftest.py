@@ -31,8 +31,16 @@ def recorded(tmp_path_factory) -> dict:
     env = WalkVecEnv(walk_config())
     env.reset(seed=3)
     rng = np.random.default_rng(0)
-    seen: dict[str, list] = {"qpos": [], "qvel": [], "reward": [], "command": [], "terminated": [], "truncated": [],
-                             "pushed": [], "tracking_lin_vel": []}
+    seen: dict[str, list] = {
+        "qpos": [],
+        "qvel": [],
+        "reward": [],
+        "command": [],
+        "terminated": [],
+        "truncated": [],
+        "pushed": [],
+        "tracking_lin_vel": [],
+    }
     sizes = []
     with Recorder(env, path, meta={"source": "test"}) as recorder:
         for step in range(RECORDED_STEPS):
@@ -78,13 +86,15 @@ def _first_steps(source, target, steps):
             elif isinstance(record, Schema):
                 schemas[record.id] = writer.register_schema(record.name, record.encoding, record.data)
             elif isinstance(record, Channel):
-                channels[record.id] = writer.register_channel(record.topic, record.message_encoding,
-                                                              schemas[record.schema_id], record.metadata)
+                channels[record.id] = writer.register_channel(
+                    record.topic, record.message_encoding, schemas[record.schema_id], record.metadata
+                )
             elif isinstance(record, Attachment):
                 writer.add_attachment(0, 0, record.name, record.media_type, record.data)
             elif isinstance(record, Message) and record.sequence < steps:
-                writer.add_message(channels[record.channel_id], record.log_time, record.data, record.publish_time,
-                                   record.sequence)
+                writer.add_message(
+                    channels[record.channel_id], record.log_time, record.data, record.publish_time, record.sequence
+                )
             elif isinstance(record, Footer):
                 break
         writer.finish()

@@ -95,8 +95,12 @@ def test_cli_check_pass_and_json(short_recording):
 
     out = CliRunner().invoke(app, ["replay", str(short_recording), "--check", "--json"])
     assert out.exit_code == 0, out.output
-    assert json.loads(out.output) == {"steps": SHORT_STEPS, "sims": list(range(NUM_SIMS)), "exact": True,
-                                      "first_divergence": None}
+    assert json.loads(out.output) == {
+        "steps": SHORT_STEPS,
+        "sims": list(range(NUM_SIMS)),
+        "exact": True,
+        "first_divergence": None,
+    }
     out = CliRunner().invoke(app, ["replay", str(short_recording), "--check"])
     assert out.exit_code == 0 and "PASS" in out.output and f"{SHORT_STEPS} steps" in out.output
 
@@ -104,8 +108,9 @@ def test_cli_check_pass_and_json(short_recording):
 def test_cli_errors_are_one_line_without_traceback(recorded, tmp_path):
     bad = tmp_path / "bad.mcap"
     bad.write_bytes(recorded["path"].read_bytes()[:5000])
-    out = subprocess.run([sys.executable, "-m", "ogi.cli", "replay", str(bad), "--check"],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "ogi.cli", "replay", str(bad), "--check"], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 2
     assert out.stderr.startswith("error: ") and "truncated recording" in out.stderr
     assert "Traceback" not in out.stdout + out.stderr
@@ -124,7 +129,14 @@ def test_other_layers_find_the_recorder_of_an_env(tmp_path):
     assert Recorder.attached(env) is None
     assert "step" not in env.__dict__ and "step" not in env.rig.__dict__  # the env's own methods are back
     events = Recording(tmp_path / "a.mcap").events
-    assert {"step": 1, "time_s": 0.02, "sim": 0, "kind": "planner", "cause": "new_goal", "data": {"goal_xy": [1.0, 2.0]}} in events
+    assert {
+        "step": 1,
+        "time_s": 0.02,
+        "sim": 0,
+        "kind": "planner",
+        "cause": "new_goal",
+        "data": {"goal_xy": [1.0, 2.0]},
+    } in events
 
 
 def test_a_recording_without_steps_is_valid(tmp_path):

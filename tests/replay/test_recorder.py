@@ -47,7 +47,9 @@ def test_header_model_and_events(recorded):
     pushes = sum(p.sum() for p in recorded["seen"]["pushed"])
     assert sum(e["kind"] == "push" for e in recording.events) == pushes
     safety = [e for e in recording.events if e["kind"] == "safety"]
-    assert safety == [{"step": 501, "time_s": 501 * 0.02, "sim": 1, "kind": "safety", "cause": "test_stop", "data": {"limit": 1.5}}]
+    assert safety == [
+        {"step": 501, "time_s": 501 * 0.02, "sim": 1, "kind": "safety", "cause": "test_stop", "data": {"limit": 1.5}}
+    ]
 
 
 def test_recording_streams_while_running(recorded):
@@ -57,8 +59,11 @@ def test_recording_streams_while_running(recorded):
 
 
 def test_array_codecs_round_trip():
-    arrays = {"a": np.arange(6, dtype=np.float64).reshape(2, 3), "b": np.array([1, 2], dtype=np.int32),
-              "c": np.zeros((2, 0))}
+    arrays = {
+        "a": np.arange(6, dtype=np.float64).reshape(2, 3),
+        "b": np.array([1, 2], dtype=np.int32),
+        "c": np.zeros((2, 0)),
+    }
     meta, back = fmt.unpack_arrays(fmt.pack_arrays({"step": 4}, arrays), "test")
     assert meta == {"step": 4}
     for key in arrays:
@@ -73,13 +78,16 @@ def test_array_codecs_round_trip():
 def test_state_columns_match_mujoco_state_layout():
     model = mujoco.MjModel.from_xml_string(
         "<mujoco><worldbody><body><freejoint/><geom size='.1'/></body></worldbody>"
-        "<actuator><motor joint='' /></actuator></mujoco>".replace("<actuator><motor joint='' /></actuator>", ""))
+        "<actuator><motor joint='' /></actuator></mujoco>".replace("<actuator><motor joint='' /></actuator>", "")
+    )
     data = mujoco.MjData(model)
     data.xfrc_applied[1] = [1, 2, 3, 4, 5, 6]
     data.qpos[:] = np.arange(7) + 10
     row = np.empty(mujoco.mj_stateSize(model, fmt.STATE_SIG))
     mujoco.mj_getState(model, data, row, fmt.STATE_SIG)
-    np.testing.assert_array_equal(row[fmt.state_columns(model, mujoco.mjtState.mjSTATE_XFRC_APPLIED)][6:], [1, 2, 3, 4, 5, 6])
+    np.testing.assert_array_equal(
+        row[fmt.state_columns(model, mujoco.mjtState.mjSTATE_XFRC_APPLIED)][6:], [1, 2, 3, 4, 5, 6]
+    )
     np.testing.assert_array_equal(row[fmt.state_columns(model, mujoco.mjtState.mjSTATE_QPOS)], np.arange(7) + 10)
 
 
@@ -125,16 +133,21 @@ def _rewrite(source, target, *, xml_edit=None, info_edit=None):
             elif isinstance(record, Schema):
                 schemas[record.id] = writer.register_schema(record.name, record.encoding, record.data)
             elif isinstance(record, Channel):
-                channels[record.id] = writer.register_channel(record.topic, record.message_encoding,
-                                                              schemas[record.schema_id], record.metadata)
+                channels[record.id] = writer.register_channel(
+                    record.topic, record.message_encoding, schemas[record.schema_id], record.metadata
+                )
             elif isinstance(record, Attachment):
                 data = record.data.decode()
-                writer.add_attachment(0, 0, record.name, record.media_type, (xml_edit(data) if xml_edit else data).encode())
+                writer.add_attachment(
+                    0, 0, record.name, record.media_type, (xml_edit(data) if xml_edit else data).encode()
+                )
             elif isinstance(record, Message):
                 data = record.data
                 if record.log_time == 0 and info_edit and data[:1] == b"{" and b'"format"' in data[:40]:
                     data = json.dumps(info_edit(json.loads(data))).encode()
-                writer.add_message(channels[record.channel_id], record.log_time, data, record.publish_time, record.sequence)
+                writer.add_message(
+                    channels[record.channel_id], record.log_time, data, record.publish_time, record.sequence
+                )
         writer.finish()
 
 

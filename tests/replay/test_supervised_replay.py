@@ -29,7 +29,8 @@ def test_supervised_walk_with_fallback_gains_replays_exactly(tmp_path):
     assert trips
     recording = Recording(tmp_path / "supervised.mcap")
     assert replay_check(recording).exact
-    gain_changes = {(r.index, sim) for r in recording.steps() for sim, rows in r.model_rows.items()
-                    if "actuator_gainprm" in rows}
+    gain_changes = {
+        (r.index, sim) for r in recording.steps() for sim, rows in r.model_rows.items() if "actuator_gainprm" in rows
+    }
     assert set(trips) <= gain_changes  # the fallback's gains were recorded where each supervisor tripped
     assert {(e["step"], e["sim"]) for e in recording.events if e["kind"] == "safety"} == set(trips)

@@ -10,7 +10,6 @@ from ogi.replay.video import frame_steps
 from tests.replay.conftest import SHORT_STEPS
 
 
-
 def egl_available() -> bool:
     probe = "import mujoco; mujoco.Renderer(mujoco.MjModel.from_xml_string('<mujoco/>'), 8, 8).render()"
     env = dict(os.environ, MUJOCO_GL="egl")
@@ -30,8 +29,24 @@ def test_video_has_the_right_frames_and_is_not_blank(short_recording, tmp_path):
 
     out = tmp_path / "sim1.mp4"
     short = short_recording
-    cmd = [sys.executable, "-m", "ogi.cli", "replay", str(short), "--sim", "1", "--video", str(out),
-           "--width", "96", "--height", "64", "--fps", "25", "--no-shadows"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ogi.cli",
+        "replay",
+        str(short),
+        "--sim",
+        "1",
+        "--video",
+        str(out),
+        "--width",
+        "96",
+        "--height",
+        "64",
+        "--fps",
+        "25",
+        "--no-shadows",
+    ]
     result = subprocess.run(cmd, env=dict(os.environ, MUJOCO_GL="egl"), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     expected = len(frame_steps(SHORT_STEPS, 0.02, 25.0))
@@ -72,4 +87,3 @@ def test_plot_of_a_bad_file_is_a_clear_error(tmp_path):
     bad.write_bytes(b"\x89MCAP0\r\n" + bytes(100))
     result = CliRunner().invoke(app, ["plot", str(bad), "--out", str(tmp_path)])
     assert result.exit_code == 2 and "error:" in result.output and "Traceback" not in result.output
-

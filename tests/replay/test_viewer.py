@@ -104,7 +104,9 @@ def test_web_viewer_serves_and_draws_the_recording_in_a_browser(recorded, tmp_pa
     url = f"http://127.0.0.1:{port}/"
     viewer = subprocess.Popen(
         [sys.executable, "-m", "ogi.cli", "replay", str(recorded["path"]), "--web", "--sim", "1", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     browser = None
     try:
@@ -118,11 +120,24 @@ def test_web_viewer_serves_and_draws_the_recording_in_a_browser(recorded, tmp_pa
         profile = tmp_path / "profile"
         profile.mkdir()
         browser = subprocess.Popen(
-            [CHROMIUM, "--headless", "--no-sandbox", "--use-gl=angle", "--use-angle=swiftshader",
-             "--enable-unsafe-swiftshader", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--no-first-run", f"--user-data-dir={profile}", "--window-size=640,480",
-             "--remote-debugging-port=0", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--use-gl=angle",
+                "--use-angle=swiftshader",
+                "--enable-unsafe-swiftshader",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                f"--user-data-dir={profile}",
+                "--window-size=640,480",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         with _DevTools(profile) as devtools:
             devtools.call("Page.enable")

@@ -63,9 +63,7 @@ def test_bad_robot_spec_names_the_field(change, field):
 
 
 def test_missing_joint_in_model_is_a_clear_error():
-    robot = dataclasses.replace(
-        GO2, joint_names=("FR_hip_jiont",) + GO2.joint_names[1:], source="my_robot.toml"
-    )
+    robot = dataclasses.replace(GO2, joint_names=("FR_hip_jiont",) + GO2.joint_names[1:], source="my_robot.toml")
     with pytest.raises(RobotSpecError, match=r"my_robot.toml.*'FR_hip_jiont'.*did you mean 'FR_hip_joint'"):
         instrument(robot.build(), robot)
 

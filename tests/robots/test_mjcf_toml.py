@@ -27,7 +27,12 @@ def _user_xml(*, extras: bool = False) -> str:
     spec = build_go2_spec()
     if extras:
         spec.add_actuator(name="user_motor", target="FR_hip_joint", trntype=mujoco.mjtTrn.mjTRN_JOINT).set_to_motor()
-        spec.add_sensor(name="user_pos", type=mujoco.mjtSensor.mjSENS_JOINTPOS, objtype=mujoco.mjtObj.mjOBJ_JOINT, objname="FR_hip_joint")
+        spec.add_sensor(
+            name="user_pos",
+            type=mujoco.mjtSensor.mjSENS_JOINTPOS,
+            objtype=mujoco.mjtObj.mjOBJ_JOINT,
+            objname="FR_hip_joint",
+        )
     return spec.to_xml()
 
 
@@ -96,8 +101,20 @@ def test_user_mjcf_loads_as_the_builtin_go2(tmp_path: Path) -> None:
     path = _write(tmp_path, _doc(), _user_xml(extras=True))
     robot = load_robot_toml(path)
     assert robot.name == "my_go2" and robot.source == str(path)
-    for name in ("joint_names", "default_pose", "kp", "kd", "torque_limit", "foot_sites", "imu_site", "base_body",
-                 "nominal_base_height", "termination_contact_bodies", "undesired_contact_bodies", "action_scale"):
+    for name in (
+        "joint_names",
+        "default_pose",
+        "kp",
+        "kd",
+        "torque_limit",
+        "foot_sites",
+        "imu_site",
+        "base_body",
+        "nominal_base_height",
+        "termination_contact_bodies",
+        "undesired_contact_bodies",
+        "action_scale",
+    ):
         assert getattr(robot, name) == getattr(GO2, name), name
     np.testing.assert_allclose(robot.joint_limits, GO2.joint_limits)  # read from the MJCF file
 
@@ -174,7 +191,9 @@ def test_toml_syntax_error_names_the_line(tmp_path: Path) -> None:
     _fails(path, "(syntax)", "line")
 
 
-@pytest.mark.parametrize("key", ["name", "mjcf", "base_body", "imu_site", "foot_sites", "nominal_base_height", "joints"])
+@pytest.mark.parametrize(
+    "key", ["name", "mjcf", "base_body", "imu_site", "foot_sites", "nominal_base_height", "joints"]
+)
 def test_missing_required_field(tmp_path: Path, key: str) -> None:
     doc = _doc()
     del doc[key]
@@ -311,7 +330,9 @@ def test_asset_path_out_of_the_folder_in_an_included_file(tmp_path: Path) -> Non
     xml = _user_xml().replace("<worldbody>", '<include file="parts/assets.xml"/>\n  <worldbody>', 1)
     path = _write(tmp_path / "robot", _doc(), xml)
     (tmp_path / "robot" / "parts").mkdir()
-    (tmp_path / "robot" / "parts" / "assets.xml").write_text('<mujoco><asset><mesh file="../../m.stl"/></asset></mujoco>')
+    (tmp_path / "robot" / "parts" / "assets.xml").write_text(
+        '<mujoco><asset><mesh file="../../m.stl"/></asset></mujoco>'
+    )
     _fails(path, "mjcf", "assets.xml", "outside")
 
 
@@ -328,7 +349,9 @@ def test_asset_path_that_leaves_only_from_the_included_files_folder(tmp_path: Pa
 def test_assets_and_includes_inside_the_folder_load(tmp_path: Path) -> None:
     xml = _user_xml().replace('<compiler angle="radian"/>', '<compiler angle="radian" meshdir="assets"/>', 1)
     xml = xml.replace("<worldbody>", '<include file="parts/extra.xml"/>\n  <worldbody>', 1)
-    xml = xml.replace('<site name="imu"', '<geom type="mesh" mesh="tetra" contype="0" conaffinity="0"/>\n<site name="imu"', 1)
+    xml = xml.replace(
+        '<site name="imu"', '<geom type="mesh" mesh="tetra" contype="0" conaffinity="0"/>\n<site name="imu"', 1
+    )
     path = _write(tmp_path, _doc(), xml)
     (tmp_path / "assets").mkdir()
     (tmp_path / "assets" / "tetra.obj").write_text(TETRAHEDRON_OBJ)

@@ -36,7 +36,9 @@ def trained(tmp_path_factory):
     config = root / "tiny.toml"
     config.write_text(TINY)
     run = root / "run"
-    result = runner.invoke(app, ["train", "--config", str(config), "--run-dir", str(run), "--iterations", "2", "--no-eval"])
+    result = runner.invoke(
+        app, ["train", "--config", str(config), "--run-dir", str(run), "--iterations", "2", "--no-eval"]
+    )
     assert result.exit_code == 0, result.output
     return root, run
 
@@ -72,8 +74,23 @@ def test_eval_and_rollout_with_the_trained_policy(trained):
     report = loads_strict(result.stdout)
     assert report["episodes"] == 2 and 0.0 <= report["fall_rate"] <= 1.0 and len(report["duty_factors"]) == 4
     out = root / "rollout.safetensors"
-    result = runner.invoke(app, ["rollout", "--policy", str(run), "--num-envs", "2", "--seconds", "0.2", "--threads",
-                                 "1", "--save", str(out), "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "rollout",
+            "--policy",
+            str(run),
+            "--num-envs",
+            "2",
+            "--seconds",
+            "0.2",
+            "--threads",
+            "1",
+            "--save",
+            str(out),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     arrays = load_file(str(out))
     assert arrays["qpos"].shape[:2] == (10, 2)
@@ -94,8 +111,10 @@ def test_until_walks_reports_that_the_policy_did_not_walk_in_time(tmp_path):
     config = tmp_path / "tiny.toml"
     config.write_text(TINY)
     run = tmp_path / "run"
-    result = runner.invoke(app, ["train", "--config", str(config), "--run-dir", str(run), "--iterations", "2",
-                                 "--no-eval", "--until-walks"])
+    result = runner.invoke(
+        app,
+        ["train", "--config", str(config), "--run-dir", str(run), "--iterations", "2", "--no-eval", "--until-walks"],
+    )
     assert result.exit_code == 0, result.output
     assert "training until the policy walks" in result.stdout and "did not walk yet" in result.stdout
     summary = json.loads((run / "summary.json").read_text())
@@ -113,9 +132,13 @@ def test_bad_train_input_is_a_clear_error(tmp_path):
 
 def test_sb3_baseline_trains_the_same_env(tmp_path):
     config = tmp_path / "tiny.toml"
-    config.write_text(TINY.replace("[actor]\nhidden_sizes = [32]\nrecurrent_size = 16", "[actor]\nkind = \"mlp\"\nhidden_sizes = [32]"))
+    config.write_text(
+        TINY.replace("[actor]\nhidden_sizes = [32]\nrecurrent_size = 16", '[actor]\nkind = "mlp"\nhidden_sizes = [32]')
+    )
     run = tmp_path / "sb3"
-    result = runner.invoke(app, ["train", "--algo", "sb3-ppo", "--config", str(config), "--run-dir", str(run), "--iterations", "2"])
+    result = runner.invoke(
+        app, ["train", "--algo", "sb3-ppo", "--config", str(config), "--run-dir", str(run), "--iterations", "2"]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads((run / "summary.json").read_text())
     assert summary["env_steps"] >= 2 * 4 * 8

@@ -35,14 +35,23 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def tiny_teacher_config(actor_obs: str = "privileged") -> TrainConfig:
     env = WalkConfig(
-        num_envs=4, episode_length_s=0.6, sim=SimConfig(sim_dt_s=0.005, nthread=1),
+        num_envs=4,
+        episode_length_s=0.6,
+        sim=SimConfig(sim_dt_s=0.005, nthread=1),
         height_scan=HeightScanConfig(enabled=True, length_m=0.4, width_m=0.2, spacing_m=0.2),
         depth_camera=DepthCameraConfig(width=4, height=3),
     )
     return TrainConfig(
-        env=env, actor=ActorConfig(kind="gru", hidden_sizes=(16,), recurrent_size=16, init_std=0.5),
-        critic=CriticConfig(hidden_sizes=(16,)), ppo=PPOConfig(rollout_steps=8, epochs=1, minibatches=2),
-        iterations=1, checkpoint_every=1, collect_threads=1, update_threads=1, seed=1, actor_obs=actor_obs,
+        env=env,
+        actor=ActorConfig(kind="gru", hidden_sizes=(16,), recurrent_size=16, init_std=0.5),
+        critic=CriticConfig(hidden_sizes=(16,)),
+        ppo=PPOConfig(rollout_steps=8, epochs=1, minibatches=2),
+        iterations=1,
+        checkpoint_every=1,
+        collect_threads=1,
+        update_threads=1,
+        seed=1,
+        actor_obs=actor_obs,
     )
 
 
@@ -54,9 +63,18 @@ def teacher_run(tmp_path_factory):
 
 
 def tiny_distill(**changes) -> DistillConfig:
-    base = dict(rollout_steps=8, chunk_steps=4, epochs=2, minibatches=2, learning_rate=3e-3,
-                teacher_action_probability=0.5, teacher_action_iterations=2, checkpoint_every=100,
-                collect_threads=1, update_threads=1)
+    base = dict(
+        rollout_steps=8,
+        chunk_steps=4,
+        epochs=2,
+        minibatches=2,
+        learning_rate=3e-3,
+        teacher_action_probability=0.5,
+        teacher_action_iterations=2,
+        checkpoint_every=100,
+        collect_threads=1,
+        update_threads=1,
+    )
     return DistillConfig(**{**base, **changes})
 
 
@@ -140,10 +158,26 @@ def test_distill_command_with_fine_tuning(teacher_run, tmp_path):
     register(app)
     app.command("noop")(lambda: None)  # a second command keeps `distill` a named subcommand
     out = tmp_path / "cli_student"
-    result = CliRunner().invoke(app, [
-        "distill", str(teacher_run), "--out", str(out), "--minutes", "0", "--iterations", "2", "--no-depth",
-        "--num-envs", "4", "--finetune-iterations", "1", "--eval-seconds", "0.2",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "distill",
+            str(teacher_run),
+            "--out",
+            str(out),
+            "--minutes",
+            "0",
+            "--iterations",
+            "2",
+            "--no-depth",
+            "--num-envs",
+            "4",
+            "--finetune-iterations",
+            "1",
+            "--eval-seconds",
+            "0.2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "distill_summary.json").read_text())
     assert summary["distill"]["iterations"] == 2
@@ -163,8 +197,9 @@ def test_the_documented_teacher_toml_gives_a_privileged_run_with_the_height_scan
 
     toml = tmp_path / "teacher.toml"
     toml.write_text('actor_obs = "privileged"\nupdate_threads = 1\n\n[env.height_scan]\nenabled = true\n')
-    cfg = build_config(robot="go2", task="walk", config=toml, iterations=None, minutes=20.0, num_envs=None,
-                       actor=None, seed=None)
+    cfg = build_config(
+        robot="go2", task="walk", config=toml, iterations=None, minutes=20.0, num_envs=None, actor=None, seed=None
+    )
     assert cfg.actor_obs == "privileged" and cfg.env.height_scan.enabled and cfg.update_threads == 1
     assert cfg.max_minutes == 20.0 and not cfg.env.depth_camera.enabled
     student = student_config(cfg, depth=True)

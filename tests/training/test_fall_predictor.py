@@ -29,8 +29,14 @@ def test_metrics_and_lead_time_by_hand(monkeypatch):
     episode = np.array([0, 0, 0, 0, 0, 1, 1, 1])
     labels = (steps_to_fall >= 0) & (steps_to_fall < 2)
     data = fp.FallData(
-        windows=np.zeros((8, 1, 2), np.float32), valid=np.ones((8, 1), bool), labels=labels,
-        steps_to_fall=steps_to_fall, episode=episode, ctrl_dt_s=0.02, falls=1, episodes=2,
+        windows=np.zeros((8, 1, 2), np.float32),
+        valid=np.ones((8, 1), bool),
+        labels=labels,
+        steps_to_fall=steps_to_fall,
+        episode=episode,
+        ctrl_dt_s=0.02,
+        falls=1,
+        episodes=2,
     )
     p = np.array([0.1, 0.7, 0.2, 0.9, 0.8, 0.1, 0.6, 0.2])
     monkeypatch.setattr(fp, "predict", lambda predictor, d: p)
@@ -47,8 +53,15 @@ def test_metrics_and_lead_time_by_hand(monkeypatch):
 
 
 def test_labels_follow_the_falls():
-    cfg = fp.FallPredictorTrainConfig(num_envs=3, seconds=3.0, push_velocity_mps=6.0, push_interval_s=(1.0, 1.5),
-                                      terrain=False, horizon_s=0.2, window=3)
+    cfg = fp.FallPredictorTrainConfig(
+        num_envs=3,
+        seconds=3.0,
+        push_velocity_mps=6.0,
+        push_interval_s=(1.0, 1.5),
+        terrain=False,
+        horizon_s=0.2,
+        window=3,
+    )
     data = fp.collect_fall_data(SHIPPED, cfg, seed=3)
     assert data.falls > 0
     horizon = round(0.2 / 0.02)
@@ -66,10 +79,27 @@ def test_cli_trains_saves_and_reloads(tmp_path):
     app = typer.Typer()
     register(app)
     out = tmp_path / "predictor"
-    result = CliRunner().invoke(app, [
-        SHIPPED, "--out", str(out), "--num-envs", "3", "--seconds", "4", "--push-mps", "6", "--flat",
-        "--epochs", "2", "--horizon-s", "0.3", "--seed", "3",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            SHIPPED,
+            "--out",
+            str(out),
+            "--num-envs",
+            "3",
+            "--seconds",
+            "4",
+            "--push-mps",
+            "6",
+            "--flat",
+            "--epochs",
+            "2",
+            "--horizon-s",
+            "0.3",
+            "--seed",
+            "3",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = loads_strict(result.stdout.strip().splitlines()[-1])
     assert 0.0 <= summary["auroc"] <= 1.0 and summary["horizon_s"] == 0.3

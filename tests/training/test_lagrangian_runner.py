@@ -11,8 +11,12 @@ def _cfg():
     cfg = preset()
     env = dataclasses.replace(cfg.env, num_envs=4, episode_length_s=0.5)
     return dataclasses.replace(
-        cfg, env=env, ppo=dataclasses.replace(cfg.ppo, rollout_steps=8, minibatches=2, epochs=1),
-        safety=SafetyConfig(enabled=True, fall_limit=0.02, lambda_lr=1.0), iterations=1, checkpoint_every=1,
+        cfg,
+        env=env,
+        ppo=dataclasses.replace(cfg.ppo, rollout_steps=8, minibatches=2, epochs=1),
+        safety=SafetyConfig(enabled=True, fall_limit=0.02, lambda_lr=1.0),
+        iterations=1,
+        checkpoint_every=1,
     )
 
 

@@ -20,8 +20,11 @@ from tests.training.test_train_e2e import tiny_config
 def test_layouts_are_the_ones_the_env_builds(sensors):
     cfg = WalkConfig(num_envs=1, sim=SimConfig(sim_dt_s=0.002, nthread=1))
     if sensors != "none":
-        cfg = dataclasses.replace(cfg, depth_camera=DepthCameraConfig(enabled=True, width=4, height=3),
-                                  height_scan=HeightScanConfig(enabled=True, spacing_m=0.5))
+        cfg = dataclasses.replace(
+            cfg,
+            depth_camera=DepthCameraConfig(enabled=True, width=4, height=3),
+            height_scan=HeightScanConfig(enabled=True, spacing_m=0.5),
+        )
     env = WalkVecEnv(cfg)
     policy, privileged = observation_layouts(cfg, get_robot(cfg.robot))
     assert policy == env.policy_layout and privileged == env.privileged_layout

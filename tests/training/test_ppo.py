@@ -36,7 +36,9 @@ def test_gae_with_lambda_one_is_discounted_return_minus_value():
     v = torch.tensor(rng.normal(size=(6, 1)), dtype=torch.float32)
     last = torch.tensor([0.7])
     adv, _ = compute_gae(r, v, torch.zeros(6, 1, dtype=torch.bool), last, gamma=0.9, lam=1.0)
-    expected = [sum(0.9**k * float(r[t + k]) for k in range(6 - t)) + 0.9 ** (6 - t) * 0.7 - float(v[t]) for t in range(6)]
+    expected = [
+        sum(0.9**k * float(r[t + k]) for k in range(6 - t)) + 0.9 ** (6 - t) * 0.7 - float(v[t]) for t in range(6)
+    ]
     np.testing.assert_allclose(adv[:, 0].numpy(), expected, rtol=1e-5)
 
 
@@ -75,11 +77,19 @@ def test_update_sees_the_collected_policy_and_resets_state_at_episode_ends(kind)
     """BPTT masking: the update's first pass reproduces the collection's log-probs (same state, same resets)."""
     torch.manual_seed(0)
     n, obs_dim, act_dim, steps = 6, 5, 2, 7
-    actor = make_actor(obs_dim, act_dim, ActorConfig(kind=kind, hidden_sizes=(16,), recurrent_size=8, model_dim=8, heads=2))
+    actor = make_actor(
+        obs_dim, act_dim, ActorConfig(kind=kind, hidden_sizes=(16,), recurrent_size=8, model_dim=8, heads=2)
+    )
     actor.train()
     critic = Critic(obs_dim + 3, CriticConfig(hidden_sizes=(16,)))
-    ppo = PPO(actor, critic, EmpiricalNormalizer(obs_dim), EmpiricalNormalizer(obs_dim + 3), n,
-              PPOConfig(rollout_steps=steps, epochs=1, minibatches=2))
+    ppo = PPO(
+        actor,
+        critic,
+        EmpiricalNormalizer(obs_dim),
+        EmpiricalNormalizer(obs_dim + 3),
+        n,
+        PPOConfig(rollout_steps=steps, epochs=1, minibatches=2),
+    )
     rng = torch.Generator().manual_seed(1)
     for _ in range(2):  # two rollouts: the second starts from carried, partly reset state
         ppo.begin_rollout()
@@ -122,7 +132,9 @@ def test_evaluate_counts_falls_and_keeps_going():
 
     env_cfg = WalkConfig(num_envs=2, sim=SimConfig(sim_dt_s=0.002, nthread=1))
     actor = make_actor(45, 12, ActorConfig(kind="mlp", hidden_sizes=(8,)))
-    last = actor.mlp[-1] if hasattr(actor, "mlp") else [m for m in actor.modules() if isinstance(m, torch.nn.Linear)][-1]
+    last = (
+        actor.mlp[-1] if hasattr(actor, "mlp") else [m for m in actor.modules() if isinstance(m, torch.nn.Linear)][-1]
+    )
     with torch.no_grad():
         last.weight.zero_()
         last.bias.copy_(torch.tensor([4.0, -4.0, 4.0] * 4))  # hips out, thighs back, calves open: collapse
@@ -138,7 +150,9 @@ def _collect(ppo, n, obs_dim, steps, seed):
     for _ in range(steps):
         obs = torch.randn(n, obs_dim, generator=rng)
         ppo.act(obs, obs)
-        ppo.process_step(torch.randn(n, generator=rng), torch.rand(n, generator=rng) < 0.2, torch.zeros(n, dtype=torch.bool))
+        ppo.process_step(
+            torch.randn(n, generator=rng), torch.rand(n, generator=rng) < 0.2, torch.zeros(n, dtype=torch.bool)
+        )
     ppo.compute_returns(torch.randn(n, obs_dim, generator=rng))
 
 
@@ -152,9 +166,15 @@ def test_reference_means_are_the_frozen_policys_own_recurrent_means():
     normalizer = EmpiricalNormalizer(obs_dim)
     normalizer.update(torch.randn(50, obs_dim) * 3 + 1)
     actor = make_actor(obs_dim, 2, cfg)
-    ppo = PPO(actor, Critic(obs_dim, CriticConfig(hidden_sizes=(8,))), EmpiricalNormalizer(obs_dim),
-              EmpiricalNormalizer(obs_dim), n, PPOConfig(rollout_steps=steps, reference_kl_coef=0.5),
-              reference=FrozenPolicy(reference_actor, normalizer, n))
+    ppo = PPO(
+        actor,
+        Critic(obs_dim, CriticConfig(hidden_sizes=(8,))),
+        EmpiricalNormalizer(obs_dim),
+        EmpiricalNormalizer(obs_dim),
+        n,
+        PPOConfig(rollout_steps=steps, reference_kl_coef=0.5),
+        reference=FrozenPolicy(reference_actor, normalizer, n),
+    )
     rng = torch.Generator().manual_seed(2)
     raw = torch.randn(steps, n, obs_dim, generator=rng)
     dones = torch.rand(steps, n, generator=rng) < 0.3
@@ -179,11 +199,23 @@ def test_reference_kl_pulls_the_policy_toward_the_reference():
         cfg = ActorConfig(kind="mlp", hidden_sizes=(16,))
         reference_actor = make_actor(obs_dim, 2, cfg)
         actor = make_actor(obs_dim, 2, cfg)  # other weights: far from the reference
-        ppo = PPO(actor, Critic(obs_dim, CriticConfig(hidden_sizes=(8,))), EmpiricalNormalizer(obs_dim),
-                  EmpiricalNormalizer(obs_dim), n,
-                  PPOConfig(rollout_steps=8, epochs=4, minibatches=1, reference_kl_coef=coef, entropy_coef=0.0,
-                            adaptive_lr=False, learning_rate=3e-3),
-                  reference=FrozenPolicy(reference_actor, EmpiricalNormalizer(obs_dim), n))
+        ppo = PPO(
+            actor,
+            Critic(obs_dim, CriticConfig(hidden_sizes=(8,))),
+            EmpiricalNormalizer(obs_dim),
+            EmpiricalNormalizer(obs_dim),
+            n,
+            PPOConfig(
+                rollout_steps=8,
+                epochs=4,
+                minibatches=1,
+                reference_kl_coef=coef,
+                entropy_coef=0.0,
+                adaptive_lr=False,
+                learning_rate=3e-3,
+            ),
+            reference=FrozenPolicy(reference_actor, EmpiricalNormalizer(obs_dim), n),
+        )
         kls = []
         for i in range(6):
             _collect(ppo, n, obs_dim, 8, seed=i)
@@ -200,5 +232,11 @@ def test_reference_coefficient_without_reference_is_an_error():
     torch.manual_seed(0)
     actor = make_actor(3, 1, ActorConfig(kind="mlp", hidden_sizes=(4,)))
     with pytest.raises(ValueError, match="reference"):
-        PPO(actor, Critic(3, CriticConfig(hidden_sizes=(4,))), EmpiricalNormalizer(3), EmpiricalNormalizer(3), 2,
-            PPOConfig(reference_kl_coef=1.0))
+        PPO(
+            actor,
+            Critic(3, CriticConfig(hidden_sizes=(4,))),
+            EmpiricalNormalizer(3),
+            EmpiricalNormalizer(3),
+            2,
+            PPOConfig(reference_kl_coef=1.0),
+        )

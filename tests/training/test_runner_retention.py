@@ -50,9 +50,21 @@ def test_resume_prints_the_checkpoint_it_continues_from(tmp_path):
     cfg = dataclasses.replace(tiny_config(kind="mlp"), keep_last=1)
     Runner(cfg, tmp_path / "run").train(iterations=2, progress=False, log=False)
     out = io.StringIO()
-    code = run_train(robot="go2", task="walk", algo="ogi", config=None, run_dir=tmp_path / "run", iterations=3,
-                     minutes=None, num_envs=None, actor=None, seed=None, resume=True, evaluate_after=False,
-                     console=Console(file=out, width=200))
+    code = run_train(
+        robot="go2",
+        task="walk",
+        algo="ogi",
+        config=None,
+        run_dir=tmp_path / "run",
+        iterations=3,
+        minutes=None,
+        num_envs=None,
+        actor=None,
+        seed=None,
+        resume=True,
+        evaluate_after=False,
+        console=Console(file=out, width=200),
+    )
     assert code == 0
     assert f"resumed from checkpoint 2 (step {2 * 4 * 8})" in out.getvalue()
 

@@ -23,7 +23,11 @@ def tiny_config(kind: str = "gru") -> TrainConfig:
         actor=ActorConfig(kind=kind, hidden_sizes=(32,), recurrent_size=16),
         critic=CriticConfig(hidden_sizes=(32,)),
         ppo=PPOConfig(rollout_steps=8, epochs=2, minibatches=2),
-        iterations=2, checkpoint_every=1, collect_threads=1, update_threads=1, seed=3,
+        iterations=2,
+        checkpoint_every=1,
+        collect_threads=1,
+        update_threads=1,
+        seed=3,
     )
 
 

@@ -34,10 +34,16 @@ def _result(**overrides) -> W.FamilyResult:
     return W.FamilyResult(**{**values, **overrides})
 
 
-@pytest.mark.parametrize("bad", [
-    dict(lin_error_mps=0.11), dict(yaw_error_radps=0.16), dict(falls=0.125), dict(duty_factors=(0.5, 0.5, 0.7, 0.5)),
-    dict(duty_factors=(0.3, 0.5, 0.5, 0.5)),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(lin_error_mps=0.11),
+        dict(yaw_error_radps=0.16),
+        dict(falls=0.125),
+        dict(duty_factors=(0.5, 0.5, 0.7, 0.5)),
+        dict(duty_factors=(0.3, 0.5, 0.5, 0.5)),
+    ],
+)
 def test_one_family_failing_one_part_of_the_criterion_is_not_walking(bad):
     assert W.walks({f: _result() for f in W.FAMILIES})
     results = {f: _result() for f in W.FAMILIES}
@@ -51,8 +57,9 @@ def test_a_policy_that_holds_the_default_pose_is_judged_standing_not_walking():
     actor = make_actor(45, 12, ActorConfig(kind="mlp", hidden_sizes=(8,)))
     torch.nn.init.zeros_(actor.head[-1].weight)
     torch.nn.init.zeros_(actor.head[-1].bias)
-    results = W.evaluate_families(actor, EmpiricalNormalizer(45), W.full_fidelity(env_cfg), envs_per_family=2,
-                                  episode_s=1.5, settle_s=0.5)
+    results = W.evaluate_families(
+        actor, EmpiricalNormalizer(45), W.full_fidelity(env_cfg), envs_per_family=2, episode_s=1.5, settle_s=0.5
+    )
     assert set(results) == set(W.FAMILIES)
     # standing still: the linear error is the commanded speed, feet never leave the ground, nothing falls
     assert results["forward"].lin_error_mps > 0.25 and results["turning"].yaw_error_radps > 0.3

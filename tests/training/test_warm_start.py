@@ -22,7 +22,8 @@ def test_a_privileged_run_starts_as_the_policy_it_came_from(tmp_path, kind):
     source = Runner(source_cfg, tmp_path / "walker")
     source.train(iterations=1, progress=False, log=False)
     teacher_cfg = dataclasses.replace(
-        source_cfg, actor_obs="privileged",
+        source_cfg,
+        actor_obs="privileged",
         env=dataclasses.replace(source_cfg.env, height_scan=HeightScanConfig(enabled=True, spacing_m=0.5)),
     )
     teacher = Runner(teacher_cfg, tmp_path / "teacher")
@@ -36,7 +37,8 @@ def test_a_privileged_run_starts_as_the_policy_it_came_from(tmp_path, kind):
         for _ in range(3):
             old, old_state = source.actor(source.actor_normalizer(torch.as_tensor(obs["policy"])), old_state)
             new, new_state = teacher.actor(
-                teacher.actor_normalizer(torch.as_tensor(actor_observation(obs, "privileged"))), new_state)
+                teacher.actor_normalizer(torch.as_tensor(actor_observation(obs, "privileged"))), new_state
+            )
             np.testing.assert_allclose(new.numpy(), old.numpy(), atol=1e-6)
             obs, *_ = teacher.env.step(new.numpy())
 
