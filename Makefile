@@ -52,6 +52,8 @@ demo: $(STAMP)
 	@echo "watch it: $(VENV)/bin/ogi replay $(DEMO_RUN)/rollout.mcap   (or --video $(DEMO_RUN)/rollout.mp4)"
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check ogi tests benchmarks
+	$(VENV)/bin/ruff format --check ogi tests benchmarks
 	$(PY) -m pytest tests
 
 bench: $(STAMP)

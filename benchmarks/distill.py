@@ -102,8 +102,8 @@ def main() -> None:
     for name, depth in (("student", True), ("student_no_depth", False)):
         students[name] = distill_student(teacher, args.out / name, depth=depth, minutes=args.distill_minutes)
 
-    from ogi.training.policy_loading import load_policy
     from ogi.training.distill_finetune import finetune_student
+    from ogi.training.policy_loading import load_policy
 
     tuned = None
     if args.finetune_minutes > 0:

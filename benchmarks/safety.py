@@ -112,7 +112,7 @@ def rollout_falls(
     *,
     supervisor: SupervisorConfig | None = None,
     fallback: FallbackConfig | None = None,
-    predictor: "FallPredictor | None" = None,
+    predictor: FallPredictor | None = None,
     rearm: bool = True,
 ) -> dict:
     """First-episode fall rate, mean tracking reward per step (alive steps) and supervisor trips."""
@@ -290,7 +290,10 @@ def main() -> None:
             },
             "finetune_s": finetune_s,
             "total_s": time.perf_counter() - start,
-            "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, torch threads 1, simulation threads {args.threads}",
+            "machine": (
+                f"{platform.machine()}, {platform.processor() or 'cpu'}, torch threads 1, "
+                f"simulation threads {args.threads}"
+            ),
         },
     }
     text = json.dumps(result, indent=2)

@@ -6,7 +6,7 @@ import dataclasses
 import os
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -34,7 +34,7 @@ console = Console()
 
 @app.command()
 def robots(
-    name: Annotated[Optional[str], typer.Argument(help="Robot name or robot .toml: print its joints.")] = None,
+    name: Annotated[str | None, typer.Argument(help="Robot name or robot .toml: print its joints.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table (with the joints).")] = False,
 ) -> None:
     """List the built-in robots (DoF, mass, heights, feet), or NAME's joints with their limits and gains."""
@@ -94,12 +94,10 @@ def rollout(
     seconds: Annotated[float, typer.Option(min=0.02, help="Simulated seconds per simulation.")] = 5.0,
     threads: Annotated[int, typer.Option(min=0, help="Simulation threads (0: all cores).")] = 0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    config: Annotated[Optional[Path], typer.Option(help="TOML file with a walk task config.")] = None,
-    save: Annotated[
-        Optional[Path], typer.Option(help="Write the trajectory here (.safetensors + .json + .xml).")
-    ] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML file with a walk task config.")] = None,
+    save: Annotated[Path | None, typer.Option(help="Write the trajectory here (.safetensors + .json + .xml).")] = None,
     record: Annotated[
-        Optional[Path], typer.Option(help="Record the rollout here (.mcap) for ogi replay / ogi plot.")
+        Path | None, typer.Option(help="Record the rollout here (.mcap) for ogi replay / ogi plot.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
@@ -107,7 +105,6 @@ def rollout(
     from functools import partial
 
     from ogi.envs import ConfigError, WalkConfig, load_walk_config
-    from ogi.envs.config import SimConfig
     from ogi.envs.rollout import run_rollout
     from ogi.replay import Recorder
 
@@ -166,35 +163,38 @@ def train(
         Algo, typer.Option(help="ogi: our recurrent PPO; sb3-ppo: Stable-Baselines3 PPO baseline.")
     ] = Algo.ogi,
     config: Annotated[
-        Optional[Path], typer.Option(help="TOML overriding the preset ([env], [ppo], [actor], ...).")
+        Path | None, typer.Option(help="TOML overriding the preset ([env], [ppo], [actor], ...).")
     ] = None,
-    run_dir: Annotated[Optional[Path], typer.Option(help="Run directory (default runs/<robot>-<task>-<time>).")] = None,
-    iterations: Annotated[Optional[int], typer.Option(min=1, help="PPO iterations.")] = None,
-    minutes: Annotated[Optional[float], typer.Option(min=0.0, help="Stop after this many minutes of training.")] = None,
-    num_envs: Annotated[Optional[int], typer.Option(min=1, help="Simulations stepped together.")] = None,
-    actor: Annotated[Optional[ActorKind], typer.Option(help="Actor network.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
+    run_dir: Annotated[Path | None, typer.Option(help="Run directory (default runs/<robot>-<task>-<time>).")] = None,
+    iterations: Annotated[int | None, typer.Option(min=1, help="PPO iterations.")] = None,
+    minutes: Annotated[float | None, typer.Option(min=0.0, help="Stop after this many minutes of training.")] = None,
+    num_envs: Annotated[int | None, typer.Option(min=1, help="Simulations stepped together.")] = None,
+    actor: Annotated[ActorKind | None, typer.Option(help="Actor network.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run in --run-dir from its newest valid checkpoint.")
     ] = False,
     evaluate_after: Annotated[bool, typer.Option("--eval/--no-eval", help="Evaluate the final policy.")] = True,
     fall_limit: Annotated[
-        Optional[float],
+        float | None,
         typer.Option(
             min=0.0, max=1.0, help="Constrain Pr(an episode ends in a fall) to at most this (PPO-Lagrangian)."
         ),
     ] = None,
     init_from: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
-            help="Start the actor from this trained run or checkpoint (same robot and actor; its observations a prefix of this run's, e.g. a walker for a privileged teacher)."
+            help="Start the actor from this trained run or checkpoint (same robot and actor; its observations a "
+            "prefix of this run's, e.g. a walker for a privileged teacher)."
         ),
     ] = None,
     until_walks: Annotated[
         bool,
         typer.Option(
             "--until-walks",
-            help="Judge the policy every minute on the 1 kHz model per command family (forward, backward, lateral, turning, mixed) and stop once it walks (linear error <= 0.10 m/s, yaw-rate error <= 0.15 rad/s, falls <= 2%, duty factors in [0.35, 0.65]); --minutes is then the cap.",
+            help="Judge the policy every minute on the 1 kHz model per command family (forward, backward, "
+            "lateral, turning, mixed) and stop once it walks (linear error <= 0.10 m/s, yaw-rate error <= 0.15 rad/s, "
+            "falls <= 2%, duty factors in [0.35, 0.65]); --minutes is then the cap.",
         ),
     ] = False,
 ) -> None:
@@ -228,12 +228,13 @@ def eval_run(
     num_envs: Annotated[int, typer.Option(min=1, help="Fresh episodes, one per simulation.")] = 32,
     seconds: Annotated[float, typer.Option(min=0.1, help="Episode length, s.")] = 20.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
-    record: Annotated[Optional[Path], typer.Option(help="Record the evaluation episodes here (.mcap).")] = None,
+    record: Annotated[Path | None, typer.Option(help="Record the evaluation episodes here (.mcap).")] = None,
     families: Annotated[
         bool,
         typer.Option(
             "--families",
-            help="Judge per command family (forward, backward, lateral, turning, mixed) on the 1 kHz model and say whether the policy walks.",
+            help="Judge per command family (forward, backward, lateral, turning, mixed) on the 1 kHz model "
+            "and say whether the policy walks.",
         ),
     ] = False,
 ) -> None:
@@ -271,7 +272,7 @@ app.add_typer(terrain_app, name="terrain")
 def terrain_preview(
     out: Annotated[Path, typer.Option(help="PNG file to write.")] = Path("terrain.png"),
     robot: Annotated[str, typer.Option(help="Robot standing on each tile.")] = "go2",
-    kinds: Annotated[Optional[str], typer.Option(help="Comma-separated kinds (default: all).")] = None,
+    kinds: Annotated[str | None, typer.Option(help="Comma-separated kinds (default: all).")] = None,
     cell_width: Annotated[int, typer.Option(min=32, max=2048, help="Pixels per cell, horizontally.")] = 240,
     cell_height: Annotated[int, typer.Option(min=32, max=2048, help="Pixels per cell, vertically.")] = 180,
     seed: Annotated[int, typer.Option(help="Terrain seed.")] = 0,

@@ -10,7 +10,6 @@ from typer.testing import CliRunner
 
 from ogi.cli import app
 from ogi.robots import get_robot, robot_names
-
 from tests.strict_json import loads_strict
 
 runner = CliRunner()

@@ -286,7 +286,8 @@ def test_import_ogi_registers_the_envs_by_name_only():
     """`import ogi` registers the Gymnasium ids without loading MuJoCo or torch; making an env loads them."""
     lines = _fresh_import(
         "import sys, ogi, gymnasium\n"
-        "print(sorted(m for m in sys.modules if m.startswith(('mujoco', 'torch', 'ogi.envs.walk', 'ogi.envs.single'))))\n"
+        "prefixes = ('mujoco', 'torch', 'ogi.envs.walk', 'ogi.envs.single')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(prefixes)))\n"
         "print(gymnasium.spec('ogi/Go2Walk-v0').entry_point)"
     ).splitlines()
     assert lines == ["[]", "ogi.envs.single:WalkEnv"]

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from ogi.terminal import BAD_INPUT, dumps_strict, fail, plain_table, print_error
-
 from tests.strict_json import loads_strict
 
 

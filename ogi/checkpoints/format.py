@@ -242,7 +242,7 @@ def save_checkpoint(
         "format_version": FORMAT_VERSION,
         "step": step,
         "iteration": iteration,
-        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "config": config_json,
         "config_sha256": json_sha256(config_json),
         "reward_weights": _finite_floats(reward_weights, "reward_weights"),

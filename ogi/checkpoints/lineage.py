@@ -163,7 +163,8 @@ def resolve_checkpoint(path: Path) -> Path:
     latest = latest_valid_checkpoint(path)
     if latest is None:
         raise NoValidCheckpointError(
-            f"{path}: no valid checkpoint (neither a checkpoint directory nor a run directory holding one that verifies)"
+            f"{path}: no valid checkpoint "
+            "(neither a checkpoint directory nor a run directory holding one that verifies)"
         )
     return latest.path
 

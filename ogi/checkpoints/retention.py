@@ -83,7 +83,7 @@ def _prune(checkpoint: Checkpoint) -> None:
         "step": checkpoint.step,
         "iteration": checkpoint.iteration,
         "eval_scores": dict(checkpoint.eval_scores),
-        "pruned_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "pruned_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     text = json.dumps(record, indent=2, sort_keys=True, ensure_ascii=True, allow_nan=False) + "\n"
     # the record lands before anything is deleted, so a crash never leaves a child naming a parent that is just gone

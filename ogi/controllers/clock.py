@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-
 DEFAULT_RATES_HZ: Mapping[str, float] = {"planner": 5.0, "policy": 50.0, "pd": 1000.0}
 
 

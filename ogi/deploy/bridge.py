@@ -41,7 +41,7 @@ class MotorCommand:
     source_sequence: int = 0  # sequence of the robot state this command was computed from (0: none)
 
     @staticmethod
-    def zero_torque(n: int) -> "MotorCommand":
+    def zero_torque(n: int) -> MotorCommand:
         zeros = np.zeros(n)
         return MotorCommand(q=zeros, dq=zeros, kp=zeros, kd=zeros, tau=zeros)
 
@@ -105,7 +105,7 @@ class SequenceFilter:
 class SimBridge:
     """The runtime's side of an in-process `SimRobot`: states and commands pass through its locked slots."""
 
-    def __init__(self, robot: "SimRobotLike"):
+    def __init__(self, robot: SimRobotLike):
         self.robot = robot
         self.stats = LinkStats()
         self._filter = SequenceFilter(self.stats)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -24,9 +24,9 @@ def export(
     out: Annotated[Path, typer.Option(help="Artifact directory to write (policy.onnx + manifest.json).")],
 ) -> None:
     """Export a trained policy to ONNX with a manifest of everything a robot program needs."""
+    from ogi.checkpoints import CheckpointError
     from ogi.deploy.artifact import ArtifactError
     from ogi.deploy.export import export_policy
-    from ogi.checkpoints import CheckpointError
 
     try:
         artifact = export_policy(run, out)
@@ -47,7 +47,7 @@ def sim_robot(
     domain_id: Annotated[int, typer.Option(min=0, max=232, help="DDS domain (1: as the public simulator).")] = 1,
     state_hz: Annotated[float, typer.Option(help="LowState publishing rate; divides the 1000 Hz physics.")] = 500.0,
     time_scale: Annotated[float, typer.Option(min=0.01, max=1.0, help="Simulated seconds per wall second.")] = 1.0,
-    trace: Annotated[Optional[Path], typer.Option(help="Write the base position as JSON lines every 0.1 s.")] = None,
+    trace: Annotated[Path | None, typer.Option(help="Write the base position as JSON lines every 0.1 s.")] = None,
     max_age_s: Annotated[float, typer.Option(min=0.0, help="Drop commands older than this (0: no age check).")] = 0.1,
 ) -> None:
     """Play the robot in MuJoCo at 1 kHz in real time, over DDS on loopback (SIGUSR1 pauses its states)."""

@@ -7,8 +7,8 @@ match the C-layout CRC (corrupt); a sequence number equal to (duplicate) or olde
 accepted one; a DDS source timestamp older than `max_age_s` on arrival (stale; needs the two clocks to agree,
 as on one host; None turns it off). Sequence numbers: `LowCmd_.reserve` counts commands, `LowState_.tick`
 counts robot states, and `LowCmd_.sn[0]` names the state tick a command was computed from, so the robot side
-measures state-to-command latency (`DdsRobotServer.latency_s`). Motors are mapped between the model's joint order and the SDK's by the manifest's
-`sdk_motor_index` (by joint name at export).
+measures state-to-command latency (`DdsRobotServer.latency_s`). Motors are mapped between the model's joint
+order and the SDK's by the manifest's `sdk_motor_index` (by joint name at export).
 
 Participants are made on a `Domain` with an explicit configuration (`loopback_config`), so nothing leaves
 the host and no environment variable is needed. Messages are encoded and decoded with `ogi.deploy.wire`,
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from cyclonedds._clayer import ddspy_take, ddspy_write
-from cyclonedds.core import InstanceState, Qos, Policy, ReadCondition, SampleState, ViewState, WaitSet
+from cyclonedds.core import InstanceState, Policy, Qos, ReadCondition, SampleState, ViewState, WaitSet
 from cyclonedds.domain import Domain, DomainParticipant
 from cyclonedds.pub import DataWriter
 from cyclonedds.sub import DataReader

@@ -12,7 +12,7 @@ from typing import Any
 
 from ogi.envs.curriculum import CurriculumConfig
 from ogi.envs.sensing import DepthCameraConfig, HeightScanConfig
-from ogi.validation import ConfigError, check_choice, check_interval, check_int, check_range, config_from_toml
+from ogi.validation import ConfigError, check_choice, check_int, check_interval, check_range, config_from_toml
 
 TERRAIN_KINDS = (
     "flat",
@@ -225,7 +225,7 @@ class WalkConfig:
         check_range("action_clip", self.action_clip, 1e-3, 1e3)
 
     @staticmethod
-    def rough(**overrides: Any) -> "WalkConfig":
+    def rough(**overrides: Any) -> WalkConfig:
         """The rough-terrain preset: every terrain kind with the curriculum, height scan and depth camera."""
         return WalkConfig(
             terrain=TerrainConfig(enabled=True),

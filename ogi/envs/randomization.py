@@ -21,7 +21,7 @@ class DomainParams:
     kd_scale: np.ndarray  # (n,)
 
     @staticmethod
-    def nominal(n: int) -> "DomainParams":
+    def nominal(n: int) -> DomainParams:
         ones = np.ones(n)
         return DomainParams(
             friction=ones.copy(),

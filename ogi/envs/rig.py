@@ -29,7 +29,7 @@ _BAD_STATE_WARNINGS = (
 
 
 class Rig:
-    def __init__(self, robot: RobotSpec, sim: SimConfig, *, randomize: bool, terrain: "TerrainGrid | None" = None):
+    def __init__(self, robot: RobotSpec, sim: SimConfig, *, randomize: bool, terrain: TerrainGrid | None = None):
         self.robot = robot
         self.sim = sim
         self.randomize = randomize

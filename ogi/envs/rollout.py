@@ -14,7 +14,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from ogi.envs.config import WalkConfig
 from ogi.envs.walk import WalkVecEnv
 
-
 # a policy: (observations, done mask of the last step) -> actions (n, j)
 PolicyFn = Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]
 

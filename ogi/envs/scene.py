@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import mujoco
 import numpy as np
-
-from typing import TYPE_CHECKING
 
 from ogi.envs.config import SimConfig
 from ogi.envs.sensing import GROUND_GROUP
@@ -20,7 +20,7 @@ TERRAIN_SOLMIX = 1000.0  # the ground's solref/solimp dominate a contact's mix, 
 _HFIELD_BASE_M = 0.05  # solid depth under the lowest point; rays cost grows with the box height
 
 
-def build_scene_spec(robot: RobotSpec, sim: SimConfig, terrain: "TerrainGrid | None" = None) -> mujoco.MjSpec:
+def build_scene_spec(robot: RobotSpec, sim: SimConfig, terrain: TerrainGrid | None = None) -> mujoco.MjSpec:
     """The robot (with OGI's actuators and sensors) on a flat ground plane, or on a terrain grid."""
     spec = instrument(robot.build(), robot)
     # rays see only the ground group, so the robot's own geoms must not be in it
@@ -61,7 +61,7 @@ def build_scene_spec(robot: RobotSpec, sim: SimConfig, terrain: "TerrainGrid | N
     return spec
 
 
-def _add_terrain(spec: mujoco.MjSpec, terrain: "TerrainGrid") -> None:
+def _add_terrain(spec: mujoco.MjSpec, terrain: TerrainGrid) -> None:
     heights = terrain.heights_m.astype(np.float64)
     low, high = float(heights.min()), float(heights.max())
     span = max(high - low, 1e-3)
@@ -86,7 +86,7 @@ def _add_terrain(spec: mujoco.MjSpec, terrain: "TerrainGrid") -> None:
     )
 
 
-def build_scene_model(robot: RobotSpec, sim: SimConfig, terrain: "TerrainGrid | None" = None) -> mujoco.MjModel:
+def build_scene_model(robot: RobotSpec, sim: SimConfig, terrain: TerrainGrid | None = None) -> mujoco.MjModel:
     return compile_scene(build_scene_spec(robot, sim, terrain), robot)
 
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ogi.validation import ConfigError, check_range
 from ogi.envs.observations import quat_rotate_inverse
+from ogi.validation import ConfigError, check_range
 
 GROUND_GROUP = 0  # geom group of ground and terrain; robot geoms are kept out of it
 RAY_GEOMGROUP = np.array([1 if g == GROUND_GROUP else 0 for g in range(6)], dtype=np.uint8)

@@ -75,7 +75,7 @@ class TerrainGrid:
 
     def contact_params(self, kind: np.ndarray, level: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Friction (k,), solref (k, 2) and solimp (k, 5) of tiles (kind, level)."""
-        tiles = [self.tiles[k][l] for k, l in zip(np.asarray(kind).tolist(), np.asarray(level).tolist())]
+        tiles = [self.tiles[k][lv] for k, lv in zip(np.asarray(kind).tolist(), np.asarray(level).tolist())]
         return (
             np.array([t.friction for t in tiles]),
             np.array([t.solref for t in tiles]),

@@ -61,7 +61,7 @@ class WalkVecEnv(VectorEnv):
         *,
         robot: RobotSpec | None = None,
         autoreset: bool = True,
-        terrain: "TerrainGrid | None" = None,
+        terrain: TerrainGrid | None = None,
     ):
         """`terrain` overrides the grid `config.terrain` would generate (e.g. a hand-made test terrain)."""
         self.cfg = cfg = config or WalkConfig()

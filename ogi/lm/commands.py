@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -17,13 +17,13 @@ from ogi.terminal import fail, print_json
 _RUNS = Path("runs/lm")
 
 ConfigOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         help="TOML file with this stage's config (fields at top level, "
         "model and optimizer tables); options override it."
     ),
 ]
-SeedOption = Annotated[Optional[int], typer.Option(help="Random seed (data, initialization, sampling).")]
+SeedOption = Annotated[int | None, typer.Option(help="Random seed (data, initialization, sampling).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
 
 
@@ -63,15 +63,15 @@ def pretrain_command(
     config: ConfigOption = None,
     out: Annotated[Path, typer.Option(help="Run directory; the checkpoint goes to OUT/checkpoints/<step>.")] = _RUNS
     / "pretrain",
-    steps: Annotated[Optional[int], typer.Option(min=1, help="Optimizer steps (default from config: 300).")] = None,
+    steps: Annotated[int | None, typer.Option(min=1, help="Optimizer steps (default from config: 300).")] = None,
     compute_budget: Annotated[
-        Optional[float],
+        float | None,
         typer.Option(
             help="Training FLOPs C: size model and tokens by the compute-optimal rule (C = 6 N D, D ~ 20 N, then 30% "
             "smaller N) instead of the config's shape and steps."
         ),
     ] = None,
-    tokenizer: Annotated[Optional[str], typer.Option(help="word (default) or bpe.")] = None,
+    tokenizer: Annotated[str | None, typer.Option(help="word (default) or bpe.")] = None,
     seed: SeedOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -118,10 +118,10 @@ def sft_command(
     / "pretrain",
     out: Annotated[Path, typer.Option(help="Run directory for the SFT checkpoint.")] = _RUNS / "sft",
     data: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(help='JSON lines of {"prompt", "response"} to train on instead of generated demonstrations.'),
     ] = None,
-    steps: Annotated[Optional[int], typer.Option(min=1, help="Optimizer steps (default from config: 600).")] = None,
+    steps: Annotated[int | None, typer.Option(min=1, help="Optimizer steps (default from config: 600).")] = None,
     seed: SeedOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -165,10 +165,10 @@ def reward_command(
     ] = _RUNS / "sft",
     out: Annotated[Path, typer.Option(help="Run directory for the reward-model checkpoint.")] = _RUNS / "reward",
     data: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(help='JSON lines of {"prompt", "chosen", "rejected"} instead of generated preference pairs.'),
     ] = None,
-    steps: Annotated[Optional[int], typer.Option(min=1, help="Optimizer steps (default from config: 200).")] = None,
+    steps: Annotated[int | None, typer.Option(min=1, help="Optimizer steps (default from config: 200).")] = None,
     seed: SeedOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -214,17 +214,17 @@ def rlhf_command(
         Path, typer.Option(help="SFT run directory or checkpoint: the starting policy and the frozen KL reference.")
     ] = _RUNS / "sft",
     reward_model: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(help="Reward-model run directory or checkpoint; 'none' to use only the plan verifier."),
     ] = _RUNS / "reward",
     verifier_reward: Annotated[
         bool, typer.Option(help="Add the programmatic plan score (the verifier) to the reward.")
     ] = True,
     out: Annotated[Path, typer.Option(help="Run directory for the RLHF checkpoint.")] = _RUNS / "rlhf",
-    iterations: Annotated[Optional[int], typer.Option(min=1, help="PPO iterations (default from config: 30).")] = None,
-    beta: Annotated[Optional[float], typer.Option(min=0.0, help="Initial KL penalty weight (default 0.05).")] = None,
+    iterations: Annotated[int | None, typer.Option(min=1, help="PPO iterations (default from config: 30).")] = None,
+    beta: Annotated[float | None, typer.Option(min=0.0, help="Initial KL penalty weight (default 0.05).")] = None,
     target_kl: Annotated[
-        Optional[float], typer.Option(min=0.0, help="Adapt beta toward this per-response KL (0: fixed beta).")
+        float | None, typer.Option(min=0.0, help="Adapt beta toward this per-response KL (0: fixed beta).")
     ] = None,
     seed: SeedOption = None,
     as_json: JsonOption = False,

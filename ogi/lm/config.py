@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ogi.validation import ConfigError, check_choice, check_int, check_range, config_from_toml
-
 from ogi.lm.corpus import DISALLOWED_WORDS
+from ogi.validation import ConfigError, check_choice, check_int, check_range, config_from_toml
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -37,7 +37,7 @@ class TransformerConfig(ModelShape):
         check_int("model.vocab_size", self.vocab_size, 2, 10_000_000)
 
     @classmethod
-    def from_shape(cls, shape: ModelShape, vocab_size: int) -> "TransformerConfig":
+    def from_shape(cls, shape: ModelShape, vocab_size: int) -> TransformerConfig:
         return cls(vocab_size=vocab_size, **asdict(shape))
 
     @property

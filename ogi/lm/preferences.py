@@ -24,7 +24,8 @@ def sampled_preference_pairs(
     temperature: float = 1.0,
     is_correct: Callable[[str, str], bool],
 ) -> list[PreferencePair]:
-    """For each demonstration, ``samples_per_prompt`` samples; each distinct wrong one gives (prompt, reference, sample).
+    """For each demonstration, ``samples_per_prompt`` samples; each distinct wrong one gives
+    (prompt, reference, sample).
 
     Samples that do not fit the context with their prompt are skipped.
     """

@@ -35,7 +35,8 @@ def action_token(index: int) -> str:
 class Tokenizer:
     """Word-level tokenizer (``kind="word"``) or BPE tokenizer (``kind="bpe"``, from the ``tokenizers`` package).
 
-    Ids 0..5 are the special tokens in :data:`SPECIAL_TOKENS` order, then the action tokens, then the learned vocabulary.
+    Ids 0..5 are the special tokens in :data:`SPECIAL_TOKENS` order, then the action tokens, then the learned
+    vocabulary.
     """
 
     pad_id, bos_id, eos_id, unk_id, prompt_id, response_id = range(len(SPECIAL_TOKENS))
@@ -83,7 +84,8 @@ class Tokenizer:
         return self._bpe.encode(words, is_pretokenized=True, add_special_tokens=False).ids
 
     def decode(self, ids: Iterable[int], *, skip_special: bool = True) -> str:
-        """Text of ``ids``; with ``skip_special`` the pad/bos/eos/separator tokens are left out (unk and actions stay)."""
+        """Text of ``ids``; with ``skip_special`` the pad/bos/eos/separator tokens are left out
+        (unk and actions stay)."""
         ids = [int(i) for i in ids]
         for index in ids:
             if not 0 <= index < self.vocab_size:

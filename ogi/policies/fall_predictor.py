@@ -44,7 +44,7 @@ class FallPredictorConfig:
         return asdict(self)
 
     @staticmethod
-    def from_dict(data: dict) -> "FallPredictorConfig":
+    def from_dict(data: dict) -> FallPredictorConfig:
         known = set(FallPredictorConfig.__dataclass_fields__)
         unknown = sorted(set(data) - known)
         if unknown:

@@ -67,7 +67,7 @@ def replay_check(
     substeps = int(recording.info["substeps"])
     steps = 0
     for record in recording.steps():
-        for j, (sim, model, data) in enumerate(zip(sims, models, datas)):
+        for sim, model, data in zip(sims, models, datas):
             if sim in record.model_rows:
                 apply_fields(model, record.model_rows[sim])
             if sim in record.state_reset:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -32,7 +32,7 @@ def replay(
     ] = True,
     sim: Annotated[int, typer.Option(min=0, help="Which simulation of the batch to show or render.")] = 0,
     video: Annotated[
-        Optional[Path], typer.Option(help="Render an MP4 here (offscreen) instead of opening a viewer.")
+        Path | None, typer.Option(help="Render an MP4 here (offscreen) instead of opening a viewer.")
     ] = None,
     width: Annotated[int, typer.Option(min=16, max=4096, help="Video width, px (even).")] = 640,
     height: Annotated[int, typer.Option(min=16, max=4096, help="Video height, px (even).")] = 480,
@@ -44,7 +44,7 @@ def replay(
         bool, typer.Option("--shadows/--no-shadows", help="Video: shadows and reflections (slow in software GL).")
     ] = True,
     web: Annotated[
-        Optional[bool],
+        bool | None,
         typer.Option(
             "--web/--native", help="Viewer: Studio web viewer or mujoco.viewer (default: native when DISPLAY is set)."
         ),

@@ -119,7 +119,7 @@ def write_plots(recording: Recording, out_dir: Path, sim: int = 0) -> list[Path]
     feet = info["foot_sites"]
     contact = arrays["foot_contact"][:, sim].astype(bool)
     fig, ax = plt.subplots(figsize=(10, 1 + 0.5 * len(feet)))
-    for f, name in enumerate(feet):
+    for f in range(len(feet)):
         runs = _runs(contact[:, f])
         ax.broken_barh([(t[a] - dt, (b - a) * dt) for a, b in runs], (f - 0.4, 0.8), color="tab:green")
     ax.set_yticks(range(len(feet)), feet)

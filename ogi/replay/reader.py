@@ -120,7 +120,8 @@ class Recording:
                 raise RecordingError(f"{what}: format '{self.info.get('format')}' is not '{fmt.FORMAT}'")
             if int(self.info.get("format_version", 0)) > fmt.FORMAT_VERSION:
                 raise RecordingError(
-                    f"{what}: format version {self.info['format_version']} is newer than this reader's {fmt.FORMAT_VERSION}"
+                    f"{what}: format version {self.info['format_version']} is newer than "
+                    f"this reader's {fmt.FORMAT_VERSION}"
                 )
         elif topic == fmt.TOPIC_MODEL_PATCH:
             self.patch = fmt.unpack_arrays(message.data, what)[1]

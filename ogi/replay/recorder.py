@@ -39,7 +39,7 @@ class Recorder:
     to the current step's events.
     """
 
-    def __init__(self, env: "WalkVecEnv", path: str | Path, *, meta: dict[str, Any] | None = None):
+    def __init__(self, env: WalkVecEnv, path: str | Path, *, meta: dict[str, Any] | None = None):
         self.env = env
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -105,7 +105,7 @@ class Recorder:
 
     # ---- public -------------------------------------------------------------------------------
     @staticmethod
-    def attached(env: "WalkVecEnv") -> "Recorder | None":
+    def attached(env: WalkVecEnv) -> Recorder | None:
         """The recorder recording `env` now, or None: how another layer (safety, planner) finds it for events."""
         hook = env.__dict__.get("step")
         owner = getattr(hook, "__self__", None)
@@ -151,7 +151,7 @@ class Recorder:
             self._file.close()
         self.bytes_written = self.path.stat().st_size
 
-    def __enter__(self) -> "Recorder":
+    def __enter__(self) -> Recorder:
         return self
 
     def __exit__(self, *exc) -> None:

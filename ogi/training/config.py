@@ -79,8 +79,9 @@ def preset(robot: str = "go2", task: str = "walk") -> TrainConfig:
     Training physics at 250 Hz (MuJoCo Playground's Go1 joystick rate); the trained policy is judged and
     deployed at 1 kHz. The solver keeps MuJoCo's limits: on the CPU, Newton stops at its tolerance after a few
     iterations anyway, and a single iteration (MuJoCo Menagerie's go2_mjx.xml, made for fixed-cost GPU steps)
-    let robots holding still tip over. Omnidirectional commands (the env's ranges: vx in [-1, 1], vy in [-0.5, 0.5], yaw rate in
-    [-1, 1], some standing). 256 simulations and a 64-unit GRU: the recurrent update costs per time step
+    let robots holding still tip over. Omnidirectional commands (the env's ranges: vx in [-1, 1],
+    vy in [-0.5, 0.5], yaw rate in [-1, 1], some standing). 256 simulations and a 64-unit GRU: the recurrent
+    update costs per time step
     and per minibatch, not per sample, so wider minibatches and a narrower GRU keep the learner's share small.
     """
     if task not in TASKS:

@@ -364,7 +364,8 @@ class Distiller:
 def _line(iteration: int, env_steps: int, elapsed_s: float, stats: dict[str, float]) -> str:
     return (
         f"it {iteration} | {env_steps:,} steps | {elapsed_s / 60:.1f} min | KL(teacher||student) on rollout "
-        f"{stats.get('distill/kl_on_rollout', float('nan')):.4f} | update {stats.get('distill/kl_update', float('nan')):.4f}"
+        f"{stats.get('distill/kl_on_rollout', float('nan')):.4f}"
+        f" | update {stats.get('distill/kl_update', float('nan')):.4f}"
         f" | beta {stats.get('distill/beta', 0.0):.2f} | ep return {stats.get('episode/return', float('nan')):.2f}"
         f" | falls {stats.get('episode/fall_rate', float('nan')):.3f}"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -26,16 +26,16 @@ def distill(
     minutes: Annotated[
         float, typer.Option(min=0.0, help="Wall-clock minutes of distillation (0: --iterations decides).")
     ] = 5.0,
-    iterations: Annotated[Optional[int], typer.Option(min=1, help="Distillation iterations.")] = None,
+    iterations: Annotated[int | None, typer.Option(min=1, help="Distillation iterations.")] = None,
     depth: Annotated[
         bool, typer.Option("--depth/--no-depth", help="Give the student the downward depth camera.")
     ] = True,
-    num_envs: Annotated[Optional[int], typer.Option(min=1, help="Simulations (default: the teacher's).")] = None,
+    num_envs: Annotated[int | None, typer.Option(min=1, help="Simulations (default: the teacher's).")] = None,
     finetune_minutes: Annotated[
         float, typer.Option(min=0.0, help="Then PPO-fine-tune the student this long (0: no).")
     ] = 0.0,
     finetune_iterations: Annotated[
-        Optional[int], typer.Option(min=1, help="Fine-tuning iterations instead of minutes.")
+        int | None, typer.Option(min=1, help="Fine-tuning iterations instead of minutes.")
     ] = None,
     kl_coef: Annotated[float, typer.Option(min=0.0, help="beta of the fine-tuning's KL(pi || pi_distilled).")] = 0.1,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -137,8 +137,8 @@ def run_distill(
             console=console,
         )
         if evaluate_after:
-            from ogi.training.policy_loading import load_policy
             from ogi.training.evaluate import evaluate
+            from ogi.training.policy_loading import load_policy
 
             actor, normalizer, tuned_cfg, _ = load_policy(out / "finetune")
             result["finetuned_eval"] = evaluate(

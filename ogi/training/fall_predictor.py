@@ -92,8 +92,8 @@ def _env_config(env, cfg: FallPredictorTrainConfig, seed: int):
 def collect_fall_data(policy_path: Path, cfg: FallPredictorTrainConfig, *, seed: int) -> FallData:
     """Roll out the policy at `policy_path` and label every policy observation window."""
     from ogi.envs import WalkVecEnv
-    from ogi.training.policy_loading import load_policy
     from ogi.training.config import actor_observation
+    from ogi.training.policy_loading import load_policy
 
     actor, normalizer, train_cfg, _ = load_policy(policy_path)
     env_cfg = _env_config(train_cfg.env, cfg, seed)

@@ -61,14 +61,14 @@ class DualState:
     updates: int = 0
 
     @staticmethod
-    def initial(cfg: SafetyConfig) -> "DualState":
+    def initial(cfg: SafetyConfig) -> DualState:
         return DualState(multiplier=cfg.lambda_init, integral=cfg.lambda_init)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @staticmethod
-    def from_dict(data: dict) -> "DualState":
+    def from_dict(data: dict) -> DualState:
         prev = data.get("previous_cost")
         return DualState(
             multiplier=float(data["multiplier"]),

@@ -252,7 +252,7 @@ class PPO:
     # ---- update ------------------------------------------------------------------------------
     def update(self) -> dict[str, float]:
         """Epochs of minibatch updates over envs (whole sequences, for BPTT); returns mean losses and stats."""
-        cfg, st = self.cfg, self.storage
+        cfg = self.cfg
         n = self.num_envs
         minibatches = min(cfg.minibatches, n)
         sums = {

@@ -155,7 +155,7 @@ class Runner:
         progress: bool = True,
         log: bool = True,
         save_final: bool = True,
-        stop_when: Callable[["Runner"], bool] | None = None,
+        stop_when: Callable[[Runner], bool] | None = None,
     ) -> dict:
         """Train until `iterations` (default: the config's) or `max_minutes`; checkpoint on the way and at the end.
 
@@ -316,9 +316,12 @@ def _summary_writer(path: Path):
 
 def _line(iteration: int, env_steps: int, elapsed_s: float, stats: dict[str, float]) -> str:
     return (
-        f"it {iteration} | {env_steps:,} steps | {elapsed_s / 60:.1f} min | {stats.get('perf/env_steps_per_s', 0):,.0f} steps/s"
-        f" | reward/step {stats.get('reward/total', 0):+.4f} | ep len {stats.get('episode/length_s', float('nan')):.1f} s"
-        f" | falls {stats.get('episode/fall_rate', float('nan')):.3f} | tracking {stats.get('reward/tracking_lin_vel', 0):.4f}"
+        f"it {iteration} | {env_steps:,} steps | {elapsed_s / 60:.1f} min"
+        f" | {stats.get('perf/env_steps_per_s', 0):,.0f} steps/s"
+        f" | reward/step {stats.get('reward/total', 0):+.4f}"
+        f" | ep len {stats.get('episode/length_s', float('nan')):.1f} s"
+        f" | falls {stats.get('episode/fall_rate', float('nan')):.3f}"
+        f" | tracking {stats.get('reward/tracking_lin_vel', 0):.4f}"
         f" | terrain {stats.get('terrain/mean_level', 0.0):.2f} | lr {stats.get('policy/learning_rate', 0):.1e}"
         f" | std {stats.get('policy/std', 0):.3f}"
         + (f" | lambda {stats['safety/lambda']:.3f}" if "safety/lambda" in stats else "")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -28,7 +28,6 @@ def train_fall_predictor_command(
 ) -> int:
     """Collect labelled rollouts of the policy at `run`, fit the predictor, judge it on held-out rollouts, save it."""
     from ogi import checkpoints as ckpt
-    from ogi.training.policy_loading import load_policy
     from ogi.training.fall_predictor import (
         FallPredictorTrainConfig,
         collect_fall_data,
@@ -36,6 +35,7 @@ def train_fall_predictor_command(
         save_predictor,
         train_predictor,
     )
+    from ogi.training.policy_loading import load_policy
     from ogi.validation import ConfigError
 
     try:
@@ -91,7 +91,7 @@ def register(app: typer.Typer) -> None:
     def train_fall_predictor(
         run: Annotated[Path, typer.Argument(help="The policy: a run directory or checkpoint directory.")],
         out: Annotated[
-            Optional[Path], typer.Option(help="Directory for the predictor (default RUN/fall_predictor).")
+            Path | None, typer.Option(help="Directory for the predictor (default RUN/fall_predictor).")
         ] = None,
         horizon_s: Annotated[
             float, typer.Option(min=0.02, max=60.0, help="H: predict a fall within this many seconds.")

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from gymnasium import spaces
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
 from ogi.envs import WalkVecEnv

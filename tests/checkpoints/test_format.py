@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from ogi.checkpoints import format as checkpoint_format
 from ogi.checkpoints import (
     CheckpointError,
     CheckpointHashMismatchError,
@@ -26,6 +25,7 @@ from ogi.checkpoints import (
     verify_checkpoint,
     verify_path,
 )
+from ogi.checkpoints import format as checkpoint_format
 
 CONFIG = {"task": "walk", "ppo": {"gamma": 0.99, "lr": 3e-4}, "obs_scales": (1.0, 0.25)}
 REWARD_WEIGHTS = {"vel": 1.0, "stab": 0.5, "torque": -2e-4, "slip": -0.1, "posture": -0.3}

@@ -8,7 +8,6 @@ does not turn scheduling delays into a different robot; 1.0 is real time.
 
 import gc
 import json
-import os
 import signal
 import subprocess
 import sys

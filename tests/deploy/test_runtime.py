@@ -8,7 +8,7 @@ import pytest
 
 from ogi.controllers.fallback import ControlMode
 from ogi.controllers.pd import pd_torque
-from ogi.deploy.artifact import Artifact, ArtifactError, load_artifact
+from ogi.deploy.artifact import ArtifactError, load_artifact
 from ogi.deploy.bridge import LinkStats, RobotState
 from ogi.deploy.feedforward import GravityFeedforward
 from ogi.deploy.runtime import Runtime, RuntimeConfig, robot_for

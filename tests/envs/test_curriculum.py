@@ -4,7 +4,6 @@ import json
 import numpy as np
 import pytest
 
-from ogi.validation import ConfigError
 from ogi.envs.curriculum import (
     EMPTY,
     CurriculumConfig,
@@ -16,6 +15,7 @@ from ogi.envs.curriculum import (
     level_difficulty,
     update_curriculum,
 )
+from ogi.validation import ConfigError
 
 CFG = CurriculumConfig()  # window 4, promote > 0.8, demote < 0.5, 10 levels
 

@@ -5,7 +5,6 @@ import mujoco
 import numpy as np
 import pytest
 
-from ogi.validation import ConfigError
 from ogi.envs.terrain import (
     DIFFICULTY_TABLE,
     HEIGHT_BOUNDS_M,
@@ -19,6 +18,7 @@ from ogi.envs.terrain import (
     generate,
     terrain_spec,
 )
+from ogi.validation import ConfigError
 
 DIFFICULTIES = (0.0, 0.3, 0.7, 1.0)
 RANDOM_KINDS = (TerrainKind.ROUGH, TerrainKind.OBSTACLES, TerrainKind.STEPPING_STONES, TerrainKind.WAVES)

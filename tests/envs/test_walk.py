@@ -106,7 +106,7 @@ def test_per_env_reset_leaves_others_untouched():
 def test_time_limit_truncates_and_autoresets():
     env = WalkVecEnv(dataclasses.replace(SMALL, episode_length_s=0.1))  # 5 policy steps
     env.reset(seed=0)
-    for step in range(5):
+    for _ in range(5):
         _, _, terminated, truncated, info = env.step(np.zeros((4, 12)))
     assert truncated.all() and not terminated.any()
     assert info["episode_length"].tolist() == [5, 5, 5, 5]

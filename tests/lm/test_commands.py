@@ -6,7 +6,6 @@ from typer.testing import CliRunner
 
 from ogi.checkpoints import verify_checkpoint
 from ogi.lm.commands import register
-
 from tests.lm.conftest import TINY_REWARD_TOML, TINY_RLHF_TOML, TINY_SFT_TOML, TINY_TOML
 from tests.strict_json import loads_strict
 

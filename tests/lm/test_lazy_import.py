@@ -1,8 +1,6 @@
 import subprocess
 import sys
 
-import ogi.lm
-
 
 def test_commands_import_without_torch():
     code = "import sys, ogi.lm, ogi.lm.commands; print('torch' in sys.modules)"

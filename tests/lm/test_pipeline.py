@@ -15,7 +15,6 @@ from ogi.lm.reward_model import RewardModel, train_reward_model
 from ogi.lm.rlhf import train_rlhf
 from ogi.lm.sft import supervised_finetune
 from ogi.lm.store import load_language_model
-
 from tests.lm.conftest import TINY_PRETRAIN, TINY_REWARD, TINY_SFT
 
 

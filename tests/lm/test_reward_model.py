@@ -3,10 +3,10 @@ import math
 import pytest
 import torch
 
+from ogi.lm.config import RewardConfig
 from ogi.lm.corpus import PreferencePair
 from ogi.lm.model import CausalTransformer, TransformerConfig
 from ogi.lm.reward_model import RewardModel, bradley_terry_loss, pairwise_accuracy, score_responses, train_reward_model
-from ogi.lm.config import RewardConfig
 from ogi.lm.tokenizer import train_tokenizer
 from ogi.validation import ConfigError
 

@@ -4,7 +4,6 @@ import math
 import pytest
 import torch
 
-from ogi.validation import ConfigError
 from ogi.policies import (
     ACTIVATIONS,
     ACTOR_KINDS,
@@ -15,6 +14,7 @@ from ogi.policies import (
     build_mlp,
     make_actor,
 )
+from ogi.validation import ConfigError
 
 OBS_DIM, ACT_DIM, N_ENVS, T = 5, 3, 6, 12
 

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from ogi.replay import Recorder, Recording, VersionMismatchError, replay_check
-
 from tests.replay.conftest import NUM_SIMS, RECORDED_STEPS, SHORT_STEPS, walk_config
 
 

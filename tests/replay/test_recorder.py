@@ -7,7 +7,6 @@ import pytest
 
 from ogi.replay import Recording, RecordingError, replay_check
 from ogi.replay import format as fmt
-
 from tests.replay.conftest import NUM_SIMS, RECORDED_STEPS
 
 

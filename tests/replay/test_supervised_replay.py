@@ -3,7 +3,6 @@
 import numpy as np
 
 from ogi.replay import Recorder, Recording, replay_check
-
 from tests.replay.conftest import NUM_SIMS, walk_config
 
 

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from ogi.replay.video import frame_steps
-
 from tests.replay.conftest import SHORT_STEPS
 
 

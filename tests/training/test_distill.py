@@ -29,7 +29,6 @@ from ogi.training.ppo import PPOConfig
 from ogi.training.runner import Runner
 from ogi.validation import ConfigError
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

@@ -12,7 +12,6 @@ from ogi.envs.sensing import DepthCameraConfig, HeightScanConfig
 from ogi.robots import get_robot
 from ogi.training.policy_loading import load_policy, observation_layouts, policy_function
 from ogi.training.runner import Runner
-
 from tests.training.test_train_e2e import tiny_config
 
 

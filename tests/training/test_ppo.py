@@ -93,7 +93,7 @@ def test_update_sees_the_collected_policy_and_resets_state_at_episode_ends(kind)
     rng = torch.Generator().manual_seed(1)
     for _ in range(2):  # two rollouts: the second starts from carried, partly reset state
         ppo.begin_rollout()
-        for t in range(steps):
+        for _ in range(steps):
             obs = torch.randn(n, obs_dim, generator=rng)
             ppo.act(obs, torch.cat([obs, torch.randn(n, 3, generator=rng)], dim=1))
             done = torch.rand(n, generator=rng) < 0.3

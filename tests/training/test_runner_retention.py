@@ -11,7 +11,6 @@ from ogi.training.cli_train import run_train, run_verify
 from ogi.training.config import TrainConfig, load_train_config
 from ogi.training.runner import Runner
 from ogi.validation import ConfigError
-
 from tests.training.test_train_e2e import tiny_config
 
 

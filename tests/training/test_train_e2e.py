@@ -6,7 +6,6 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 from ogi import checkpoints as ckpt
 from ogi.envs import WalkConfig

@@ -9,7 +9,6 @@ from ogi.envs.config import CommandConfig, SimConfig
 from ogi.policies import ActorConfig, EmpiricalNormalizer, make_actor
 from ogi.training import walk_eval as W
 from ogi.training.runner import Runner
-
 from tests.training.test_train_e2e import tiny_config
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -12,7 +12,6 @@ from ogi.training.config import actor_observation
 from ogi.training.runner import Runner
 from ogi.training.warm_start import warm_start
 from ogi.validation import ConfigError
-
 from tests.training.test_train_e2e import tiny_config
 
 
