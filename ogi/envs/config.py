@@ -186,6 +186,7 @@ class RewardConfig:
     weights: Mapping[str, float] = field(default_factory=lambda: DEFAULT_REWARD_WEIGHTS)
     tracking_sigma: float = 0.25  # (m/s)^2 and (rad/s)^2
     feet_air_time_target_s: float = 0.1
+    feet_air_time_max_s: float = 0.0  # air time counted at most this long, s; 0: no cap
     foot_clearance_target_m: float = 0.08  # swing height the feet terms ask for; scale it for other robots
     soft_joint_limit_fraction: float = 0.9
     only_positive: bool = True  # clip the per-step sum of terms (termination aside) at zero
@@ -196,6 +197,7 @@ class RewardConfig:
             check_range(f"rewards.weights.{name}", weight, -1e6, 1e6)
         check_range("rewards.tracking_sigma", self.tracking_sigma, 1e-6, 100)
         check_range("rewards.feet_air_time_target_s", self.feet_air_time_target_s, 0, 10)
+        check_range("rewards.feet_air_time_max_s", self.feet_air_time_max_s, 0, 10)
         check_range("rewards.foot_clearance_target_m", self.foot_clearance_target_m, 1e-3, 1.0)
         check_range("rewards.soft_joint_limit_fraction", self.soft_joint_limit_fraction, 0.1, 1)
 

@@ -87,10 +87,12 @@ def cost_action_rate(s: Signals) -> np.ndarray:
     return np.sum(np.square(s.action - s.last_action), axis=1)
 
 
-def reward_feet_air_time(s: Signals, target_s: float) -> np.ndarray:
-    # sum over feet touching down of (t_air - target), only while asked to move (turning in place included)
+def reward_feet_air_time(s: Signals, target_s: float, max_s: float = 0.0) -> np.ndarray:
+    # sum over feet touching down of (min(t_air, max) - target), only while asked to move (turning in place
+    # included); max = 0: no cap. A cap stops long swings of one diagonal pair paying for short ones of the other
     moving = np.linalg.norm(s.command, axis=1) > 0.1
-    gained = np.sum((s.foot_air_time_s - target_s) * s.foot_first_contact, axis=1)
+    air = np.minimum(s.foot_air_time_s, max_s) if max_s > 0 else s.foot_air_time_s
+    gained = np.sum((air - target_s) * s.foot_first_contact, axis=1)
     return gained * moving
 
 
@@ -166,7 +168,7 @@ REWARD_TERMS: Mapping[str, RewardTerm] = {
     "torques": lambda s, c: cost_torques(s),
     "joint_acc": lambda s, c: cost_joint_acc(s),
     "action_rate": lambda s, c: cost_action_rate(s),
-    "feet_air_time": lambda s, c: reward_feet_air_time(s, c.feet_air_time_target_s),
+    "feet_air_time": lambda s, c: reward_feet_air_time(s, c.feet_air_time_target_s, c.feet_air_time_max_s),
     "foot_slip": lambda s, c: cost_foot_slip(s),
     "trot": lambda s, c: reward_trot(s),
     "feet_clearance": lambda s, c: cost_feet_clearance(s, c.foot_clearance_target_m),

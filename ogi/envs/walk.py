@@ -193,6 +193,20 @@ class WalkVecEnv(VectorEnv):
         self._needs_reset[ids] = False
         self._update_feedforward(ids)
 
+    def mirrors(self):
+        """(policy-observation mirror, action mirror): the left-right reflections of `symmetry`, for this robot."""
+        import mujoco
+
+        from ogi.envs.symmetry import joint_mirror, layout_mirror
+
+        data = mujoco.MjData(self.model)
+        mujoco.mj_resetDataKeyframe(self.model, data, self.rig.stand_key)
+        mujoco.mj_kinematics(self.model, data)
+        base = data.xmat[self.rig.base_id].reshape(3, 3)
+        axes = data.xaxis[self.rig.joint_ids] @ base  # world -> base frame
+        joints = joint_mirror(self.robot.joint_names, axes)
+        return layout_mirror(self.policy_layout, joints), joints
+
     def set_commands(self, command: np.ndarray) -> dict[str, np.ndarray]:
         """Replace every simulation's velocity command (n, 3) (vx m/s, vy m/s, yaw rate rad/s); returns the
         observations with the new command, for a judge that drives chosen commands."""

@@ -36,7 +36,7 @@ WALK_WEIGHT_OVERRIDES = {
     "feet_clearance": 0.0,
     "feet_height": 0.0,
     "foot_slip": -0.05,
-    "trot": 0.5,
+    "trot": 1.0,
     "pose": 0.1,
     "stand_still": -0.5,
 }
@@ -60,6 +60,10 @@ class TrainConfig:
     actor_obs: str = "policy"
 
     def __post_init__(self) -> None:
+        if self.ppo.symmetry_coef > 0 and self.actor_obs != "policy":
+            raise ConfigError(
+                "ppo.symmetry_coef needs actor_obs = 'policy': privileged observations have no mirror here"
+            )
         if self.actor_obs not in ACTOR_OBS:
             raise ConfigError(f"actor_obs must be one of {', '.join(ACTOR_OBS)}, got {self.actor_obs!r}")
         check_range("iterations", self.iterations, 1, 10**9)
@@ -90,10 +94,15 @@ def preset(robot: str = "go2", task: str = "walk") -> TrainConfig:
         robot=robot,
         num_envs=256,
         sim=SimConfig(sim_dt_s=0.004),
-        rewards=RewardConfig(weights=WALK_WEIGHTS, feet_air_time_target_s=0.25),
+        rewards=RewardConfig(weights=WALK_WEIGHTS, feet_air_time_target_s=0.25, feet_air_time_max_s=0.3),
     )
     # initial std 0.5: at 1.0 the jitter's costs outweigh every reward and 93% of steps clip to zero
-    return TrainConfig(env=env, actor=ActorConfig(kind="gru", init_std=0.5, recurrent_size=64))
+    return TrainConfig(
+        env=env,
+        actor=ActorConfig(kind="gru", init_std=0.5, recurrent_size=64),
+        ppo=PPOConfig(epochs=5, minibatches=4),
+        update_threads=1,
+    )
 
 
 def load_train_config(path: Path, base: TrainConfig) -> TrainConfig:

@@ -36,6 +36,8 @@ class PPOConfig:
     rollout_steps: int = 24
     # fine-tuning: max J - beta KL(pi || pi_ref) against a frozen reference policy (PPO.reference); 0: none
     reference_kl_coef: float = 0.0
+    # left-right symmetry: + c E[|pi(mirror(s)) - mirror(pi(s))|^2] on the action means (PPO.mirrors); 0: none
+    symmetry_coef: float = 0.0
 
     def __post_init__(self) -> None:
         check_range("ppo.gamma", self.gamma, 0.0, 1.0)
@@ -52,9 +54,13 @@ class PPOConfig:
         check_range("ppo.minibatches", self.minibatches, 1, 4096)
         check_range("ppo.rollout_steps", self.rollout_steps, 1, 10_000)
         check_range("ppo.reference_kl_coef", self.reference_kl_coef, 0.0, 1e3)
+        check_range("ppo.symmetry_coef", self.symmetry_coef, 0.0, 1e3)
         for name in ("epochs", "minibatches", "rollout_steps"):
             if not isinstance(getattr(self, name), int):
                 raise ConfigError(f"ppo.{name} = {getattr(self, name)!r} must be an integer")
+
+
+SYMMETRY_WARMUP_STEPS = 4  # policy steps for a recurrent state to forget that it saw the unmirrored past
 
 
 def compute_gae(
@@ -151,8 +157,13 @@ class PPO:
         cfg: PPOConfig,
         reference: FrozenPolicy | None = None,
         lagrangian: CostLagrangian | None = None,
+        mirrors=None,
     ):
-        """lagrangian: the fall constraint's cost critic and multiplier (PPO-Lagrangian), or None."""
+        """lagrangian: the fall constraint's cost critic and multiplier (PPO-Lagrangian), or None.
+        mirrors: (observation mirror, action mirror) for `symmetry_coef` (ogi.envs.symmetry), or None."""
+        if cfg.symmetry_coef > 0 and mirrors is None:
+            raise ValueError("ppo.symmetry_coef > 0 needs the observation and action mirrors of the robot")
+        self.mirrors = mirrors
         self.lagrangian = lagrangian
         if cfg.reference_kl_coef > 0 and reference is None:
             raise ValueError("ppo.reference_kl_coef > 0 needs a reference policy to stay close to")
@@ -261,6 +272,7 @@ class PPO:
             "loss/entropy": 0.0,
             "policy/kl": 0.0,
             "policy/kl_reference": 0.0,
+            "loss/symmetry": 0.0,
         }
         if self.lagrangian is not None:
             sums.update({"loss/cost_surrogate": 0.0, "loss/cost_value": 0.0})
@@ -338,6 +350,11 @@ class PPO:
             reference_kl = gaussian_kl(mean, log_std, st.reference_means[:, env_ids], self.reference.log_std).mean()
             loss = loss + cfg.reference_kl_coef * reference_kl
 
+        symmetry = torch.zeros(())
+        if cfg.symmetry_coef > 0:
+            symmetry = self._symmetry_loss(obs, state0, st.starts[:, env_ids], mean)
+            loss = loss + cfg.symmetry_coef * symmetry
+
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(
@@ -350,7 +367,27 @@ class PPO:
             "loss/entropy": float(entropy.detach()),
             "policy/kl": float(kl),
             "policy/kl_reference": float(reference_kl.detach()),
+            "loss/symmetry": float(symmetry.detach()),
         }
+
+    def _symmetry_loss(self, obs: torch.Tensor, state0, starts: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+        """E[|pi(mirror(s)) - mirror(pi(s))|^2] over a minibatch's sequences (T, n, .), the target held fixed.
+
+        Observations are stored normalized: they are mirrored in raw units and normalized again. The mirrored
+        sequence starts from the unmirrored recurrent state, which a reflection does not map, so its first
+        `SYMMETRY_WARMUP_STEPS` steps count only where an episode began within them.
+        """
+        obs_mirror, action_mirror = self.mirrors
+        norm = self.actor_normalizer
+        std = torch.sqrt(norm.var + norm.eps).to(torch.float32)
+        raw = obs * std + norm.mean.to(torch.float32)
+        mirrored = norm(obs_mirror(raw))
+        mean_mirrored = self.actor.forward_sequence(mirrored, state0, starts)
+        target = action_mirror(mean.detach())
+        steps = torch.arange(obs.shape[0]).unsqueeze(1)
+        began = torch.cummax(starts.long(), dim=0).values.bool()
+        counted = ((steps >= SYMMETRY_WARMUP_STEPS) | began).unsqueeze(-1).to(mean.dtype)
+        return ((mean_mirrored - target).square() * counted).sum() / (counted.sum() * mean.shape[-1]).clamp(min=1.0)
 
     def begin_rollout(self) -> None:
         """Remember the std the rollout is collected with, for the KL of the update."""

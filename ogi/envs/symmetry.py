@@ -1,0 +1,100 @@
+"""Left-right mirror images of observations and actions, for a symmetry loss on walking policies.
+
+Reflecting the world in the robot's sagittal plane (y -> -y in the base frame) maps a legal state to a legal
+state: left and right legs swap, and every quantity changes as its kind dictates. A polar vector (gravity, a
+velocity command) flips its y component; an axial one (angular velocity) flips x and z; a joint angle flips sign
+when the joint turns about x or z (abduction, roll, yaw) and keeps it when it turns about y (pitch). A policy
+that walks the same way to either side satisfies pi(mirror(s)) = mirror(pi(s)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ogi.envs.observations import ObservationLayout
+
+# name fragments of a robot's two sides, in the order (right, left)
+SIDE_PAIRS = (("FR", "FL"), ("RR", "RL"), ("right", "left"))
+
+# base-frame vectors under y -> -y: polar vectors flip y, axial vectors (angular velocity) flip x and z
+_POLAR = np.array([1.0, -1.0, 1.0])
+_AXIAL = np.array([-1.0, 1.0, -1.0])
+# (vx, vy, yaw rate): a command to the left becomes one to the right, a left turn a right one
+_COMMAND = np.array([1.0, -1.0, -1.0])
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """x -> x[..., index] * sign over the last axis: the mirror image of a vector of some layout."""
+
+    index: np.ndarray  # (d,) int: which input each output takes
+    sign: np.ndarray  # (d,) +-1
+
+    def __post_init__(self) -> None:
+        d = len(self.index)
+        if sorted(self.index.tolist()) != list(range(d)) or self.sign.shape != (d,):
+            raise ValueError("a mirror must permute its d inputs and carry one sign per output")
+
+    def __call__(self, x):
+        """The mirror image of x (..., d): numpy arrays and torch tensors alike."""
+        index = self.index.tolist()
+        sign = self.sign
+        if not isinstance(x, np.ndarray):  # a torch tensor
+            import torch
+
+            sign = torch.as_tensor(sign, dtype=x.dtype)
+        return x[..., index] * sign
+
+
+def mirror_partner(name: str) -> str:
+    """The joint on the other side (FR_hip_joint <-> FL_hip_joint); a joint on the middle line is its own."""
+    for right, left in SIDE_PAIRS:
+        if right in name:
+            return name.replace(right, left)
+        if left in name:
+            return name.replace(left, right)
+    return name
+
+
+def joint_mirror(joint_names: Sequence[str], joint_axes: np.ndarray) -> Mirror:
+    """The mirror over joints in action order, from their names and their axes (j, 3) in the base frame."""
+    names = list(joint_names)
+    index, sign = [], []
+    for name, axis in zip(names, np.asarray(joint_axes, dtype=np.float64)):
+        partner = mirror_partner(name)
+        if partner not in names:
+            raise ValueError(f"joint '{name}' has no mirror partner '{partner}' among the robot's joints")
+        index.append(names.index(partner))
+        dominant = int(np.argmax(np.abs(axis)))
+        if np.abs(axis).max() < 0.99:
+            raise ValueError(f"joint '{name}' turns about {axis.tolist()}, not about a base axis: cannot mirror it")
+        sign.append(1.0 if dominant == 1 else -1.0)  # about y (pitch): same angle; about x or z: opposite
+    return Mirror(np.array(index), np.array(sign))
+
+
+def layout_mirror(layout: ObservationLayout, joints: Mirror) -> Mirror:
+    """The mirror over a `policy` observation, field by field; a field it cannot reflect is an error."""
+    index, sign = [], []
+    for name, size in zip(layout.names, layout.sizes):
+        start = len(index)
+        if name == "base_ang_vel":
+            field_index, field_sign = np.arange(3), _AXIAL
+        elif name == "projected_gravity":
+            field_index, field_sign = np.arange(3), _POLAR
+        elif name == "command":
+            field_index, field_sign = np.arange(3), _COMMAND
+        elif name in ("joint_pos", "joint_vel", "last_action"):
+            field_index, field_sign = joints.index, joints.sign
+        else:
+            raise ValueError(
+                f"observation field '{name}' has no mirror image here; symmetry needs a policy that reads "
+                "proprioception only"
+            )
+        if len(field_index) != size:
+            raise ValueError(f"observation field '{name}' has {size} values, its mirror {len(field_index)}")
+        index += (start + field_index).tolist()
+        sign += list(field_sign)
+    return Mirror(np.array(index), np.array(sign))

@@ -1,0 +1,122 @@
+import numpy as np
+import pytest
+import torch
+
+from ogi.envs import WalkConfig, WalkVecEnv
+from ogi.envs.observations import policy_layout
+from ogi.envs.symmetry import Mirror, joint_mirror, layout_mirror, mirror_partner
+from ogi.policies import ActorConfig, Critic, CriticConfig, EmpiricalNormalizer, make_actor
+from ogi.training.ppo import PPO, PPOConfig
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+GO2_JOINTS = [f"{leg}_{part}_joint" for leg in ("FR", "FL", "RR", "RL") for part in ("hip", "thigh", "calf")]
+GO2_AXES = np.tile([[1.0, 0, 0], [0, 1.0, 0], [0, 1.0, 0]], (4, 1))
+
+
+def test_go2_joints_swap_sides_and_abduction_flips_sign():
+    m = joint_mirror(GO2_JOINTS, GO2_AXES)
+    # FR hip, thigh, calf <- FL hip, thigh, calf; RR <- RL
+    assert m.index.tolist() == [3, 4, 5, 0, 1, 2, 9, 10, 11, 6, 7, 8]
+    assert m.sign.tolist() == [-1, 1, 1] * 4
+    q = np.arange(12.0)
+    np.testing.assert_array_equal(m(m(q)), q)  # a reflection twice is the identity
+    assert (
+        mirror_partner("left_knee_joint") == "right_knee_joint"
+        and mirror_partner("waist_yaw_joint") == "waist_yaw_joint"
+    )
+
+
+def test_policy_observation_mirror_by_hand():
+    m = layout_mirror(policy_layout(12), joint_mirror(GO2_JOINTS, GO2_AXES))
+    obs = np.zeros(45)
+    obs[0:3] = [0.1, 0.2, 0.3]  # angular velocity: axial, x and z flip
+    obs[3:6] = [0.0, 0.5, -0.8]  # gravity: y flips
+    obs[6:9] = [0.7, 0.2, 0.4]  # command: a forward-left turning to the left becomes forward-right turning right
+    obs[9] = 0.05  # FR hip offset -> FL hip, negated
+    out = m(obs)
+    np.testing.assert_allclose(out[0:9], [-0.1, 0.2, -0.3, 0.0, -0.5, -0.8, 0.7, -0.2, -0.4])
+    assert out[12] == -0.05 and out[9] == 0.0
+    np.testing.assert_allclose(m(out), obs)
+
+
+def test_mirror_refuses_what_it_cannot_reflect():
+    with pytest.raises(ValueError, match="no mirror partner 'FL_hip_joint'"):
+        joint_mirror(["FR_hip_joint"], [[1.0, 0, 0]])
+    with pytest.raises(ValueError, match="not about a base axis"):
+        joint_mirror(["FR_hip_joint", "FL_hip_joint"], [[0.7, 0.7, 0], [0.7, 0.7, 0]])
+    with pytest.raises(ValueError, match="'depth_image' has no mirror image"):
+        layout_mirror(policy_layout(12, depth_pixels=4), joint_mirror(GO2_JOINTS, GO2_AXES))
+    with pytest.raises(ValueError, match="permute"):
+        Mirror(np.array([0, 0]), np.array([1.0, 1.0]))
+
+
+def test_env_mirrors_match_the_go2_by_hand_and_reflect_a_real_standing_state():
+    env = WalkVecEnv(WalkConfig(num_envs=2, seed=1))
+    obs_mirror, action_mirror = env.mirrors()
+    assert action_mirror.index.tolist() == [3, 4, 5, 0, 1, 2, 9, 10, 11, 6, 7, 8]
+    assert action_mirror.sign.tolist() == [-1, 1, 1] * 4
+    # the default pose is symmetric: the mirror image of the pose is the pose
+    q0 = np.asarray(env.robot.default_pose)
+    np.testing.assert_allclose(action_mirror(q0), q0)
+    assert obs_mirror.index.shape == (env.policy_layout.size,)
+    hips = q0[[0, 3, 6, 9]]
+    np.testing.assert_allclose(hips[[1, 0, 3, 2]], -hips)
+
+
+def _ppo(coef: float, n: int = 4, steps: int = 8) -> PPO:
+    torch.manual_seed(0)
+    actor = make_actor(45, 12, ActorConfig(kind="gru", recurrent_size=8, hidden_sizes=(16,)))
+    critic = Critic(64, CriticConfig(hidden_sizes=(16,)))
+    mirrors = (layout_mirror(policy_layout(12), joint_mirror(GO2_JOINTS, GO2_AXES)), joint_mirror(GO2_JOINTS, GO2_AXES))
+    ppo = PPO(
+        actor,
+        critic,
+        EmpiricalNormalizer(45),
+        EmpiricalNormalizer(64),
+        n,
+        PPOConfig(rollout_steps=steps, minibatches=1, epochs=1, symmetry_coef=coef),
+        mirrors=mirrors,
+    )
+    return ppo
+
+
+def test_symmetry_loss_is_zero_for_a_symmetric_policy_and_training_shrinks_it():
+    ppo = _ppo(1.0)
+    obs = torch.randn(8, 4, 45)
+    starts = torch.zeros(8, 4, dtype=torch.bool)
+    starts[0] = True
+    state0 = ppo.actor.initial_state(4)
+    zero = torch.zeros(8, 4, 12)
+    # a policy whose means are always zero is its own mirror image
+    with torch.no_grad():
+        for p in ppo.actor.head[-1].parameters():
+            p.zero_()
+    with torch.no_grad():
+        assert float(ppo._symmetry_loss(obs, state0, starts, ppo.actor.forward_sequence(obs, state0, starts))) == 0.0
+        assert float(ppo._symmetry_loss(obs, state0, starts, zero + 1.0)) > 0.5
+    ppo = _ppo(1.0)
+    with torch.no_grad():  # an asymmetric policy: each joint its own offset
+        ppo.actor.head[-1].bias.copy_(torch.linspace(-0.5, 0.6, 12))
+    optimizer = torch.optim.Adam(ppo.actor.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        loss = ppo._symmetry_loss(obs, state0, starts, ppo.actor.forward_sequence(obs, state0, starts))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss))
+    assert losses[0] > 0.05 and losses[-1] < 0.3 * losses[0]
+
+
+def test_symmetry_needs_mirrors():
+    actor = make_actor(45, 12, ActorConfig(kind="mlp", hidden_sizes=(8,)))
+    with pytest.raises(ValueError, match="needs the observation and action mirrors"):
+        PPO(
+            actor,
+            Critic(64, CriticConfig(hidden_sizes=(8,))),
+            EmpiricalNormalizer(45),
+            EmpiricalNormalizer(64),
+            2,
+            PPOConfig(symmetry_coef=0.5),
+        )
