@@ -209,3 +209,26 @@ def test_solver_settings_reach_the_model():
     env = WalkVecEnv(WalkConfig(num_envs=1, sim=SimConfig(sim_dt_s=0.004, solver_iterations=1, ls_iterations=5)))
     assert (env.model.opt.iterations, env.model.opt.ls_iterations) == (1, 5)
     assert env.model.opt.timestep == pytest.approx(0.004)
+
+
+def test_dropping_the_unread_imu_sensors_leaves_trajectories_bit_identical():
+    from mujoco import batch as mjbatch
+
+    from ogi.envs.rig import UNREAD_SENSORS, Rig
+    from ogi.envs.scene import build_scene_model
+    from ogi.robots import get_robot
+
+    robot = get_robot("go2")
+    sim = SimConfig(sim_dt_s=0.004, nthread=1)
+    full = build_scene_model(robot, sim)
+    rig = Rig(robot, sim, randomize=False)
+    assert all(rig.model.sensor(name) for name in ("FR_foot_touch", "base_contact"))
+    assert not any(name in [rig.model.sensor(i).name for i in range(rig.model.nsensor)] for name in UNREAD_SENSORS)
+    qpos = []
+    for model in (full, rig.model):
+        batch = mjbatch.Batch(model, 2, nthread=1)
+        batch.reset(None, keyframe=model.key("stand").id)
+        batch.bind("ctrl")[:] = np.linspace(-0.3, 0.3, model.nu)
+        batch.step(nstep=200)
+        qpos.append(batch.bind("qpos").copy())
+    np.testing.assert_array_equal(qpos[0], qpos[1])
