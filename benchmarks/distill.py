@@ -35,7 +35,13 @@ def teacher_config(minutes: float) -> TrainConfig:
     env = dataclasses.replace(cfg.env, height_scan=HeightScanConfig(enabled=True))
     # one update thread: on a shared 2-core machine a second one spins against the simulation
     return dataclasses.replace(
-        cfg, env=env, actor_obs="privileged", max_minutes=minutes, iterations=10**9, update_threads=1
+        cfg,
+        env=env,
+        actor_obs="privileged",
+        ppo=dataclasses.replace(cfg.ppo, symmetry_coef=0.0),  # the mirror covers the policy group only
+        max_minutes=minutes,
+        iterations=10**9,
+        update_threads=1,
     )
 
 

@@ -62,7 +62,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.ppo.symmetry_coef > 0 and self.actor_obs != "policy":
             raise ConfigError(
-                "ppo.symmetry_coef needs actor_obs = 'policy': privileged observations have no mirror here"
+                "ppo.symmetry_coef needs actor_obs = 'policy' (the mirror covers the policy group only); "
+                "set [ppo] symmetry_coef = 0.0 for a privileged teacher"
             )
         if self.actor_obs not in ACTOR_OBS:
             raise ConfigError(f"actor_obs must be one of {', '.join(ACTOR_OBS)}, got {self.actor_obs!r}")
@@ -85,8 +86,10 @@ def preset(robot: str = "go2", task: str = "walk") -> TrainConfig:
     iterations anyway, and a single iteration (MuJoCo Menagerie's go2_mjx.xml, made for fixed-cost GPU steps)
     let robots holding still tip over. Omnidirectional commands (the env's ranges: vx in [-1, 1],
     vy in [-0.5, 0.5], yaw rate in [-1, 1], some standing). 256 simulations and a 64-unit GRU: the recurrent
-    update costs per time step
-    and per minibatch, not per sample, so wider minibatches and a narrower GRU keep the learner's share small.
+    update costs per time step and per minibatch, not per sample, so wider minibatches and a narrower GRU keep
+    the learner's share small. A left-right symmetry loss (weight 1): without it the two diagonal pairs settled
+    into unequal stance times (0.6 against 0.36 of the cycle); with it the gait is symmetric and is learned in
+    fewer samples.
     """
     if task not in TASKS:
         raise ConfigError(f"unknown task '{task}'; known tasks: {', '.join(TASKS)}")
@@ -100,7 +103,7 @@ def preset(robot: str = "go2", task: str = "walk") -> TrainConfig:
     return TrainConfig(
         env=env,
         actor=ActorConfig(kind="gru", init_std=0.5, recurrent_size=64),
-        ppo=PPOConfig(epochs=5, minibatches=4),
+        ppo=PPOConfig(epochs=5, minibatches=4, symmetry_coef=1.0),
         update_threads=1,
     )
 

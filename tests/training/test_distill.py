@@ -195,7 +195,10 @@ def test_the_documented_teacher_toml_gives_a_privileged_run_with_the_height_scan
     from ogi.training.cli_train import build_config
 
     toml = tmp_path / "teacher.toml"
-    toml.write_text('actor_obs = "privileged"\nupdate_threads = 1\n\n[env.height_scan]\nenabled = true\n')
+    toml.write_text(
+        'actor_obs = "privileged"\nupdate_threads = 1\n\n[ppo]\nsymmetry_coef = 0.0\n\n'
+        "[env.height_scan]\nenabled = true\n"
+    )
     cfg = build_config(
         robot="go2", task="walk", config=toml, iterations=None, minutes=20.0, num_envs=None, actor=None, seed=None
     )
@@ -203,3 +206,14 @@ def test_the_documented_teacher_toml_gives_a_privileged_run_with_the_height_scan
     assert cfg.max_minutes == 20.0 and not cfg.env.depth_camera.enabled
     student = student_config(cfg, depth=True)
     assert student.env.depth_camera.enabled and student.actor.kind == "student"
+
+
+def test_a_teacher_over_the_preset_must_turn_the_symmetry_loss_off(tmp_path):
+    from ogi.training.cli_train import build_config
+
+    toml = tmp_path / "teacher.toml"
+    toml.write_text('actor_obs = "privileged"\n')
+    with pytest.raises(ConfigError, match=r"set \[ppo\] symmetry_coef = 0.0 for a privileged teacher"):
+        build_config(
+            robot="go2", task="walk", config=toml, iterations=1, minutes=None, num_envs=None, actor=None, seed=None
+        )
