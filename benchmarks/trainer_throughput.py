@@ -2,10 +2,11 @@
 
 Both get the same number of envs, recurrent hidden size, rollout length, epochs and minibatches; the rate
 counts env steps including updates. The bare env rate (random actions, no learning) is measured in the
-same run, so `train_over_env` says what the learner costs. Prints one JSON object.
+same run, so `train_over_env` says what the learner costs; the preset is also measured without its symmetry
+loss (`*_without_symmetry`), which costs one more recurrent pass per minibatch. Prints one JSON object.
 Needs `sb3-contrib` (pip install sb3-contrib); without it the RecurrentPPO figures are null.
 
-    python benchmarks/trainer_throughput.py [--num-envs 128] [--iterations 6] [--sb3-iterations 2]
+    python benchmarks/trainer_throughput.py [--num-envs 256] [--iterations 6] [--sb3-iterations 2]
 """
 
 from __future__ import annotations
@@ -39,15 +40,26 @@ def env_rate(cfg, steps: int) -> float:
     return steps * cfg.env.num_envs / (time.perf_counter() - start)
 
 
-def ogi_rate(cfg, iterations: int, workdir: Path) -> tuple[float, list[float]]:
-    runner = Runner(cfg, workdir / "ogi")
+def ogi_rate(cfg, iterations: int, workdir: Path) -> dict:
+    """Median training rate over iterations, and where an iteration's time goes (collection vs update)."""
+    runner = Runner(cfg, workdir)
     runner.train(iterations=1, progress=False, log=False, save_final=False)  # warm-up
-    rates = []
+    rates, collect, update = [], [], []
     for _ in range(iterations):
         start = time.perf_counter()
-        runner.train(iterations=1, progress=False, log=False, save_final=False)
-        rates.append(cfg.env.num_envs * cfg.ppo.rollout_steps / (time.perf_counter() - start))
-    return statistics.median(rates), rates
+        runner.collect()
+        middle = time.perf_counter()
+        runner.update()
+        end = time.perf_counter()
+        rates.append(cfg.env.num_envs * cfg.ppo.rollout_steps / (end - start))
+        collect.append(middle - start)
+        update.append(end - middle)
+    return {
+        "steps_per_s": statistics.median(rates),
+        "per_iteration": rates,
+        "collect_s": statistics.median(collect),
+        "update_s": statistics.median(update),
+    }
 
 
 def sb3_recurrent_rate(cfg, iterations: int) -> float | None:
@@ -74,17 +86,21 @@ def sb3_recurrent_rate(cfg, iterations: int) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--num-envs", type=int, default=128)
+    parser.add_argument("--num-envs", type=int, default=None, help="default: the preset's")
     parser.add_argument("--iterations", type=int, default=6)
     parser.add_argument("--sb3-iterations", type=int, default=2)
     args = parser.parse_args()
 
     cfg = preset("go2", "walk")
-    cfg = dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, num_envs=args.num_envs), checkpoint_every=10**9)
+    num_envs = args.num_envs or cfg.env.num_envs
+    cfg = dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, num_envs=num_envs), checkpoint_every=10**9)
+    plain = dataclasses.replace(cfg, ppo=dataclasses.replace(cfg.ppo, symmetry_coef=0.0))
     workdir = Path(tempfile.mkdtemp(prefix="ogi-trainer-bench-"))
     try:
         bare = env_rate(cfg, 2 * cfg.ppo.rollout_steps)
-        ogi, ogi_rounds = ogi_rate(cfg, args.iterations, workdir)
+        measured = ogi_rate(cfg, args.iterations, workdir / "preset")
+        without_symmetry = ogi_rate(plain, args.iterations, workdir / "no-symmetry")
+        ogi = measured["steps_per_s"]
         bare_after = env_rate(cfg, 2 * cfg.ppo.rollout_steps)
         sb3 = sb3_recurrent_rate(cfg, args.sb3_iterations)
     finally:
@@ -94,18 +110,24 @@ def main() -> None:
         json.dumps(
             {
                 "robot": "go2",
-                "num_envs": args.num_envs,
+                "num_envs": num_envs,
                 "rollout_steps": cfg.ppo.rollout_steps,
                 "epochs": cfg.ppo.epochs,
                 "minibatches": cfg.ppo.minibatches,
                 "recurrent_size": cfg.actor.recurrent_size,
                 "physics_hz": round(1 / cfg.env.sim.sim_dt_s),
                 "ogi_steps_per_s": round(ogi, 1),
-                "ogi_steps_per_s_per_iteration": [round(r, 1) for r in ogi_rounds],
+                "ogi_steps_per_s_per_iteration": [round(r, 1) for r in measured["per_iteration"]],
+                "collect_s_per_iteration": round(measured["collect_s"], 3),
+                "update_s_per_iteration": round(measured["update_s"], 3),
+                "symmetry_coef": cfg.ppo.symmetry_coef,
+                "ogi_steps_per_s_without_symmetry": round(without_symmetry["steps_per_s"], 1),
+                "update_s_per_iteration_without_symmetry": round(without_symmetry["update_s"], 3),
                 "sb3_recurrent_steps_per_s": round(sb3, 1) if sb3 is not None else None,
                 "ratio_vs_sb3_recurrent": round(ogi / sb3, 2) if sb3 else None,
                 "env_steps_per_s": round(env_steps_per_s, 1),
                 "train_over_env": round(ogi / env_steps_per_s, 3),
+                "train_over_env_without_symmetry": round(without_symmetry["steps_per_s"] / env_steps_per_s, 3),
                 "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             },
             indent=2,
