@@ -36,7 +36,7 @@ WALK_WEIGHT_OVERRIDES = {
     "feet_clearance": 0.0,
     "feet_height": 0.0,
     "foot_slip": -0.05,
-    "trot": 1.0,
+    "trot": 0.5,
     "pose": 0.1,
     "stand_still": -0.5,
 }
