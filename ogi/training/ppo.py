@@ -63,6 +63,19 @@ class PPOConfig:
 SYMMETRY_WARMUP_STEPS = 4  # policy steps for a recurrent state to forget that it saw the unmirrored past
 
 
+def symmetry_loss(mean_mirrored: torch.Tensor, target: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
+    """E[|pi(mirror(s)) - mirror(pi(s))|^2] over sequences (T, n, a), `target` = mirror(pi(s)) held fixed.
+
+    The mirrored sequence starts from the unmirrored recurrent state, which a reflection does not map, so its
+    first `SYMMETRY_WARMUP_STEPS` steps count only where an episode began within them (`starts` (T, n)).
+    """
+    steps = torch.arange(starts.shape[0]).unsqueeze(1)
+    began = torch.cummax(starts.long(), dim=0).values.bool()
+    counted = ((steps >= SYMMETRY_WARMUP_STEPS) | began).unsqueeze(-1).to(target.dtype)
+    squared = (mean_mirrored - target).square() * counted
+    return squared.sum() / (counted.sum() * target.shape[-1]).clamp(min=1.0)
+
+
 def compute_gae(
     rewards: torch.Tensor,
     values: torch.Tensor,
@@ -306,7 +319,19 @@ class PPO:
         cfg, st = self.cfg, self.storage
         state0 = tuple(s[env_ids] for s in st.state0)
         obs = st.policy_obs[:, env_ids]
-        mean = self.actor.forward_sequence(obs, state0, st.starts[:, env_ids])
+        starts = st.starts[:, env_ids]
+        mean_mirrored = None
+        if cfg.symmetry_coef > 0:
+            # the mirrored sequences ride along as more envs of the same pass: a recurrent pass costs per time
+            # step far more than per env, so this is much cheaper than a second pass
+            both = self.actor.forward_sequence(
+                torch.cat([obs, self._mirror_obs(obs)], dim=1),
+                tuple(torch.cat([s, s]) for s in state0),
+                torch.cat([starts, starts], dim=1),
+            )
+            mean, mean_mirrored = both.chunk(2, dim=1)
+        else:
+            mean = self.actor.forward_sequence(obs, state0, starts)
         log_std = self.actor.log_std
         actions = st.actions[:, env_ids]
         log_prob = gaussian_log_prob(mean, log_std, actions)
@@ -352,7 +377,7 @@ class PPO:
 
         symmetry = torch.zeros(())
         if cfg.symmetry_coef > 0:
-            symmetry = self._symmetry_loss(obs, state0, st.starts[:, env_ids], mean)
+            symmetry = symmetry_loss(mean_mirrored, self.mirrors[1](mean.detach()), starts)
             loss = loss + cfg.symmetry_coef * symmetry
 
         self.optimizer.zero_grad(set_to_none=True)
@@ -370,24 +395,11 @@ class PPO:
             "loss/symmetry": float(symmetry.detach()),
         }
 
-    def _symmetry_loss(self, obs: torch.Tensor, state0, starts: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
-        """E[|pi(mirror(s)) - mirror(pi(s))|^2] over a minibatch's sequences (T, n, .), the target held fixed.
-
-        Observations are stored normalized: they are mirrored in raw units and normalized again. The mirrored
-        sequence starts from the unmirrored recurrent state, which a reflection does not map, so its first
-        `SYMMETRY_WARMUP_STEPS` steps count only where an episode began within them.
-        """
-        obs_mirror, action_mirror = self.mirrors
+    def _mirror_obs(self, obs: torch.Tensor) -> torch.Tensor:
+        """Stored (normalized) policy observations mirrored: back to raw units, reflected, normalized again."""
         norm = self.actor_normalizer
         std = torch.sqrt(norm.var + norm.eps).to(torch.float32)
-        raw = obs * std + norm.mean.to(torch.float32)
-        mirrored = norm(obs_mirror(raw))
-        mean_mirrored = self.actor.forward_sequence(mirrored, state0, starts)
-        target = action_mirror(mean.detach())
-        steps = torch.arange(obs.shape[0]).unsqueeze(1)
-        began = torch.cummax(starts.long(), dim=0).values.bool()
-        counted = ((steps >= SYMMETRY_WARMUP_STEPS) | began).unsqueeze(-1).to(mean.dtype)
-        return ((mean_mirrored - target).square() * counted).sum() / (counted.sum() * mean.shape[-1]).clamp(min=1.0)
+        return norm(self.mirrors[0](obs * std + norm.mean.to(torch.float32)))
 
     def begin_rollout(self) -> None:
         """Remember the std the rollout is collected with, for the KL of the update."""

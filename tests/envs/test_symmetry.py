@@ -6,7 +6,7 @@ from ogi.envs import WalkConfig, WalkVecEnv
 from ogi.envs.observations import policy_layout
 from ogi.envs.symmetry import Mirror, joint_mirror, layout_mirror, mirror_partner
 from ogi.policies import ActorConfig, Critic, CriticConfig, EmpiricalNormalizer, make_actor
-from ogi.training.ppo import PPO, PPOConfig
+from ogi.training.ppo import PPO, PPOConfig, symmetry_loss
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -81,32 +81,57 @@ def _ppo(coef: float, n: int = 4, steps: int = 8) -> PPO:
     return ppo
 
 
+def _loss(ppo: PPO, obs, state0, starts) -> torch.Tensor:
+    mean = ppo.actor.forward_sequence(obs, state0, starts)
+    mirrored = ppo.actor.forward_sequence(ppo._mirror_obs(obs), state0, starts)
+    return symmetry_loss(mirrored, ppo.mirrors[1](mean.detach()), starts)
+
+
 def test_symmetry_loss_is_zero_for_a_symmetric_policy_and_training_shrinks_it():
     ppo = _ppo(1.0)
     obs = torch.randn(8, 4, 45)
     starts = torch.zeros(8, 4, dtype=torch.bool)
     starts[0] = True
     state0 = ppo.actor.initial_state(4)
-    zero = torch.zeros(8, 4, 12)
     # a policy whose means are always zero is its own mirror image
     with torch.no_grad():
         for p in ppo.actor.head[-1].parameters():
             p.zero_()
-    with torch.no_grad():
-        assert float(ppo._symmetry_loss(obs, state0, starts, ppo.actor.forward_sequence(obs, state0, starts))) == 0.0
-        assert float(ppo._symmetry_loss(obs, state0, starts, zero + 1.0)) > 0.5
+        assert float(_loss(ppo, obs, state0, starts)) == 0.0
+        assert float(symmetry_loss(torch.zeros(8, 4, 12), torch.ones(8, 4, 12), starts)) == 1.0
     ppo = _ppo(1.0)
     with torch.no_grad():  # an asymmetric policy: each joint its own offset
         ppo.actor.head[-1].bias.copy_(torch.linspace(-0.5, 0.6, 12))
     optimizer = torch.optim.Adam(ppo.actor.parameters(), lr=1e-2)
     losses = []
     for _ in range(30):
-        loss = ppo._symmetry_loss(obs, state0, starts, ppo.actor.forward_sequence(obs, state0, starts))
+        loss = _loss(ppo, obs, state0, starts)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(float(loss))
     assert losses[0] > 0.05 and losses[-1] < 0.3 * losses[0]
+
+
+def test_the_first_steps_of_a_mirrored_sequence_count_only_after_a_reset():
+    starts = torch.zeros(6, 2, dtype=torch.bool)
+    starts[2, 1] = True  # env 1 began an episode at step 2
+    error = torch.zeros(6, 2, 1)
+    error[:2] = 1.0  # steps 0 and 1: before the warm-up in env 0, before the reset in env 1
+    error[3, 1] = 1.0  # after env 1's reset: counted
+    # counted cells: env 0 steps 4, 5; env 1 steps 2-5: six; the one counted error is 1
+    assert float(symmetry_loss(error, torch.zeros_like(error), starts)) == pytest.approx(1 / 6)
+
+
+def test_one_update_with_the_symmetry_loss_logs_it_and_stays_finite():
+    ppo = _ppo(1.0)
+    st = ppo.storage
+    for buffer in (st.policy_obs, st.critic_obs, st.actions, st.means, st.advantages, st.returns):
+        buffer.normal_()
+    st.state0 = ppo.actor.initial_state(4)
+    ppo.begin_rollout()
+    out = ppo.update()
+    assert out["loss/symmetry"] > 0.0 and all(np.isfinite(v) for v in out.values())
 
 
 def test_symmetry_needs_mirrors():
