@@ -4,7 +4,8 @@ Trains `ogi train`'s go2 walk preset (omnidirectional commands) and, every `--ev
 training, judges the deterministic policy on the full-fidelity model (1 kHz, full solver) per command family
 (forward, backward, lateral, turning, mixed; fresh 20 s episodes, one fixed command each). Walking means,
 for every family: linear error <= 0.10 m/s, yaw-rate error <= 0.15 rad/s, falls in <= 2% of episodes, every
-foot's duty factor in [0.35, 0.65] (`ogi.training.walk_eval`). Training time excludes the judging.
+foot's duty factor in [0.35, 0.65] (`ogi.training.walk_eval`); `minutes_to_walk_mean_over_families` applies the
+error bounds to the errors averaged over the families instead. Training time excludes the judging.
 At the end the policy is exported to ONNX and run by the deployment runtime on the sim bridge at 1 kHz
 (`sim2sim`). Prints one JSON object (last on stdout) and writes the learning curve as PNG.
 
@@ -57,6 +58,17 @@ def plot_curve(curve: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def walks_on_average(families: dict) -> bool:
+    """The walking criterion with linear and yaw-rate errors averaged over the families (falls and duty
+    factors still in every family)."""
+    results = list(families.values())
+    return (
+        sum(r.lin_error_mps for r in results) / len(results) <= 0.10
+        and sum(r.yaw_error_radps for r in results) / len(results) <= 0.15
+        and all(r.falls <= 0.02 and all(0.35 <= d <= 0.65 for d in r.duty_factors) for r in results)
+    )
+
+
 def sim2sim(run_dir: Path, seconds: float) -> dict:
     """Export the run to ONNX and walk it with the deployment runtime on the sim bridge at 1 kHz."""
     from ogi.deploy.sim2sim import sim_to_sim
@@ -95,6 +107,7 @@ def main() -> None:
     train_s = 0.0
     curve: list[dict] = []
     minutes_to_walk = None
+    minutes_to_walk_mean = None  # the criterion on errors averaged over the families instead of in every one
     next_eval = args.eval_every_min * 60
     while train_s < args.minutes * 60:
         start = time.perf_counter()
@@ -141,6 +154,8 @@ def main() -> None:
                 ),
                 flush=True,
             )
+            if minutes_to_walk_mean is None and walks_on_average(families):
+                minutes_to_walk_mean = train_s / 60
             if minutes_to_walk is None and point["walks"]:
                 minutes_to_walk = train_s / 60
                 if args.stop_when_walking:
@@ -166,6 +181,7 @@ def main() -> None:
         "actor": args.actor,
         "seed": args.seed,
         "minutes_to_walk": minutes_to_walk,
+        "minutes_to_walk_mean_over_families": minutes_to_walk_mean,
         "final_tracking_error": sum(lin) / len(lin),  # mean over families, m/s
         "final_tracking_error_fastest_fifth": fams["forward"]["lin_error_mps"],  # the forward family's, m/s
         "yaw_error_radps": sum(r["yaw_error_radps"] for r in fams.values()) / len(fams),
