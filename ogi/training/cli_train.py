@@ -320,6 +320,9 @@ def _print_summary(console: Console, summary: dict) -> None:
     flat = dict(summary)
     flat.update({f"eval/{k}": v for k, v in summary.get("eval", {}).items()})
     flat.pop("eval", None)
+    judged = flat.pop("judgements", None)  # one line per judgement was printed as it came; summary.json keeps them
+    if judged:
+        flat["judgements"] = len(judged)
     for key, value in flat.items():
         text = (
             f"{value:.4g}"

@@ -121,6 +121,17 @@ def test_until_walks_reports_that_the_policy_did_not_walk_in_time(tmp_path):
     assert summary["walks"] is False and summary["minutes_to_walk"] is None
 
 
+def test_the_training_summary_prints_a_run_that_was_judged(capsys):
+    from rich.console import Console
+
+    from ogi.training.cli_train import _print_summary
+
+    judgement = {"train_minutes": 1.0, "walks": False, "families": {"forward": {"lin_error_mps": 0.5}}}
+    _print_summary(Console(width=200), {"iterations": 3, "walks": False, "judgements": [judgement, judgement]})
+    out = capsys.readouterr().out
+    assert "judgements" in out and "2" in out and "walks" in out
+
+
 def test_bad_train_input_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[ppo]\nclip = -1\n")
