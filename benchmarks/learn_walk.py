@@ -58,17 +58,6 @@ def plot_curve(curve: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def walks_on_average(families: dict) -> bool:
-    """The walking criterion with linear and yaw-rate errors averaged over the families (falls and duty
-    factors still in every family)."""
-    results = list(families.values())
-    return (
-        sum(r.lin_error_mps for r in results) / len(results) <= 0.10
-        and sum(r.yaw_error_radps for r in results) / len(results) <= 0.15
-        and all(r.falls <= 0.02 and all(0.35 <= d <= 0.65 for d in r.duty_factors) for r in results)
-    )
-
-
 def sim2sim(run_dir: Path, seconds: float) -> dict:
     """Export the run to ONNX and walk it with the deployment runtime on the sim bridge at 1 kHz."""
     from ogi.deploy.sim2sim import sim_to_sim
@@ -154,7 +143,7 @@ def main() -> None:
                 ),
                 flush=True,
             )
-            if minutes_to_walk_mean is None and walks_on_average(families):
+            if minutes_to_walk_mean is None and walks(families, averaged=True):
                 minutes_to_walk_mean = train_s / 60
             if minutes_to_walk is None and point["walks"]:
                 minutes_to_walk = train_s / 60
