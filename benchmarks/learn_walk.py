@@ -9,7 +9,8 @@ error bounds to the errors averaged over the families instead. Training time exc
 At the end the policy is exported to ONNX and run by the deployment runtime on the sim bridge at 1 kHz
 (`sim2sim`). Prints one JSON object (last on stdout) and writes the learning curve as PNG.
 
-    python benchmarks/learn_walk.py [--actor gru|mlp] [--minutes 10] [--seed 0] [--out runs/learn_walk_gru]
+    python benchmarks/learn_walk.py [--actor gru|mlp] [--minutes 10] [--seed 0] [--config over.toml]
+        [--out runs/learn_walk_gru]
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import shutil
 import time
 from pathlib import Path
 
-from ogi.training.config import preset
+from ogi.training.config import load_train_config, preset
 from ogi.training.runner import Runner
 from ogi.training.walk_eval import FAMILIES, evaluate_families, full_fidelity, summarize, walks
 
@@ -77,9 +78,14 @@ def main() -> None:
     parser.add_argument("--sim2sim-seconds", type=float, default=20.0, help="0: skip the sim-to-sim check")
     parser.add_argument("--update-threads", type=int, default=None, help="torch threads for the update (preset: 2)")
     parser.add_argument("--out", type=Path, default=None, help="run directory (replaced)")
+    parser.add_argument(
+        "--config", type=Path, default=None, help="TOML overriding the preset ([actor], [critic], [ppo], [env...])"
+    )
     args = parser.parse_args()
 
     cfg = preset(args.robot, "walk")
+    if args.config is not None:
+        cfg = load_train_config(args.config, cfg)
     cfg = dataclasses.replace(
         cfg,
         actor=dataclasses.replace(cfg.actor, kind=args.actor),
