@@ -30,6 +30,7 @@ TOPIC_STATE_RESET = "/ogi/state_reset"
 TOPIC_XFRC = "/ogi/xfrc_applied"
 TOPIC_STEP = "/ogi/step"
 TOPIC_EVENTS = "/ogi/events"
+TOPIC_CAMERA = "/ogi/camera"  # images a layer saw (the planner's camera), one message per capture
 MODEL_ATTACHMENT = "model.xml"
 
 ENCODING_FIXED = "ogi.fixed"

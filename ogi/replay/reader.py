@@ -83,6 +83,7 @@ class Recording:
         self.reward_terms: list[str] = []
         self.events: list[dict] = []
         self.num_steps = 0
+        self.camera_frames = 0
         self._scan()
 
     # ---- reading -------------------------------------------------------------------------------
@@ -148,6 +149,8 @@ class Recording:
                 self.events.append(json.loads(message.data))
             except ValueError as err:
                 raise RecordingError(f"{what}: event is not JSON ({err})") from None
+        elif topic == fmt.TOPIC_CAMERA:
+            self.camera_frames += 1
 
     def _validate(self) -> None:
         if not self.info:
@@ -191,6 +194,17 @@ class Recording:
             raise RecordingError(
                 f"simulation {sim} is not in the recording (it has {self.num_sims}: 0..{self.num_sims - 1})"
             )
+
+    def images(self, sim: int | None = None) -> Iterator[tuple[dict, np.ndarray]]:
+        """The camera topic's images in order, each as (meta {"step", "sim", "name"}, image (H, W, C) uint8)."""
+        for channel, message in _messages(self.path):
+            if channel is None or channel.topic != fmt.TOPIC_CAMERA:
+                continue
+            meta, arrays = fmt.unpack_arrays(message.data, f"{self.path}: {channel.topic}")
+            if "image" not in arrays:
+                raise RecordingError(f"{self.path}: {channel.topic}: message without an image")
+            if sim is None or meta.get("sim") == sim:
+                yield meta, arrays["image"]
 
     def steps(self) -> Iterator[StepRecord]:
         """Every step in order, each with the overwrites that preceded its physics (read lazily)."""

@@ -135,6 +135,23 @@ class Recorder:
             raise TypeError(f"event data must be JSON-serializable (plain floats, lists, dicts): {err}") from None
         self._events.append(event)
 
+    def add_image(self, image: np.ndarray, *, sim: int, name: str = "planner", step: int | None = None) -> None:
+        """Record an image `(H, W, C)` (uint8, or float in [0, 1] stored as uint8) that simulation `sim` saw at
+        `step` (default: the step in progress) on the camera topic; replay does not need it, viewers show it."""
+        if self._closed:
+            raise RuntimeError("the recorder is closed")
+        image = np.asarray(image)
+        if image.ndim != 3:
+            raise ValueError(f"an image must be (height, width, channels), got shape {image.shape}")
+        if image.dtype != np.uint8:
+            if not np.isfinite(image).all():
+                raise ValueError("image values must be finite")
+            image = np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+        step = self.step_index if step is None else int(step)
+        meta = {"step": step, "sim": int(sim), "name": str(name)}
+        channel = self._channel(fmt.TOPIC_CAMERA, fmt.ENCODING_ARRAYS)
+        self._message(channel, step, fmt.pack_arrays(meta, {"image": image}))
+
     def close(self) -> None:
         """Restore the env's methods, write the pending events and the file's summary."""
         if self._closed:

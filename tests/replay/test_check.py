@@ -138,6 +138,30 @@ def test_other_layers_find_the_recorder_of_an_env(tmp_path):
     } in events
 
 
+def test_images_ride_on_the_camera_topic_and_replay_ignores_them(tmp_path):
+    from ogi.envs import WalkVecEnv
+
+    env = WalkVecEnv(walk_config())
+    env.reset(seed=0)
+    image = np.zeros((4, 6, 4))
+    image[1, 2] = [1.0, 0.5, 0.0, 0.25]
+    with Recorder(env, tmp_path / "a.mcap") as recorder:
+        env.step(np.zeros((NUM_SIMS, 12)))
+        recorder.add_image(image, sim=1)
+        with pytest.raises(ValueError, match="height, width, channels"):
+            recorder.add_image(np.zeros((4, 6)), sim=0)
+        with pytest.raises(ValueError, match="finite"):
+            recorder.add_image(np.full((2, 2, 3), np.nan), sim=0)
+        env.step(np.zeros((NUM_SIMS, 12)))
+    recording = Recording(tmp_path / "a.mcap")
+    assert recording.camera_frames == 1 and recording.num_steps == 2
+    (meta, stored), *_ = list(recording.images())
+    assert meta == {"step": 1, "sim": 1, "name": "planner"}
+    assert stored.dtype == np.uint8 and stored.shape == (4, 6, 4)
+    assert stored[1, 2].tolist() == [255, 128, 0, 64] and stored.sum() == 255 + 128 + 64
+    assert list(recording.images(sim=0)) == []
+
+
 def test_a_recording_without_steps_is_valid(tmp_path):
     from ogi.envs import WalkVecEnv
 
