@@ -6,6 +6,7 @@ order, foot positions, base pose), never by literal ids or qpos slices.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import mujoco
@@ -34,7 +35,16 @@ _BAD_STATE_WARNINGS = (
 
 
 class Rig:
-    def __init__(self, robot: RobotSpec, sim: SimConfig, *, randomize: bool, terrain: TerrainGrid | None = None):
+    def __init__(
+        self,
+        robot: RobotSpec,
+        sim: SimConfig,
+        *,
+        randomize: bool,
+        terrain: TerrainGrid | None = None,
+        add_to_scene: Callable[[mujoco.MjSpec], None] | None = None,
+    ):
+        """`add_to_scene` edits the scene's spec before it compiles (e.g. an arena's static objects)."""
         self.robot = robot
         self.sim = sim
         self.randomize = randomize
@@ -42,6 +52,8 @@ class Rig:
         self.spec = build_scene_spec(robot, sim, terrain)
         for sensor in [s for s in self.spec.sensors if s.name in UNREAD_SENSORS]:
             self.spec.delete(sensor)
+        if add_to_scene is not None:
+            add_to_scene(self.spec)
         self.model = m = compile_scene(self.spec, robot)
         self.joint_ids = np.array([m.joint(j).id for j in robot.joint_names])
         self.qpos_adr = m.jnt_qposadr[self.joint_ids]
@@ -74,7 +86,8 @@ class Rig:
         self.nominal_body_mass = m.body_mass.copy()
         self.nominal_body_ipos = m.body_ipos.copy()
         self.nominal_robot_mass = float(m.body_subtreemass[self.base_id])
-        self.robot_geoms = np.flatnonzero(m.geom_bodyid != 0)
+        # the geoms of the robot's tree (not those of static bodies a scene may add beside it)
+        self.robot_geoms = np.flatnonzero(m.body_rootid[m.geom_bodyid] == m.body_rootid[self.base_id])
         self.ground_geom = m.geom(GROUND_GEOM).id
         self._bad_warning_idx = np.array([int(w) for w in _BAD_STATE_WARNINGS])
         self._added_mass = None

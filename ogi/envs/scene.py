@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 GROUND_GEOM = "ground"
 TERRAIN_SOLMIX = 1000.0  # the ground's solref/solimp dominate a contact's mix, so soft ground stays soft
 _HFIELD_BASE_M = 0.05  # solid depth under the lowest point; rays cost grows with the box height
+# the ground's checker squares, RGB in [0, 1]
+GROUND_CHECKER_RGB = ((0.25, 0.3, 0.35), (0.35, 0.4, 0.45))
 
 
 def build_scene_spec(robot: RobotSpec, sim: SimConfig, terrain: TerrainGrid | None = None) -> mujoco.MjSpec:
@@ -37,8 +39,8 @@ def build_scene_spec(robot: RobotSpec, sim: SimConfig, terrain: TerrainGrid | No
         name="grid",
         type=mujoco.mjtTexture.mjTEXTURE_2D,
         builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
-        rgb1=[0.25, 0.3, 0.35],
-        rgb2=[0.35, 0.4, 0.45],
+        rgb1=list(GROUND_CHECKER_RGB[0]),
+        rgb2=list(GROUND_CHECKER_RGB[1]),
         width=512,
         height=512,
     )

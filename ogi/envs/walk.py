@@ -7,6 +7,7 @@ observations, rewards and terminations with numpy over the whole batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,6 +39,8 @@ from ogi.envs.rig import Rig
 from ogi.robots import RobotSpec, get_robot
 
 if TYPE_CHECKING:
+    import mujoco
+
     from ogi.envs.terrain_grid import TerrainGrid
 
 CONTACT_FORCE_THRESHOLD_N = 1.0
@@ -62,8 +65,10 @@ class WalkVecEnv(VectorEnv):
         robot: RobotSpec | None = None,
         autoreset: bool = True,
         terrain: TerrainGrid | None = None,
+        add_to_scene: Callable[[mujoco.MjSpec], None] | None = None,
     ):
-        """`terrain` overrides the grid `config.terrain` would generate (e.g. a hand-made test terrain)."""
+        """`terrain` overrides the grid `config.terrain` would generate (e.g. a hand-made test terrain);
+        `add_to_scene` edits the scene's spec before it compiles (e.g. an arena's static objects)."""
         self.cfg = cfg = config or WalkConfig()
         self.robot = robot or get_robot(cfg.robot)
         self.autoreset = autoreset
@@ -82,7 +87,9 @@ class WalkVecEnv(VectorEnv):
                 f"terrain grid has {self.terrain.num_levels} levels but terrain.curriculum.num_levels is "
                 f"{cfg.terrain.curriculum.num_levels}"
             )
-        self.rig = Rig(self.robot, cfg.sim, randomize=cfg.randomization.enabled, terrain=self.terrain)
+        self.rig = Rig(
+            self.robot, cfg.sim, randomize=cfg.randomization.enabled, terrain=self.terrain, add_to_scene=add_to_scene
+        )
         self.model = self.rig.model
         self.batch = mjbatch.Batch(self.model, n, nthread=cfg.sim.nthread)
         self.rig.bind(self.batch)
@@ -154,7 +161,26 @@ class WalkVecEnv(VectorEnv):
         self._reset_envs(np.arange(self.num_envs))
         return self._observe(), {}
 
-    def _reset_envs(self, ids: np.ndarray) -> None:
+    def reset_at(self, ids: np.ndarray, poses: np.ndarray) -> dict[str, np.ndarray]:
+        """Reset simulations `ids` as `reset` does, but standing at poses (k, 3) (x m, y m, yaw rad) on the ground;
+        returns every simulation's observations."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        poses = np.asarray(poses, dtype=np.float64)
+        if poses.shape != (len(ids), 3) or not np.isfinite(poses).all():
+            raise ValueError(f"poses must be finite with shape ({len(ids)}, 3), got {poses.shape}")
+        if len(ids) and (ids.min() < 0 or ids.max() >= self.num_envs or len(np.unique(ids)) != len(ids)):
+            raise ValueError(f"simulation ids must be distinct and lie in 0..{self.num_envs - 1}, got {ids.tolist()}")
+        order = np.argsort(ids)  # the batch takes its simulations in increasing order
+        self._reset_envs(ids[order], poses[order])
+        return self._observe()
+
+    def resume(self, ids: np.ndarray) -> None:
+        """Let simulations that ended (with autoreset off) step on from where they are, without a reset: e.g. a
+        fallen robot that lies on until a caller's episode ends. Their episode counters carry on."""
+        self._needs_reset[np.asarray(ids, dtype=np.int64)] = False
+
+    def _reset_envs(self, ids: np.ndarray, poses: np.ndarray | None = None) -> None:
+        """poses: (k, 3) (x, y, yaw) to stand at instead of a drawn heading and spawn point."""
         k = len(ids)
         if k == 0:
             return
@@ -166,7 +192,11 @@ class WalkVecEnv(VectorEnv):
             kind, level = self.curriculum.kind[ids], self.curriculum.level[ids]
             friction, solref, solimp = self.terrain.contact_params(kind, level)
             params = dr.replace_friction(params, friction)
-            base_xyz = self._spawn_position(kind, level, yaw)
+            if poses is None:
+                base_xyz = self._spawn_position(kind, level, yaw)
+        if poses is not None:
+            yaw = poses[:, 2]
+            base_xyz = self._stand_position(poses[:, :2], yaw)
         self.domain = _assign_rows(self.domain, ids, params)
         rig.reset_to_stand(ids)
         rig.apply_domain(ids, params)
@@ -231,11 +261,15 @@ class WalkVecEnv(VectorEnv):
     def _spawn_position(self, kind: np.ndarray, level: np.ndarray, yaw: np.ndarray) -> np.ndarray:
         """(k, 3) base positions near the tile centres, high enough that no foot starts in the ground."""
         xy = self.terrain.tile_origin(kind, level) + self.rng.uniform(-0.3, 0.3, (len(kind), 2))
+        return self._stand_position(xy, yaw)
+
+    def _stand_position(self, xy: np.ndarray, yaw: np.ndarray) -> np.ndarray:
+        """(k, 3) base positions over xy (k, 2), high enough that no foot of the stand pose starts in the ground."""
         c, s = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
         feet = self.rig.stand_foot_xy[None]  # (1, f, 2)
         foot_world = np.stack([c * feet[..., 0] - s * feet[..., 1], s * feet[..., 0] + c * feet[..., 1]], axis=-1)
         points = np.concatenate([xy[:, None, :], xy[:, None, :] + foot_world], axis=1)
-        ground = self.terrain.height_at(points).max(axis=1)
+        ground = self.ground_height(points).max(axis=1)
         return np.column_stack([xy, ground + self.rig.stand_height_m])
 
     def ground_height(self, xy: np.ndarray) -> np.ndarray:
