@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ogi.deploy.commands import register as register_deploy
+from ogi.hierarchy.commands import register as register_hierarchy
 from ogi.lm.commands import register as register_lm
 from ogi.rendering import no_opengl_message, offscreen_gl_errors
 from ogi.replay.commands import register as register_replay
@@ -311,6 +312,7 @@ register_safety(app)  # train-fall-predictor
 register_distill(app)  # distill
 register_deploy(app)  # export, sim-robot, deploy
 register_lm(app)  # lm pretrain|sft|reward|rlhf|sample
+register_hierarchy(app)  # run, train-planner
 
 
 def main() -> None:

@@ -14,6 +14,10 @@ import numpy as np
 
 from ogi.replay.format import RecordingError
 
+# fields whose per-simulation values cover only their first rows: `mujoco.batch` keeps the bodies' bounding-volume
+# hierarchies per simulation, which precede the meshes' (shared by all simulations)
+PREFIX_FIELDS = frozenset({"bvh_aabb"})
+
 
 def model_sha256(xml: str) -> str:
     return hashlib.sha256(xml.encode()).hexdigest()
@@ -88,6 +92,13 @@ def apply_fields(model: mujoco.MjModel, fields: dict[str, np.ndarray], row: int 
             target = _get(model, name)
         except AttributeError:
             raise RecordingError(f"the recording sets model field '{name}', which this MuJoCo does not have") from None
+        if name in PREFIX_FIELDS and _is_prefix(np.shape(value), np.shape(target)):
+            target[: np.shape(value)[0]] = value
+            continue
         if np.shape(target) != np.shape(value):
             raise RecordingError(f"model field '{name}' is {np.shape(target)} but the recording has {np.shape(value)}")
         _set(model, name, value)
+
+
+def _is_prefix(part: tuple[int, ...], whole: tuple[int, ...]) -> bool:
+    return len(part) == len(whole) and part[1:] == whole[1:] and part[0] <= whole[0]
