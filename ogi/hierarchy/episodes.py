@@ -25,7 +25,6 @@ from ogi.envs.oracle import Oracle
 
 DECISION_S = 0.2  # the planner's period: 5 Hz
 POLICY_HZ = 50.0
-STATE_DIM = 7
 LOOKAHEAD_S = 0.6  # how far ahead a subgoal is checked for heading into something
 CLEARANCE_M = 0.3
 OBJECT_RADIUS_M = 0.2  # about the arena objects' footprint
@@ -168,16 +167,17 @@ def hierarchy_clock(sim_dt_s: float) -> ControlClock:
     )
 
 
-def planner_state(start: np.ndarray, pose: np.ndarray, t_s: np.ndarray, limit_s: np.ndarray, speed: np.ndarray):
+def planner_state(
+    start: np.ndarray, pose: np.ndarray, t_s: np.ndarray, limit_s: np.ndarray, speed: np.ndarray, command: np.ndarray
+) -> np.ndarray:
     """(k, STATE_DIM) odometry since the instruction began, in its start frame: dx, dy (m), cos and sin of the
-    heading change, elapsed share of the time limit, speed (m/s), and elapsed seconds / 10."""
+    heading change, elapsed share of the time limit, speed (m/s), elapsed seconds / 10; then the command held since
+    the last decision (k, 3) (vx, vy m/s, yaw rate rad/s; zeros before the first)."""
     c, s = np.cos(start[:, 2]), np.sin(start[:, 2])
     dx, dy = pose[:, 0] - start[:, 0], pose[:, 1] - start[:, 1]
     heading = pose[:, 2] - start[:, 2]
-    return np.stack(
-        [c * dx + s * dy, -s * dx + c * dy, np.cos(heading), np.sin(heading), t_s / limit_s, speed, t_s / 10.0],
-        axis=1,
-    ).astype(np.float32)
+    odometry = [c * dx + s * dy, -s * dx + c * dy, np.cos(heading), np.sin(heading), t_s / limit_s, speed, t_s / 10.0]
+    return np.column_stack([*odometry, command]).astype(np.float32)
 
 
 def unsafe_subgoal(layout: Layout, instruction: Instruction, pose: Sequence[float], subgoal: int) -> bool:
@@ -281,7 +281,9 @@ def _play_wave(env, walker, wave, indices, decide, kept, on_decision, on_wave, o
             inputs = DecisionInputs(
                 episodes=indices[live],
                 images=env.camera(live) if decide.needs_images else None,
-                states=planner_state(starts[live], pose[live], np.full(len(live), t), limits[live], env.speed()[live]),
+                states=planner_state(
+                    starts[live], pose[live], np.full(len(live), t), limits[live], env.speed()[live], commands[live]
+                ),
                 texts=[wave[i].instruction.text for i in live],
                 prev_stages=prev_stages[live].copy(),
                 trackers=[trackers[i] for i in live],

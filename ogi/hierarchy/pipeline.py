@@ -52,8 +52,8 @@ class PipelineConfig:
     demo_episodes: int = 256
     dagger_rounds: int = 2
     dagger_episodes: int = 128
-    sft: PlannerSFTConfig = field(default_factory=lambda: PlannerSFTConfig(steps=1500, batch_size=64))
-    dagger_sft_steps: int = 600
+    sft: PlannerSFTConfig = field(default_factory=lambda: PlannerSFTConfig(steps=3000, batch_size=64))
+    dagger_sft_steps: int = 1000
     rl: PlannerRLConfig = field(default_factory=lambda: PlannerRLConfig(iterations=6, episodes_per_iteration=64))
     verifier_episodes: int = 192
     verifier: VerifierConfig = field(default_factory=lambda: VerifierConfig(steps=600))
@@ -190,12 +190,13 @@ class PlannerPipeline:
         datasets = [data]
         for round_index in range(cfg.dagger_rounds):
             episodes = self.train_episodes(cfg.dagger_episodes)
-            relabel = RelabelledDecider(_sampling_decider(planner, self.generator), OracleDecider())
+            # the planner as it will be judged (greedy) visits its own states; the oracle says what it should do
+            relabel = RelabelledDecider(PlannerDecider.greedy(planner), OracleDecider())
             datasets.append(self.demonstrations(episodes, relabel, f"dagger round {round_index + 1}", offset, planner))
             offset += len(episodes)
             data = concat_datasets(datasets, tokenizer.pad_id)
             round_cfg = dataclasses.replace(cfg.sft, steps=cfg.dagger_sft_steps, seed=cfg.sft.seed + round_index + 1)
-            sft = sft_planner(planner, data, round_cfg, out / "sft", parent)
+            sft = sft_planner(planner, data, round_cfg, out / f"dagger{round_index + 1}", parent)
             parent = sft.checkpoint
             self.log(f"dagger sft {round_index + 1}: held-out joint accuracy {sft.heldout.joint:.3f}")
         lap("sft")

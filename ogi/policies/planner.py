@@ -37,9 +37,10 @@ from ogi.lm.model import CausalTransformer, TransformerConfig
 from ogi.lm.tokenizer import SPECIAL_TOKENS, Tokenizer, normalize, train_tokenizer
 from ogi.validation import ConfigError, check_int, config_from_dict
 
-STATE_DIM = 7
+STATE_DIM = 10
 """Odometry since the instruction began, in its start frame: dx, dy (m), cos and sin of the heading change, elapsed
-share of the time limit, walking speed (m/s), elapsed seconds / 10."""
+share of the time limit, walking speed (m/s), elapsed seconds / 10; then the command the planner's last subgoal
+gave (vx, vy m/s, yaw rate rad/s), so that a decision knows what the one before it asked for."""
 
 IMAGE_CHANNELS = 4  # RGB + depth
 

@@ -48,7 +48,7 @@ def colour_dataset(planner: Planner, count: int, seed: int, *, per_episode: int 
     ids, lengths = planner.encode(texts)
     return DecisionDataset(
         images=colour_images(colours, generator),
-        states=torch.randn(count, planner.config.state_dim, generator=generator),
+        states=0.1 * torch.randn(count, planner.config.state_dim, generator=generator),
         prev_stages=prev_stages,
         prompt_ids=ids,
         prompt_lengths=lengths,

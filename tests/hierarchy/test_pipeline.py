@@ -31,7 +31,7 @@ def test_the_pipeline_runs_every_stage_end_to_end(tmp_path):
         documents=60,
         pretrain=PlannerPretrainConfig(steps=2, batch_size=4, planner=TINY_PLANNER),
         demo_episodes=4,
-        dagger_rounds=1,
+        dagger_rounds=2,
         dagger_episodes=4,
         sft=PlannerSFTConfig(steps=3, batch_size=8),
         dagger_sft_steps=2,

@@ -3,6 +3,7 @@ checkpoints chain back; a seeing planner learns a subgoal set by the image's col
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -30,8 +31,11 @@ def test_planner_codebook_defaults_agree_with_the_arena_layout():
 
 
 def test_planner_state_size_agrees_with_the_episode_runner():
-    episodes = pytest.importorskip("ogi.hierarchy.episodes", exc_type=ImportError)
-    assert PlannerConfig().state_dim == episodes.STATE_DIM
+    from ogi.hierarchy.episodes import planner_state
+
+    one = np.zeros((1, 3))
+    state = planner_state(one, one, np.ones(1), np.full(1, 10.0), np.zeros(1), one)
+    assert state.shape == (1, PlannerConfig().state_dim)
 
 
 def test_pretrain_then_sft_chain_back_to_the_language_model(tmp_path):
