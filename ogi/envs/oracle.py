@@ -192,6 +192,12 @@ class Oracle:
         self._stood_in = k if subgoal_command(index) == STAND else None
         return index
 
+    def observe(self, stage: int, subgoal: int) -> None:
+        """What was done at the decision just answered, when another decider acted and the oracle only labelled
+        (DAgger): its memory of having stood follows what the robot was told, not its own answer."""
+        stood = subgoal != STOP and subgoal_command(subgoal) == STAND
+        self._stood_in = stage if stood else None
+
     def _command(self, stage: Stage, last: bool, stood: bool, tracker: Tracker, t_s: float) -> Command | None:
         """The body-frame command of the stage's control law; None for STOP."""
         if isinstance(stage, Move):

@@ -34,9 +34,10 @@ def run(
         Path | None, typer.Option(help="Walking policy run (default: the shipped go2_walk_omni).")
     ] = None,
     layout_seed: Annotated[int, typer.Option(min=0, help="Seed of the random arena (objects, obstacles, start).")] = 0,
-    record: Annotated[
-        Path | None, typer.Option(help="Write the run to this MCAP file (open it with `ogi replay`).")
-    ] = Path("run.mcap"),
+    record: Annotated[Path, typer.Option(help="Write the run to this MCAP file (open it with `ogi replay`).")] = Path(
+        "run.mcap"
+    ),
+    no_record: Annotated[bool, typer.Option("--no-record", help="Write no recording.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
 ) -> None:
     """Walk an instruction: the planner at 5 Hz, the walking policy at 50 Hz, the PD at 1 kHz, in a random arena.
@@ -46,6 +47,9 @@ def run(
     """
     from ogi.hierarchy.pipeline import SHIPPED_WALKER
     from ogi.hierarchy.run import load_decider, run_instruction
+
+    if not no_record and record.is_dir():
+        fail(f"--record {record} is a directory; give a file name such as run.mcap (or --no-record)")
 
     if robot != "go2":
         fail(f"the planner drives go2's walking policy; robot {robot!r} has no shipped walker (use --robot go2)")
@@ -72,7 +76,7 @@ def run(
             decider,
             layout_seed=layout_seed,
             walker=SHIPPED_WALKER if walker is None else walker,
-            record=record,
+            record=None if no_record else record,
             on_decision=on_decision,
         )
     except (ValueError, FileNotFoundError) as error:

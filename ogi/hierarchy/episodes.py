@@ -72,6 +72,9 @@ class Decider:
     def __call__(self, inputs: DecisionInputs) -> Choice:
         raise NotImplementedError
 
+    def observe(self, inputs: DecisionInputs, choice: Choice) -> None:
+        """What was done at the decision just answered, when it was not this decider's answer (a labeller)."""
+
 
 class OracleDecider(Decider):
     """The scripted expert: knows the layout and reads the judge's stage, never looks at the image."""
@@ -92,6 +95,10 @@ class OracleDecider(Decider):
         stages = np.array([tracker.stage for tracker in inputs.trackers], dtype=np.int64)
         return Choice(stages=stages, subgoals=np.array(subgoals, dtype=np.int64), log_probs=np.zeros(len(stages)))
 
+    def observe(self, inputs: DecisionInputs, choice: Choice) -> None:
+        for e, tracker, subgoal in zip(inputs.episodes, inputs.trackers, choice.subgoals, strict=True):
+            self._oracles[int(e)].observe(tracker.stage, int(subgoal))
+
 
 class RelabelledDecider(Decider):
     """Acts as `actor` and records what `expert` would have said at the same inputs (DAgger: the learner visits
@@ -108,6 +115,7 @@ class RelabelledDecider(Decider):
     def __call__(self, inputs: DecisionInputs) -> Choice:
         choice = self.actor(inputs)
         label = self.expert(inputs)
+        self.expert.observe(inputs, choice)
         return Choice(choice.stages, choice.subgoals, choice.log_probs, labels=(label.stages, label.subgoals))
 
 
@@ -167,17 +175,30 @@ def hierarchy_clock(sim_dt_s: float) -> ControlClock:
     )
 
 
+def _relative(origin: np.ndarray, pose: np.ndarray) -> list[np.ndarray]:
+    """dx, dy (m) of `pose` in the frame of `origin` (k, 3), and cos, sin of the heading change."""
+    c, s = np.cos(origin[:, 2]), np.sin(origin[:, 2])
+    dx, dy = pose[:, 0] - origin[:, 0], pose[:, 1] - origin[:, 1]
+    heading = pose[:, 2] - origin[:, 2]
+    return [c * dx + s * dy, -s * dx + c * dy, np.cos(heading), np.sin(heading)]
+
+
 def planner_state(
-    start: np.ndarray, pose: np.ndarray, t_s: np.ndarray, limit_s: np.ndarray, speed: np.ndarray, command: np.ndarray
+    start: np.ndarray,
+    pose: np.ndarray,
+    t_s: np.ndarray,
+    limit_s: np.ndarray,
+    speed: np.ndarray,
+    stage_pose: np.ndarray,
+    stage_t_s: np.ndarray,
 ) -> np.ndarray:
-    """(k, STATE_DIM) odometry since the instruction began, in its start frame: dx, dy (m), cos and sin of the
-    heading change, elapsed share of the time limit, speed (m/s), elapsed seconds / 10; then the command held since
-    the last decision (k, 3) (vx, vy m/s, yaw rate rad/s; zeros before the first)."""
-    c, s = np.cos(start[:, 2]), np.sin(start[:, 2])
-    dx, dy = pose[:, 0] - start[:, 0], pose[:, 1] - start[:, 1]
-    heading = pose[:, 2] - start[:, 2]
-    odometry = [c * dx + s * dy, -s * dx + c * dy, np.cos(heading), np.sin(heading), t_s / limit_s, speed, t_s / 10.0]
-    return np.column_stack([*odometry, command]).astype(np.float32)
+    """(k, STATE_DIM) odometry since the instruction began (`start`, (k, 3) x, y, yaw): dx, dy (m) in its frame,
+    cos and sin of the heading change, elapsed share of the time limit, speed (m/s), elapsed seconds / 10; then the
+    same since the decider last changed stage (`stage_pose` at `stage_t_s`): dx, dy, cos, sin, seconds / 10."""
+    since_start = _relative(start, pose)
+    since_stage = _relative(stage_pose, pose)
+    columns = [*since_start, t_s / limit_s, speed, t_s / 10.0, *since_stage, (t_s - stage_t_s) / 10.0]
+    return np.column_stack(columns).astype(np.float32)
 
 
 def unsafe_subgoal(layout: Layout, instruction: Instruction, pose: Sequence[float], subgoal: int) -> bool:
@@ -265,6 +286,7 @@ def _play_wave(env, walker, wave, indices, decide, kept, on_decision, on_wave, o
     trackers = [Tracker(e.instruction, e.layout, e.layout.start, float(lim)) for e, lim in zip(wave, limits)]
     running = np.ones(k, dtype=bool)
     prev_stages = np.zeros(k, dtype=np.int64)
+    stage_poses, stage_times = starts.copy(), np.zeros(k)  # where and when each decider last changed stage
     commands = np.zeros((n, 3))
     last_xy = starts[:, :2].copy()
     walked = np.zeros(k)
@@ -282,7 +304,13 @@ def _play_wave(env, walker, wave, indices, decide, kept, on_decision, on_wave, o
                 episodes=indices[live],
                 images=env.camera(live) if decide.needs_images else None,
                 states=planner_state(
-                    starts[live], pose[live], np.full(len(live), t), limits[live], env.speed()[live], commands[live]
+                    starts[live],
+                    pose[live],
+                    np.full(len(live), t),
+                    limits[live],
+                    env.speed()[live],
+                    stage_poses[live],
+                    stage_times[live],
                 ),
                 texts=[wave[i].instruction.text for i in live],
                 prev_stages=prev_stages[live].copy(),
@@ -295,6 +323,8 @@ def _play_wave(env, walker, wave, indices, decide, kept, on_decision, on_wave, o
             if on_decision is not None:
                 on_decision(inputs, choice)
             decisions[live] += 1
+            changed = live[np.asarray(choice.stages) != prev_stages[live]]
+            stage_poses[changed], stage_times[changed] = pose[changed], t
             prev_stages[live] = choice.stages
             for row, i in enumerate(live):
                 goal = int(choice.subgoals[row])

@@ -49,10 +49,10 @@ class PipelineConfig:
     sim_dt_s: float = 0.004  # the walker's training physics; `ogi run` plays at 1 kHz
     documents: int = 6000
     pretrain: PlannerPretrainConfig = field(default_factory=lambda: PlannerPretrainConfig(steps=600, batch_size=32))
-    demo_episodes: int = 256
+    demo_episodes: int = 768
     dagger_rounds: int = 2
     dagger_episodes: int = 128
-    sft: PlannerSFTConfig = field(default_factory=lambda: PlannerSFTConfig(steps=3000, batch_size=64))
+    sft: PlannerSFTConfig = field(default_factory=lambda: PlannerSFTConfig(steps=4000, batch_size=64))
     dagger_sft_steps: int = 1000
     rl: PlannerRLConfig = field(default_factory=lambda: PlannerRLConfig(iterations=6, episodes_per_iteration=64))
     verifier_episodes: int = 192

@@ -87,9 +87,11 @@ def preset(robot: str = "go2", task: str = "walk") -> TrainConfig:
     let robots holding still tip over. Omnidirectional commands (the env's ranges: vx in [-1, 1],
     vy in [-0.5, 0.5], yaw rate in [-1, 1], some standing). 256 simulations and a 64-unit GRU: the recurrent
     update costs per time step and per minibatch, not per sample, so wider minibatches and a narrower GRU keep
-    the learner's share small. A left-right symmetry loss (weight 1): without it the two diagonal pairs settled
-    into unequal stance times (0.6 against 0.36 of the cycle); with it the gait is symmetric and is learned in
-    fewer samples.
+    the learner's share small. Small MLPs after the GRU (actor head 128-64, critic 128-128): the update's time went
+    to the MLP layers (backward 0.5 s of 0.9 s an iteration), not to the recurrence; at these widths an iteration
+    costs 0.56 s and the policy learns at least as fast per sample. A left-right symmetry loss (weight 1): without
+    it the two diagonal pairs settled into unequal stance times (0.6 against 0.36 of the cycle); with it the gait
+    is symmetric and is learned in fewer samples.
     """
     if task not in TASKS:
         raise ConfigError(f"unknown task '{task}'; known tasks: {', '.join(TASKS)}")
@@ -102,7 +104,8 @@ def preset(robot: str = "go2", task: str = "walk") -> TrainConfig:
     # initial std 0.5: at 1.0 the jitter's costs outweigh every reward and 93% of steps clip to zero
     return TrainConfig(
         env=env,
-        actor=ActorConfig(kind="gru", init_std=0.5, recurrent_size=64),
+        actor=ActorConfig(kind="gru", init_std=0.5, recurrent_size=64, hidden_sizes=(128, 64)),
+        critic=CriticConfig(hidden_sizes=(128, 128)),
         ppo=PPOConfig(epochs=5, minibatches=4, symmetry_coef=1.0),
         update_threads=1,
     )

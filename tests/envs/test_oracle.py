@@ -7,6 +7,7 @@ from ogi.envs.instructions import (
     SPLITS,
     GoTo,
     Instruction,
+    Move,
     Tracker,
     obstacle_distance,
     parse_instruction,
@@ -119,3 +120,17 @@ def test_oracle_and_simulation_reject_bad_arguments():
         simulate_kinematic(instruction, ARENA, noise=-0.1)
     with pytest.raises(ValueError, match="max_s"):
         simulate_kinematic(instruction, ARENA, max_s=0.0)
+
+
+def test_a_labelling_oracle_remembers_what_was_done_not_what_it_said():
+    layout = Layout(objects=(SceneObject("red", "box", (3.0, 3.0)),))
+    instruction = Instruction("walk forward one meter", (Move(1.0, 0.0),), "train", "move")
+    tracker = Tracker(instruction, layout, (0.0, 0.0, 0.0))
+    tracker.update((0.9, 0.0, 0.0), 0.0, False, 0.02)
+    oracle = Oracle(instruction, layout)
+    stand = nearest_subgoal(0.0, 0.0, 0.0)
+    assert oracle.act(tracker, 0.2) == stand
+    oracle.observe(0, nearest_subgoal(0.4, 0.0, 0.0))  # another decider walked on instead
+    assert oracle.act(tracker, 0.4) == stand
+    oracle.observe(0, stand)
+    assert oracle.act(tracker, 0.6) == STOP

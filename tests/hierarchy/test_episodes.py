@@ -19,6 +19,7 @@ from ogi.hierarchy.episodes import (
     OracleDecider,
     Rates,
     RelabelledDecider,
+    planner_state,
     play_episodes,
     unsafe_subgoal,
 )
@@ -119,3 +120,12 @@ def test_a_subgoal_into_an_obstacle_or_a_non_goal_object_is_unsafe():
 def test_play_episodes_refuses_nothing_to_play():
     with pytest.raises(ValueError, match="at least one episode"):
         play_episodes(None, stand, [], Scripted(None))
+
+
+def test_planner_state_reads_progress_since_the_start_and_since_the_deciders_own_stage_change():
+    start = np.array([[1.0, 1.0, 0.0]])
+    pose = np.array([[1.0, 3.0, math.pi / 2]])  # 2 m left of the start, facing left
+    stage_pose = np.array([[1.0, 2.0, math.pi / 2]])  # the stage began 1 m back, already facing left
+    state = planner_state(start, pose, np.array([4.0]), np.array([20.0]), np.array([0.3]), stage_pose, np.array([3.0]))
+    expected = [0.0, 2.0, 0.0, 1.0, 0.2, 0.3, 0.4, 1.0, 0.0, 1.0, 0.0, 0.1]
+    assert state.tolist()[0] == pytest.approx(expected, abs=1e-6)
