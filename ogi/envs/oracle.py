@@ -57,6 +57,7 @@ NEAR_PENALTY = 20.0  # extra cost per m of a way per m that it comes within SAFE
 GRID_M = 0.1  # cell of the navigation grid
 WALL_MARGIN_M = 0.3  # the grid's ways keep this far inside the arena's walls
 LOOKAHEAD_CELLS = 15  # how far along the grid's way the next point to walk at may lie
+SEARCH_BEARING_RAD = math.radians(40.0)  # within the head camera's 100 degree field of view, with a margin
 AROUND_APPROACH_M = 0.3  # beyond the circle by more than this, an Around walks the tangent onto it
 AROUND_NEAREST_M = 0.55  # an Around steps straight out when nearer its object's centre than this
 AROUND_STOP_RAD = math.radians(165.0)  # a final Around says STOP once it has swept this far
@@ -177,6 +178,7 @@ class Oracle:
         self.layout = layout
         self._stood_in: int | None = None  # the stage in which the previous answer was to stand
         self._grids: dict[int, _NavigationGrid] = {}  # per GoTo or Around stage, built when first needed
+        self._acquired: set[int] = set()  # GoTo and Around stages whose object has been in view
 
     def act(self, tracker: Tracker, t_s: float) -> int:
         """A codebook index, or STOP, for the next `DECISION_S`; `t_s` is the time since the instruction began."""
@@ -236,11 +238,27 @@ class Oracle:
         rate = TURN_FAST_RADPS if abs(remaining) > TURN_FAST_RAD else TURN_SLOW_RADPS
         return (0.0, 0.0, math.copysign(rate, remaining))
 
+    def _search(self, k: int, index: int, pose: Sequence[float]) -> Command | None:
+        """Turn left on the spot until the object first comes within `SEARCH_BEARING_RAD` of the heading in stage
+        `k` (the head camera sees it then); None once it has. A planner that imitates the oracle sees only the image,
+        so the oracle does not turn towards what the camera cannot see: it searches the one way a planner can learn."""
+        if k in self._acquired:
+            return None
+        centre = self.layout.objects[index].xy
+        if abs(wrap_angle(math.atan2(centre[1] - pose[1], centre[0] - pose[0]) - pose[2])) <= SEARCH_BEARING_RAD:
+            self._acquired.add(k)
+            return None
+        return (0.0, 0.0, TURN_FAST_RADPS)
+
     def _goto(self, stage: GoTo, last: bool, tracker: Tracker) -> Command | None:
-        """Walk at the object, or along the shortest clear way to it when something is in the way; stand near it."""
+        """Find the object, then walk at it, or along the shortest clear way to it when something is in the way;
+        stand near it."""
         x, y, _ = tracker.pose
         centre = self.layout.objects[stage.object_index].xy
         distance = math.dist((x, y), centre)
+        search = self._search(tracker.stage, stage.object_index, tracker.pose)
+        if search is not None and distance > GOTO_STAND_M:
+            return search
         if distance <= GOTO_STAND_M:
             return None if last and tracker.speed < STOPPED_MPS and distance <= REACH_M else STAND
         f = 1.0 - GOTO_AIM_M / distance  # the straight way in ends at GOTO_AIM_M from the centre
@@ -256,6 +274,9 @@ class Oracle:
         x, y, yaw = tracker.pose
         centre = self.layout.objects[stage.object_index].xy
         d = math.dist((x, y), centre)
+        search = self._search(tracker.stage, stage.object_index, tracker.pose)
+        if search is not None and d > AROUND_RADIUS_M + AROUND_APPROACH_M:
+            return search
         if d > AROUND_RADIUS_M + AROUND_APPROACH_M:
             # the tangent from here touches the circle at bearing phi + sense acos(R / d) about its centre
             bearing = math.atan2(y - centre[1], x - centre[0]) + sense * math.acos(AROUND_RADIUS_M / d)

@@ -184,20 +184,12 @@ def _relative(origin: np.ndarray, pose: np.ndarray) -> list[np.ndarray]:
 
 
 def planner_state(
-    start: np.ndarray,
-    pose: np.ndarray,
-    t_s: np.ndarray,
-    limit_s: np.ndarray,
-    speed: np.ndarray,
-    stage_pose: np.ndarray,
-    stage_t_s: np.ndarray,
+    start: np.ndarray, pose: np.ndarray, speed: np.ndarray, stage_pose: np.ndarray, stage_t_s: np.ndarray, t_s: float
 ) -> np.ndarray:
     """(k, STATE_DIM) odometry since the instruction began (`start`, (k, 3) x, y, yaw): dx, dy (m) in its frame,
-    cos and sin of the heading change, elapsed share of the time limit, speed (m/s), elapsed seconds / 10; then the
-    same since the decider last changed stage (`stage_pose` at `stage_t_s`): dx, dy, cos, sin, seconds / 10."""
-    since_start = _relative(start, pose)
-    since_stage = _relative(stage_pose, pose)
-    columns = [*since_start, t_s / limit_s, speed, t_s / 10.0, *since_stage, (t_s - stage_t_s) / 10.0]
+    cos and sin of the heading change, speed (m/s); then since the decider last changed stage (`stage_pose` at
+    `stage_t_s`): dx, dy, cos, sin, and the seconds since (at `t_s`) / 10."""
+    columns = [*_relative(start, pose), speed, *_relative(stage_pose, pose), (t_s - stage_t_s) / 10.0]
     return np.column_stack(columns).astype(np.float32)
 
 
@@ -304,13 +296,7 @@ def _play_wave(env, walker, wave, indices, decide, kept, on_decision, on_wave, o
                 episodes=indices[live],
                 images=env.camera(live) if decide.needs_images else None,
                 states=planner_state(
-                    starts[live],
-                    pose[live],
-                    np.full(len(live), t),
-                    limits[live],
-                    env.speed()[live],
-                    stage_poses[live],
-                    stage_times[live],
+                    starts[live], pose[live], env.speed()[live], stage_poses[live], stage_times[live], t
                 ),
                 texts=[wave[i].instruction.text for i in live],
                 prev_stages=prev_stages[live].copy(),

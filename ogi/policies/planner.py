@@ -37,11 +37,12 @@ from ogi.lm.model import CausalTransformer, TransformerConfig
 from ogi.lm.tokenizer import SPECIAL_TOKENS, Tokenizer, normalize, train_tokenizer
 from ogi.validation import ConfigError, check_int, config_from_dict
 
-STATE_DIM = 12
-"""Odometry since the instruction began, in its start frame: dx, dy (m), cos and sin of the heading change, elapsed
-share of the time limit, walking speed (m/s), elapsed seconds / 10; then the same since the planner itself last
-changed stage, in the frame it had then: dx, dy (m), cos and sin of the heading change, seconds / 10. The planner's
-own stage changes set that second frame, so each stage's progress ("one meter", "ninety degrees") reads directly."""
+STATE_DIM = 10
+"""Odometry since the instruction began, in its start frame: dx, dy (m), cos and sin of the heading change, walking
+speed (m/s); then the same since the planner itself last changed stage, in the frame it had then: dx, dy (m), cos
+and sin of the heading change, seconds / 10. The planner's own stage changes set that second frame, so each stage's
+progress ("one meter", "ninety degrees") reads directly. No clock since the instruction began: with one, imitation
+learned when to turn and walk by the clock and not by what the camera showed."""
 
 IMAGE_CHANNELS = 4  # RGB + depth
 

@@ -34,7 +34,7 @@ def test_planner_state_size_agrees_with_the_episode_runner():
     from ogi.hierarchy.episodes import planner_state
 
     one = np.zeros((1, 3))
-    state = planner_state(one, one, np.ones(1), np.full(1, 10.0), np.zeros(1), one, np.zeros(1))
+    state = planner_state(one, one, np.zeros(1), one, np.zeros(1), 1.0)
     assert state.shape == (1, PlannerConfig().state_dim)
 
 
