@@ -50,7 +50,9 @@ class PipelineConfig:
     documents: int = 6000
     pretrain: PlannerPretrainConfig = field(default_factory=lambda: PlannerPretrainConfig(steps=600, batch_size=32))
     demo_episodes: int = 768
-    dagger_rounds: int = 2
+    # DAgger rounds after the first SFT: measured to lower success (0.53 -> 0.29 on fresh training episodes, two
+    # runs alike), so none by default
+    dagger_rounds: int = 0
     dagger_episodes: int = 128
     sft: PlannerSFTConfig = field(default_factory=lambda: PlannerSFTConfig(steps=4000, batch_size=64))
     dagger_sft_steps: int = 1000
