@@ -28,6 +28,9 @@ POLICY_HZ = 50.0
 LOOKAHEAD_S = 0.6  # how far ahead a subgoal is checked for heading into something
 CLEARANCE_M = 0.3
 OBJECT_RADIUS_M = 0.2  # about the arena objects' footprint
+# the planner's stage clock saturates here: long enough to hold a stop for a second, too short to time a search
+# (with an unbounded clock, imitation learned to turn for so many seconds and walk, whatever the camera showed)
+STAGE_CLOCK_S = 2.0
 
 # the walking policy: (observations, done mask) -> actions, as `ogi.training.policy_loading.policy_function` gives
 WalkerFn = Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]
@@ -188,8 +191,9 @@ def planner_state(
 ) -> np.ndarray:
     """(k, STATE_DIM) odometry since the instruction began (`start`, (k, 3) x, y, yaw): dx, dy (m) in its frame,
     cos and sin of the heading change, speed (m/s); then since the decider last changed stage (`stage_pose` at
-    `stage_t_s`): dx, dy, cos, sin, and the seconds since (at `t_s`) / 10."""
-    columns = [*_relative(start, pose), speed, *_relative(stage_pose, pose), (t_s - stage_t_s) / 10.0]
+    `stage_t_s`): dx, dy, cos, sin, and the seconds since (at `t_s`) up to `STAGE_CLOCK_S`, over it."""
+    stage_clock = np.minimum(t_s - stage_t_s, STAGE_CLOCK_S) / STAGE_CLOCK_S
+    columns = [*_relative(start, pose), speed, *_relative(stage_pose, pose), stage_clock]
     return np.column_stack(columns).astype(np.float32)
 
 

@@ -40,9 +40,9 @@ from ogi.validation import ConfigError, check_int, config_from_dict
 STATE_DIM = 10
 """Odometry since the instruction began, in its start frame: dx, dy (m), cos and sin of the heading change, walking
 speed (m/s); then the same since the planner itself last changed stage, in the frame it had then: dx, dy (m), cos
-and sin of the heading change, seconds / 10. The planner's own stage changes set that second frame, so each stage's
-progress ("one meter", "ninety degrees") reads directly. No clock since the instruction began: with one, imitation
-learned when to turn and walk by the clock and not by what the camera showed."""
+and sin of the heading change, and seconds in the stage up to 2 s, over 2 s. The planner's own stage changes set
+that second frame, so each stage's progress ("one meter", "ninety degrees") reads directly. No clock beyond that:
+with one, imitation learned when to turn and walk by the clock and not by what the camera showed."""
 
 IMAGE_CHANNELS = 4  # RGB + depth
 

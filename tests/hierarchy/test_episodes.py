@@ -127,5 +127,5 @@ def test_planner_state_reads_progress_since_the_start_and_since_the_deciders_own
     pose = np.array([[1.0, 3.0, math.pi / 2]])  # 2 m left of the start, facing left
     stage_pose = np.array([[1.0, 2.0, math.pi / 2]])  # the stage began 1 m back, already facing left
     state = planner_state(start, pose, np.array([0.3]), stage_pose, np.array([3.0]), 4.0)
-    expected = [0.0, 2.0, 0.0, 1.0, 0.3, 1.0, 0.0, 1.0, 0.0, 0.1]
+    expected = [0.0, 2.0, 0.0, 1.0, 0.3, 1.0, 0.0, 1.0, 0.0, 0.5]  # 1 s into the stage, of a 2 s clock
     assert state.tolist()[0] == pytest.approx(expected, abs=1e-6)
