@@ -45,3 +45,11 @@ def test_ogi_run_explains_words_it_does_not_know():
 def test_ogi_run_refuses_a_robot_without_a_walker():
     result = runner.invoke(app, ["run", "--robot", "biped", "--instruction", "stop"])
     assert result.exit_code == 2 and "go2" in result.output
+
+
+def test_ogi_run_drives_the_shipped_planner_by_default():
+    result = runner.invoke(app, ["run", "--instruction", "stand still", "--no-record", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["recording"] is None and summary["decisions"] >= 1
+    assert summary["rates_hz"] == {"planner": 5.0, "policy": 50.0, "pd": 1000.0}
