@@ -75,10 +75,24 @@ def _prompts(encode: Encode, episodes: Sequence[Episode], rows: np.ndarray) -> t
     return ids[inverse], lengths[inverse]
 
 
-def _images(arrays: dict[str, np.ndarray], count: int, image_shape: tuple[int, int]) -> torch.Tensor:
-    if "images" in arrays:
-        return torch.as_tensor(arrays["images"])
-    return torch.zeros(count, *image_shape, IMAGE_CHANNELS, dtype=torch.uint8)
+def _inputs(
+    arrays: dict[str, np.ndarray], episodes: Sequence[Episode], encode: Encode, image_shape: tuple[int, int]
+) -> dict[str, torch.Tensor]:
+    """The planner's inputs of every kept decision (zero images where a blind decider kept none)."""
+    if "stages" not in arrays:
+        raise ValueError("no decisions were kept")
+    count = len(arrays["stages"])
+    ids, lengths = _prompts(encode, episodes, arrays["episode"])
+    images = arrays.get("images")
+    return {
+        "images": torch.zeros(count, *image_shape, IMAGE_CHANNELS, dtype=torch.uint8)
+        if images is None
+        else torch.as_tensor(images),
+        "states": torch.as_tensor(arrays["states"]),
+        "prev_stages": torch.as_tensor(arrays["prev_stages"]),
+        "prompt_ids": ids,
+        "prompt_lengths": lengths,
+    }
 
 
 def decision_dataset(
@@ -92,17 +106,9 @@ def decision_dataset(
     """SFT data: every kept decision with its target, the expert's label where there is one (relabelled episodes),
     else what was chosen. Episode ids are shifted by `episode_offset` (to concatenate datasets of several plays)."""
     arrays = decisions.arrays()
-    if "stages" not in arrays:
-        raise ValueError("no decisions were kept")
-    count = len(arrays["stages"])
-    ids, lengths = _prompts(encode, episodes, arrays["episode"])
     relabelled = "label_stages" in arrays
     return DecisionDataset(
-        images=_images(arrays, count, image_shape),
-        states=torch.as_tensor(arrays["states"]),
-        prev_stages=torch.as_tensor(arrays["prev_stages"]),
-        prompt_ids=ids,
-        prompt_lengths=lengths,
+        **_inputs(arrays, episodes, encode, image_shape),
         stages=torch.as_tensor(arrays["label_stages" if relabelled else "stages"]),
         subgoals=torch.as_tensor(arrays["label_subgoals" if relabelled else "subgoals"]),
         episodes=torch.as_tensor(arrays["episode"] + episode_offset),
@@ -135,16 +141,8 @@ def episode_batch(
 ) -> EpisodeBatch:
     """RL and verifier data: every decision as chosen, with its episode's success."""
     arrays = decisions.arrays()
-    if "stages" not in arrays:
-        raise ValueError("no decisions were kept")
-    count = len(arrays["stages"])
-    ids, lengths = _prompts(encode, episodes, arrays["episode"])
     return EpisodeBatch(
-        images=_images(arrays, count, image_shape),
-        states=torch.as_tensor(arrays["states"]),
-        prev_stages=torch.as_tensor(arrays["prev_stages"]),
-        prompt_ids=ids,
-        prompt_lengths=lengths,
+        **_inputs(arrays, episodes, encode, image_shape),
         stages=torch.as_tensor(arrays["stages"]),
         subgoals=torch.as_tensor(arrays["subgoals"]),
         log_probs=torch.as_tensor(arrays["log_probs"]),
