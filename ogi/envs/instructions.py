@@ -504,11 +504,15 @@ def _number_value(words: str) -> int:
     return _NUMBER_VALUES[words] if words in _NUMBER_VALUES else int(words)
 
 
+class AbsentObjectError(ValueError):
+    """An instruction names an object the layout does not pick out uniquely (another layout may)."""
+
+
 def _resolve(name: str, layout: Layout) -> int:
     hits = [i for i in range(len(layout.objects)) if name in _object_names(layout, i, full_only=False)]
     if len(hits) != 1:
         present = ", ".join(o.name for o in layout.objects)
-        raise ValueError(f"'the {name}' picks out no single object in this layout; it has: {present}")
+        raise AbsentObjectError(f"'the {name}' picks out no single object in this layout; it has: {present}")
     return hits[0]
 
 

@@ -21,9 +21,8 @@ import numpy as np
 from ogi.controllers.clock import ControlClock
 from ogi.envs.instructions import GoTo, Instruction, Tracker, obstacle_distance, time_limit_for
 from ogi.envs.layout import STOP, Layout, subgoal_command
-from ogi.envs.oracle import Oracle
+from ogi.envs.oracle import DECISION_S, Oracle
 
-DECISION_S = 0.2  # the planner's period: 5 Hz
 POLICY_HZ = 50.0
 LOOKAHEAD_S = 0.6  # how far ahead a subgoal is checked for heading into something
 CLEARANCE_M = 0.3

@@ -29,7 +29,7 @@ from ogi.hierarchy.planner_data import ActFn, EpisodeBatch
 from ogi.hierarchy.planner_episodes import PlannerDecider, concat_datasets, decision_dataset, episode_batch
 from ogi.hierarchy.planner_rl import PlannerRLConfig, rl_planner
 from ogi.hierarchy.planner_training import PlannerPretrainConfig, PlannerSFTConfig, pretrain_planner_lm, sft_planner
-from ogi.hierarchy.planner_verifier import PlannerVerifier, VerifierConfig, best_of_n_act, train_verifier
+from ogi.hierarchy.planner_verifier import VerifierConfig, train_verifier
 from ogi.policies.planner import Planner
 from ogi.training.policy_loading import policy_function
 from ogi.validation import check_int, check_range
@@ -92,22 +92,7 @@ def make_arena(walker: Path, num_envs: int, sim_dt_s: float, *, seed: int = 0):
     return ArenaVecEnv(ArenaConfig(), walk), act
 
 
-def _sampling_decider(planner: Planner, generator: torch.Generator) -> PlannerDecider:
-    def act(*inputs: torch.Tensor):
-        return planner.act(*inputs, generator=generator)
-
-    return PlannerDecider(act, planner.encode, needs_images=planner.config.vision, image_shape=_shape(planner))
-
-
-def _best_of_n_decider(planner: Planner, verifier: PlannerVerifier, n: int, generator: torch.Generator):
-    def act(*inputs: torch.Tensor):
-        stages, subgoals, log_probs, _ = best_of_n_act(planner, verifier, inputs, n, generator=generator)
-        return stages, subgoals, log_probs
-
-    return PlannerDecider(act, planner.encode, needs_images=planner.config.vision, image_shape=_shape(planner))
-
-
-def _shape(planner: Planner) -> tuple[int, int]:
+def _image_shape(planner: Planner) -> tuple[int, int]:
     return planner.config.image_height, planner.config.image_width
 
 
@@ -147,16 +132,16 @@ class PlannerPipeline:
 
     def demonstrations(self, episodes: Sequence[Episode], decider: Decider, what: str, offset: int, planner):
         _, decisions = self.play(episodes, decider, what)
-        return decision_dataset(decisions, episodes, planner.encode, image_shape=_shape(planner), episode_offset=offset)
+        return decision_dataset(
+            decisions, episodes, planner.encode, image_shape=_image_shape(planner), episode_offset=offset
+        )
 
     def rollout_fn(self, planner: Planner) -> Callable[[ActFn, int], EpisodeBatch]:
         def rollout(act_fn: ActFn, count: int) -> EpisodeBatch:
             episodes = self.train_episodes(count)
-            decider = PlannerDecider(
-                act_fn, planner.encode, needs_images=planner.config.vision, image_shape=_shape(planner)
-            )
+            decider = PlannerDecider.of(planner, act_fn)
             outcomes, decisions = self.play(episodes, decider, "rl rollout")
-            return episode_batch(decisions, outcomes, episodes, planner.encode, image_shape=_shape(planner))
+            return episode_batch(decisions, outcomes, episodes, planner.encode, image_shape=_image_shape(planner))
 
         return rollout
 
@@ -222,8 +207,8 @@ class PlannerPipeline:
         lap("rl")
 
         episodes = self.train_episodes(cfg.verifier_episodes)
-        outcomes, decisions = self.play(episodes, _sampling_decider(planner, self.generator), "verifier data")
-        batch = episode_batch(decisions, outcomes, episodes, planner.encode, image_shape=_shape(planner))
+        outcomes, decisions = self.play(episodes, PlannerDecider.sampling(planner, self.generator), "verifier data")
+        batch = episode_batch(decisions, outcomes, episodes, planner.encode, image_shape=_image_shape(planner))
         verifier = train_verifier(planner, batch, cfg.verifier, out / "verifier", rl.best)
         self.log(f"verifier: held-out accuracy {verifier.heldout_accuracy:.3f} (base rate {verifier.base_rate:.3f})")
         lap("verifier")
@@ -233,7 +218,7 @@ class PlannerPipeline:
             "oracle": lambda: OracleDecider(),
             "sft": lambda: PlannerDecider.greedy(sft_planner_copy),
             "sft_rl": lambda: PlannerDecider.greedy(planner),
-            "best_of_n": lambda: _best_of_n_decider(planner, verifier.verifier, cfg.best_of_n, self.generator),
+            "best_of_n": lambda: PlannerDecider.best_of_n(planner, verifier.verifier, cfg.best_of_n, self.generator),
             "blind": lambda: PlannerDecider.greedy(blind),
         }
         success, detail = {}, {}

@@ -7,6 +7,7 @@ labels where the episodes were relabelled), `episode_batch` into what RL and the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -14,6 +15,7 @@ import torch
 
 from ogi.hierarchy.episodes import Choice, Decider, DecisionInputs, Decisions, Episode, Outcomes
 from ogi.hierarchy.planner_data import ActFn, DecisionDataset, EpisodeBatch
+from ogi.hierarchy.planner_verifier import PlannerVerifier, best_of_n_act
 from ogi.policies.planner import IMAGE_CHANNELS, Planner
 
 Encode = Callable[[Sequence[str]], tuple[torch.Tensor, torch.Tensor]]
@@ -33,16 +35,33 @@ class PlannerDecider(Decider):
         self._prompts: dict[int, tuple[torch.Tensor, int]] = {}
 
     @classmethod
+    def of(cls, planner: Planner, act_fn: ActFn) -> PlannerDecider:
+        """A decider that asks `act_fn` with `planner`'s prompts and its image shape (zeros for a blind one)."""
+        config = planner.config
+        shape = (config.image_height, config.image_width)
+        return cls(act_fn, planner.encode, needs_images=config.vision, image_shape=shape)
+
+    @classmethod
     def greedy(cls, planner: Planner) -> PlannerDecider:
         """The planner's most likely (stage, subgoal) at every decision."""
+        return cls.of(planner, functools.partial(planner.act, greedy=True))
+
+    @classmethod
+    def sampling(cls, planner: Planner, generator: torch.Generator) -> PlannerDecider:
+        """A (stage, subgoal) drawn from the planner at every decision."""
+        return cls.of(planner, functools.partial(planner.act, generator=generator))
+
+    @classmethod
+    def best_of_n(
+        cls, planner: Planner, verifier: PlannerVerifier, n: int, generator: torch.Generator
+    ) -> PlannerDecider:
+        """`n` drawn candidates per decision, the one `verifier` scores highest taken."""
 
         def act(*inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            return planner.act(*inputs, greedy=True)
+            stages, subgoals, log_probs, _ = best_of_n_act(planner, verifier, inputs, n, generator=generator)
+            return stages, subgoals, log_probs
 
-        config = planner.config
-        return cls(
-            act, planner.encode, needs_images=config.vision, image_shape=(config.image_height, config.image_width)
-        )
+        return cls.of(planner, act)
 
     def begin(self, episodes: Sequence[Episode], indices: np.ndarray) -> None:
         ids, lengths = self.encode([e.instruction.text for e in episodes])

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 import ogi.policies
-from ogi.envs.instructions import Instruction, parse_instruction, sample_layout, time_limit_for
+from ogi.envs.instructions import AbsentObjectError, Instruction, parse_instruction, sample_layout, time_limit_for
 from ogi.envs.layout import MAX_STAGES, NUM_SUBGOALS, STOP, Layout, subgoal_command
 from ogi.hierarchy.episodes import (
     Choice,
@@ -42,14 +42,12 @@ class RunResult:
 def layout_for(text: str, seed: int, *, tries: int = 500) -> tuple[Layout, Instruction, int]:
     """The first random layout from `seed` on that holds what `text` names (an unknown object is tried on up to
     `tries` layouts); raises ValueError with the parser's message when the words themselves are not understood."""
-    last_error: ValueError | None = None
+    last_error: AbsentObjectError | None = None
     for offset in range(tries):
         layout = sample_layout(np.random.default_rng([seed + offset]))
         try:
             return layout, parse_instruction(text, layout), seed + offset
-        except ValueError as error:
-            if "in this layout" not in str(error):
-                raise
+        except AbsentObjectError as error:
             last_error = error
     raise ValueError(f"no layout in {tries} tried holds what the instruction names: {last_error}")
 
@@ -61,7 +59,7 @@ def load_decider(planner: Path | None, *, oracle: bool, best_of_n: int = 1, veri
     import torch
 
     from ogi.hierarchy.planner_episodes import PlannerDecider
-    from ogi.hierarchy.planner_verifier import best_of_n_act, load_verifier
+    from ogi.hierarchy.planner_verifier import load_verifier
     from ogi.policies.planner import load_planner
 
     path = SHIPPED_PLANNER if planner is None else Path(planner)
@@ -70,15 +68,7 @@ def load_decider(planner: Path | None, *, oracle: bool, best_of_n: int = 1, veri
         return PlannerDecider.greedy(model)
     if verifier is None:
         raise ValueError("--best-of-n needs --verifier (a verifier checkpoint)")
-    judge = load_verifier(Path(verifier))
-    generator = torch.Generator().manual_seed(0)
-
-    def act(*inputs):
-        stages, subgoals, log_probs, _ = best_of_n_act(model, judge, inputs, best_of_n, generator=generator)
-        return stages, subgoals, log_probs
-
-    shape = (model.config.image_height, model.config.image_width)
-    return PlannerDecider(act, model.encode, needs_images=model.config.vision, image_shape=shape)
+    return PlannerDecider.best_of_n(model, load_verifier(Path(verifier)), best_of_n, torch.Generator().manual_seed(0))
 
 
 def run_instruction(

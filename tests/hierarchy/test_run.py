@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from typer.testing import CliRunner
 
 from ogi.cli import app
@@ -53,3 +55,14 @@ def test_ogi_run_drives_the_shipped_planner_by_default():
     summary = json.loads(result.output)
     assert summary["recording"] is None and summary["decisions"] >= 1
     assert summary["rates_hz"] == {"planner": 5.0, "policy": 50.0, "pd": 1000.0}
+
+
+def test_layout_for_tries_layouts_until_one_holds_the_named_object_and_refuses_unknown_words():
+    from ogi.envs.instructions import AbsentObjectError
+    from ogi.hierarchy.run import layout_for
+
+    layout, instruction, seed = layout_for("go to the purple cone", 0)
+    assert seed >= 0 and layout.objects[instruction.targets[0]].name == "purple cone"
+    with pytest.raises(ValueError, match="dance") as refused:
+        layout_for("dance a little jig", 0)
+    assert not isinstance(refused.value, AbsentObjectError)
