@@ -297,7 +297,8 @@ def _play_wave(env, walker, wave, indices, decide, kept, on_decision, on_wave, o
             pose = env.pose()[:k]
             inputs = DecisionInputs(
                 episodes=indices[live],
-                images=env.camera(live) if decide.needs_images else None,
+                # kept decisions always carry the image: a planner learns from them whoever decided
+                images=env.camera(live) if decide.needs_images or kept is not None else None,
                 states=planner_state(
                     starts[live], pose[live], env.speed()[live], stage_poses[live], stage_times[live], t
                 ),

@@ -104,6 +104,20 @@ def test_kept_decisions_become_sft_data_with_the_experts_labels_and_rl_batches()
     env.close()
 
 
+def test_the_oracles_demonstrations_keep_the_camera_image_it_never_looks_at():
+    """A planner imitates the oracle from what the camera showed: blank images would teach it to act blind."""
+    env = arena(1, 0.004)
+    episode = Episode(LAYOUT, Instruction("go to the red box", (GoTo(0),), "train", "goto"))
+    assert not OracleDecider.needs_images
+    _, kept = play_episodes(env, stand, [episode], OracleDecider(), max_seconds=1.0)
+    images = kept.arrays()["images"]
+    assert images.shape[0] == 5 and images.dtype == np.uint8
+    assert images.reshape(5, -1).std(axis=1).min() > 10  # floor, walls and sky: not one blank value
+    outcomes, kept = play_episodes(env, stand, [episode], OracleDecider(), keep=False, max_seconds=0.4)
+    assert kept is None and outcomes.decisions.tolist() == [2]
+    env.close()
+
+
 def test_a_subgoal_into_an_obstacle_or_a_non_goal_object_is_unsafe():
     goto_red = Instruction("go to the red box", (GoTo(0),), "train", "goto")
     forward = nearest_subgoal(0.8, 0.0, 0.0)
