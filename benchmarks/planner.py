@@ -47,6 +47,7 @@ def quick_config(seed: int) -> PipelineConfig:
         verifier_episodes=16,
         verifier=VerifierConfig(steps=50),
         eval_episodes=16,
+        seen_wording_episodes=8,
     )
 
 
@@ -57,7 +58,7 @@ def main() -> None:
     parser.add_argument("--eval-episodes", type=int, default=200)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: check that every stage runs")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(min(2, os.cpu_count() or 1))  # training; the latency is measured on one thread
     cfg = quick_config(args.seed) if args.quick else PipelineConfig(seed=args.seed, eval_episodes=args.eval_episodes)
     start = time.perf_counter()
     pipeline = PlannerPipeline(cfg, args.out, log=lambda line: print(line, file=sys.stderr, flush=True))
@@ -66,6 +67,7 @@ def main() -> None:
     from ogi.policies.planner import load_planner
 
     planner = load_planner(result.checkpoints["sft_rl"]).planner
+    torch.set_num_threads(1)
     latency = decision_latency(planner, decisions=300)
     # the three rates on the deployed physics: one instruction played at 1 kHz
     played = run_instruction("walk forward two meters then stop", OracleDecider(), layout_seed=args.seed)

@@ -23,6 +23,10 @@ def test_sampled_episodes_of_the_two_splits_differ():
     named = [(o.colour, o.shape) for e in train for o in (e.layout.objects[i] for i in e.instruction.targets)]
     assert not set(named) & HELDOUT_TARGETS
     assert sample_episodes(3, "train", seed=0) == train[:3]
+    # training wording in layouts that training never draws
+    seen = sample_episodes(40, "train", seed=0, fresh_layouts=True)
+    assert all(e.instruction.split == "train" for e in seen)
+    assert {e.layout for e in seen}.isdisjoint(e.layout for e in train)
 
 
 def test_the_pipeline_runs_every_stage_end_to_end(tmp_path):
@@ -40,6 +44,7 @@ def test_the_pipeline_runs_every_stage_end_to_end(tmp_path):
         verifier=VerifierConfig(steps=2, batch_size=8),
         best_of_n=2,
         eval_episodes=4,
+        seen_wording_episodes=2,
         max_episode_s=3.0,
     )
     logged: list[str] = []
@@ -55,3 +60,4 @@ def test_the_pipeline_runs_every_stage_end_to_end(tmp_path):
     assert chain[-1].config.get("kind") != "planner"  # the text-only language model is the root
     assert load_planner(result.checkpoints["blind"]).planner.config.vision is False
     assert any(line.startswith("held-out blind") for line in logged)
+    assert set(result.detail["seen_wording"]) == {"oracle", "sft", "sft_rl", "blind"}
