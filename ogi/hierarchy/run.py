@@ -25,7 +25,7 @@ from ogi.hierarchy.episodes import (
 )
 from ogi.hierarchy.pipeline import SHIPPED_WALKER, make_arena
 
-SHIPPED_PLANNER = Path(ogi.policies.__file__).parent / "pretrained" / "go2_planner" / "sft"
+SHIPPED_PLANNER = Path(ogi.policies.__file__).parent / "pretrained" / "go2_planner" / "dagger1"
 DEPLOY_SIM_DT_S = 0.001
 
 
