@@ -177,6 +177,11 @@ def sft_planner(
 ) -> PlannerSFTResult:
     """Fine-tune ``planner`` in place on ``dataset`` (cross-entropy on the stage and subgoal tokens), report the
     held-out accuracy and save a stage "sft" checkpoint under ``out_dir`` whose parent is ``parent``."""
+    if planner.config.vision and not bool((dataset.images != 0).any()):
+        raise ConfigError(
+            f"all {len(dataset)} decisions carry blank images: a seeing planner would learn to act blind; record the "
+            "demonstrations with the camera on (play_episodes keeps the image of every kept decision)"
+        )
     train, heldout = dataset.split(cfg.heldout_fraction, seed=cfg.seed, by=cfg.split_by)
     generator = torch.Generator().manual_seed(cfg.seed)
     optimizer = make_optimizer(planner, cfg.optimizer)

@@ -13,6 +13,7 @@ from ogi.hierarchy.planner_training import PlannerPretrainConfig, PlannerSFTConf
 from ogi.lm.config import OptimizerConfig
 from ogi.lm.store import load_language_model
 from ogi.policies.planner import PlannerConfig, load_planner
+from ogi.validation import ConfigError
 from tests.hierarchy.planner_toys import COLOURS, INSTRUCTIONS, TINY, colour_dataset, tiny_planner
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -79,3 +80,15 @@ def test_seeing_planner_learns_the_colour_and_a_blind_one_cannot(tmp_path):
     assert results[True].heldout.stage > 0.9 and results[False].heldout.stage > 0.9
     assert seen == list(range(1, SFT.steps + 1))
     assert results[True].checkpoint.eval_scores["heldout_subgoal_accuracy"] == results[True].heldout.subgoal
+
+
+def test_a_seeing_planner_refuses_decisions_without_images(tmp_path):
+    planner = tiny_planner(vision=True)
+    dataset = colour_dataset(planner, 32, seed=0)
+    blank = dataclasses.replace(dataset, images=torch.zeros_like(dataset.images))
+    with pytest.raises(ConfigError, match="all 32 decisions carry blank images"):
+        sft_planner(planner, blank, dataclasses.replace(SFT, steps=1), tmp_path / "sft", None)
+    assert not (tmp_path / "sft").exists()
+    blind = tiny_planner(vision=False)  # a blind planner never looks: blank images are what it expects
+    result = sft_planner(blind, blank, dataclasses.replace(SFT, steps=1), tmp_path / "blind", None)
+    assert result.steps == 1
