@@ -233,12 +233,15 @@ def play_episodes(
     rates: Rates | None = None,
     on_wave: Callable[[object], None] | None = None,
     max_seconds: float | None = None,
+    capture_images: bool = False,
 ) -> tuple[Outcomes, Decisions | None]:
     """Play `episodes` on `env` (an `ArenaVecEnv`) in waves of `env.num_envs`; returns outcomes and, with `keep`,
     every decision. `on_wave(env)` runs once each wave's layouts are in place, before its first step (e.g. to start
     a recording); `on_decision` sees each decision; `progress(done, total)` after each wave; `rates` accumulates
     the calls of each loop and the simulated time. `max_seconds` caps every instruction's time limit (for quick
-    checks; a capped episode that runs out of time fails as a time-out)."""
+    checks; a capped episode that runs out of time fails as a time-out). The camera is read at each decision when
+    the decider needs it, when decisions are kept (a planner learns from them whoever decided) or with
+    `capture_images` (e.g. for a recording)."""
     if not episodes:
         raise ValueError("play_episodes needs at least one episode")
     total = len(episodes)
@@ -252,16 +255,19 @@ def play_episodes(
     )
     kept = Decisions() if keep else None
     rates = rates if rates is not None else Rates()
+    capture = decide.needs_images or keep or capture_images
     for first in range(0, total, env.num_envs):
         wave = list(episodes[first : first + env.num_envs])
         indices = np.arange(first, first + len(wave))
-        _play_wave(env, walker, wave, indices, decide, kept, on_decision, on_wave, outcomes, rates, max_seconds)
+        _play_wave(
+            env, walker, wave, indices, decide, kept, on_decision, on_wave, outcomes, rates, max_seconds, capture
+        )
         if progress is not None:
             progress(first + len(wave), total)
     return outcomes, kept
 
 
-def _play_wave(env, walker, wave, indices, decide, kept, on_decision, on_wave, outcomes, rates, max_seconds):
+def _play_wave(env, walker, wave, indices, decide, kept, on_decision, on_wave, outcomes, rates, max_seconds, capture):
     n, k = env.num_envs, len(wave)
     sim = env.walk.cfg.sim
     clock = hierarchy_clock(sim.sim_dt_s)
@@ -297,8 +303,7 @@ def _play_wave(env, walker, wave, indices, decide, kept, on_decision, on_wave, o
             pose = env.pose()[:k]
             inputs = DecisionInputs(
                 episodes=indices[live],
-                # kept decisions always carry the image: a planner learns from them whoever decided
-                images=env.camera(live) if decide.needs_images or kept is not None else None,
+                images=env.camera(live) if capture else None,
                 states=planner_state(
                     starts[live], pose[live], env.speed()[live], stage_poses[live], stage_times[live], t
                 ),

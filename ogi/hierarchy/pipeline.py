@@ -82,9 +82,10 @@ class PipelineConfig:
 def sample_episodes(count: int, split: str, seed: int, *, fresh_layouts: bool = False) -> list[Episode]:
     """`count` episodes of `split`, each on its own random layout; the held-out split's layouts come from a seed
     range the training split never uses, and so do the layouts of training wording with `fresh_layouts`."""
-    base = TRAIN_SEED_BASE if split == "train" else HELDOUT_SEED_BASE
     if fresh_layouts:
         base = HELDOUT_SEED_BASE + SEEN_WORDING_SEED_OFFSET
+    else:
+        base = TRAIN_SEED_BASE if split == "train" else HELDOUT_SEED_BASE
     episodes = []
     for index in range(count):
         rng = np.random.default_rng([base + seed, index])

@@ -88,8 +88,6 @@ def run_instruction(
     env, walk_fn = make_arena(walker, 1, sim_dt_s, seed=layout_seed)
     recorder = None
     limit = time_limit_for(instruction)
-    if record is not None and not decider.needs_images:
-        decider.needs_images = True  # the recording shows what the robot saw, whoever decides
 
     def on_wave(_env) -> None:
         nonlocal recorder
@@ -135,6 +133,7 @@ def run_instruction(
             on_decision=decided,
             rates=rates,
             on_wave=on_wave,
+            capture_images=record is not None,  # the recording shows what the robot saw, whoever decides
         )
     finally:
         if recorder is not None:
