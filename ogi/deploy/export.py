@@ -74,7 +74,7 @@ def sdk_motor_index(robot: RobotSpec) -> list[int] | None:
     return [names.index(joint) for joint in robot.joint_names]
 
 
-def observation_fields(num_joints: int, depth_pixels: int) -> list[dict[str, Any]]:
+def observation_fields(num_joints: int, depth_pixels: int, gait_clock: bool = False) -> list[dict[str, Any]]:
     """The policy observation's fields in order: name, size, scale (per element), unit, frame, what it is."""
     describe = {
         "base_ang_vel": ([obs_def.ANG_VEL_SCALE] * 3, "rad/s", "base (IMU) angular velocity, body frame"),
@@ -83,9 +83,14 @@ def observation_fields(num_joints: int, depth_pixels: int) -> list[dict[str, Any
         "joint_pos": ([1.0] * num_joints, "rad", "joint angle minus default_pose_rad, model joint order"),
         "joint_vel": ([obs_def.JOINT_VEL_SCALE] * num_joints, "rad/s", "joint velocity, model joint order"),
         "last_action": ([1.0] * num_joints, "1", "the previous policy output after clipping, model joint order"),
+        "gait_phase": (
+            [1.0, 1.0],
+            "1",
+            "gait clock: sin and cos of 2 pi k policy_period / control.gait_period_s, k policy steps since the start",
+        ),
         "depth_image": ([1.0] * depth_pixels, "1", "downward depth image, row-major, range / max_range in [0, 1]"),
     }
-    layout = obs_def.policy_layout(num_joints, depth_pixels=depth_pixels)
+    layout = obs_def.policy_layout(num_joints, depth_pixels=depth_pixels, gait_clock=gait_clock)
     fields, offset = [], 0
     for name, size in zip(layout.names, layout.sizes):
         scale, unit, meaning = describe[name]
@@ -107,7 +112,7 @@ def build_manifest(
     """The artifact's manifest (without its own hash) from a loaded run's pieces."""
     env = cfg.env
     depth_pixels = env.depth_camera.pixels if env.depth_camera.enabled else 0
-    fields = observation_fields(robot.num_joints, depth_pixels)
+    fields = observation_fields(robot.num_joints, depth_pixels, gait_clock=env.gait.enabled)
     obs_size = sum(f["size"] for f in fields)
     return {
         "format": FORMAT,
@@ -142,6 +147,7 @@ def build_manifest(
             "gravity_feedforward": bool(env.sim.gravity_feedforward),
             "trained_sim_dt_s": env.sim.sim_dt_s,
             "trained_ctrl_dt_s": env.sim.ctrl_dt_s,
+            "gait_period_s": env.gait.period_s if env.gait.enabled else None,
         },
         "policy": {
             "file": ONNX_FILENAME,

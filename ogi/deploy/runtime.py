@@ -123,6 +123,7 @@ class Runtime:
         self.action_scale = artifact.manifest["action"]["scale_rad"]
         self.action_clip = artifact.manifest["action"]["clip"]
         self.command = np.asarray(cfg.command, dtype=np.float64)
+        self.gait_period_s = control.get("gait_period_s")  # None: the policy reads no gait clock
         self.supervisor = SafetySupervisor(cfg.supervisor, n)
         self._rng = np.random.default_rng(0)  # policy_observation's signature; noise is off
         self._lock = threading.RLock()
@@ -227,6 +228,9 @@ class Runtime:
             self._last_action[None],
             _NO_NOISE,
             self._rng,
+            gait_phase=None
+            if self.gait_period_s is None
+            else obs_def.gait_phase(np.array([self.policy_steps]), self.policy_period_s, self.gait_period_s),
         )[0]
         started = time.perf_counter()
         action = self.session.step(obs).astype(np.float64)

@@ -170,6 +170,8 @@ DEFAULT_REWARD_WEIGHTS: Mapping[str, float] = types.MappingProxyType(
         "feet_height": -0.2,
         "foot_slip": -0.1,
         "trot": 0.0,
+        "gait_contact": 0.0,
+        "gait_swing": 0.0,
         "undesired_contacts": -1.0,
         "joint_limits": -10.0,
         "pose": 0.5,
@@ -203,6 +205,28 @@ class RewardConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class GaitConfig:
+    """A gait clock for walkers that must be taught to step (bipeds): the policy reads the clock's phase as
+    (sin, cos); the `gait_contact` term rewards each foot for being down in its stance part of the cycle and up in
+    its swing part, and `gait_swing` for following the clock's foot height (zero in stance, a half-sine arch of
+    `swing_height_m` over the swing): a dense signal that says when to lift which foot. While the command is
+    (near) zero every foot is asked to stay down.
+
+    Foot k's phase is the clock's plus k / (number of feet): a biped's feet are half a cycle apart.
+    """
+
+    enabled: bool = False
+    period_s: float = 0.8  # one full cycle, both steps (Unitree's G1 training: 0.8 s)
+    stance_fraction: float = 0.55  # share of each foot's cycle in contact
+    swing_height_m: float = 0.08  # the swing's peak foot height the `gait_swing` term asks for
+
+    def __post_init__(self) -> None:
+        check_range("gait.period_s", self.period_s, 0.1, 10.0)
+        check_range("gait.stance_fraction", self.stance_fraction, 0.05, 0.95)
+        check_range("gait.swing_height_m", self.swing_height_m, 0.0, 1.0)
+
+
+@dataclass(frozen=True, kw_only=True)
 class WalkConfig:
     """The `walk` task: track a commanded base velocity (vx, vy, yaw rate)."""
 
@@ -220,6 +244,7 @@ class WalkConfig:
     terrain: TerrainConfig = field(default_factory=TerrainConfig)
     height_scan: HeightScanConfig = field(default_factory=HeightScanConfig)
     depth_camera: DepthCameraConfig = field(default_factory=DepthCameraConfig)
+    gait: GaitConfig = field(default_factory=GaitConfig)
 
     def __post_init__(self) -> None:
         check_int("num_envs", self.num_envs, 1, 1 << 20)

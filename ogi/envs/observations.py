@@ -51,12 +51,25 @@ class ObservationLayout:
         return out
 
 
-def policy_layout(num_joints: int, depth_pixels: int = 0) -> ObservationLayout:
+def policy_layout(num_joints: int, depth_pixels: int = 0, gait_clock: bool = False) -> ObservationLayout:
     names = ("base_ang_vel", "projected_gravity", "command", "joint_pos", "joint_vel", "last_action")
     sizes = (3, 3, 3, num_joints, num_joints, num_joints)
+    if gait_clock:
+        names, sizes = names + ("gait_phase",), sizes + (2,)
     if depth_pixels:
         names, sizes = names + ("depth_image",), sizes + (depth_pixels,)
     return ObservationLayout(names=names, sizes=sizes)
+
+
+def gait_clock_features(phase: np.ndarray) -> np.ndarray:
+    """(n, 2) sin and cos of 2 pi phase: the gait clock as the policy reads it."""
+    angle = 2.0 * np.pi * np.asarray(phase, dtype=np.float64)
+    return np.stack([np.sin(angle), np.cos(angle)], axis=1)
+
+
+def gait_phase(step: np.ndarray, ctrl_dt_s: float, period_s: float) -> np.ndarray:
+    """The gait clock's phase in [0, 1) after `step` policy steps of an episode (or a deployment)."""
+    return np.mod(np.asarray(step, dtype=np.float64) * ctrl_dt_s / period_s, 1.0)
 
 
 def privileged_layout(num_feet: int, scan_points: int = 0) -> ObservationLayout:
@@ -77,9 +90,11 @@ def policy_observation(
     noise: NoiseConfig,
     rng: np.random.Generator,
     depth: np.ndarray | None = None,
+    gait_phase: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(n, 9 + 3 j [+ p]) float32: what a real robot measures, with uniform sensor noise, scaled.
+    """(n, 9 + 3 j [+ 2] [+ p]) float32: what a real robot measures, with uniform sensor noise, scaled.
 
+    gait_phase: (n,) the gait clock's phase in [0, 1), read as (sin, cos) of 2 pi phase, or None.
     depth: (n, p) depth image in [0, 1] from the downward camera, already noisy, or None.
     """
     if noise.enabled:
@@ -96,6 +111,7 @@ def policy_observation(
             joint_pos_rel,
             joint_vel * JOINT_VEL_SCALE,
             last_action,
+            *([gait_clock_features(gait_phase)] if gait_phase is not None else []),
             *([depth] if depth is not None else []),
         ],
         axis=1,

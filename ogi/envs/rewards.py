@@ -14,6 +14,8 @@ import numpy as np
 
 from ogi.envs.config import RewardConfig
 
+STANDING_COMMAND = 0.1  # |command| below this (m/s and rad/s together) asks the robot to stand
+
 
 @dataclass(frozen=True, kw_only=True)
 class Signals:
@@ -43,8 +45,10 @@ class Signals:
     foot_swing_peak: np.ndarray  # (n, f) highest foot height of the swing that ended at this touchdown (0 otherwise)
     joint_power: np.ndarray  # (n, j) W, torque times joint velocity
     undesired_contacts: np.ndarray  # (n,) number of bodies in unwanted contact
-    diagonal_pairs: np.ndarray  # (2, 2) foot indices of a quadruped's diagonal pairs; (0, 2) for other robots
+    gait_pairs: np.ndarray  # (2, 2) foot groups that alternate (`ogi.envs.walk.gait_pairs`); (0, 2): none
     fell: np.ndarray  # (n,) bool, terminated by a fall (not a time-out)
+    gait_stance: np.ndarray | None = None  # (n, f) bool, feet the gait clock wants down; None: no clock
+    gait_foot_height: np.ndarray | None = None  # (n, f) m, the foot height the gait clock asks for now
 
 
 def reward_tracking_lin_vel(s: Signals, sigma: float) -> np.ndarray:
@@ -90,7 +94,7 @@ def cost_action_rate(s: Signals) -> np.ndarray:
 def reward_feet_air_time(s: Signals, target_s: float, max_s: float = 0.0) -> np.ndarray:
     # sum over feet touching down of (min(t_air, max) - target), only while asked to move (turning in place
     # included); max = 0: no cap. A cap stops long swings of one diagonal pair paying for short ones of the other
-    moving = np.linalg.norm(s.command, axis=1) > 0.1
+    moving = np.linalg.norm(s.command, axis=1) > STANDING_COMMAND
     air = np.minimum(s.foot_air_time_s, max_s) if max_s > 0 else s.foot_air_time_s
     gained = np.sum((air - target_s) * s.foot_first_contact, axis=1)
     return gained * moving
@@ -98,15 +102,30 @@ def reward_feet_air_time(s: Signals, target_s: float, max_s: float = 0.0) -> np.
 
 def reward_trot(s: Signals) -> np.ndarray:
     # [pairs in phase] x [pairs alternate], while asked to move: 1 in a trot's single-pair stance, 0 with four
-    # feet down (a walk's overlap, a shuffle) or all up; so a trot with duty factor near 0.5 scores highest
-    if len(s.diagonal_pairs) < 2:
+    # feet down (a walk's overlap, a shuffle) or all up; so a trot with duty factor near 0.5 scores highest.
+    # A biped's "pairs" are its single feet: 1 in single stance, 0 in double support or flight
+    if len(s.gait_pairs) < 2:
         return np.zeros(s.foot_contact.shape[0])
     c = s.foot_contact
-    (a1, a2), (b1, b2) = s.diagonal_pairs
+    (a1, a2), (b1, b2) = s.gait_pairs
     in_phase = 0.5 * ((c[:, a1] == c[:, a2]).astype(np.float64) + (c[:, b1] == c[:, b2]))
     alternate = c[:, a1] != c[:, b1]
-    moving = np.linalg.norm(s.command, axis=1) > 0.1
+    moving = np.linalg.norm(s.command, axis=1) > STANDING_COMMAND
     return in_phase * alternate * moving
+
+
+def reward_gait_contact(s: Signals) -> np.ndarray:
+    # share of feet where they should be by the gait clock: down in stance, up in swing (0 without a clock)
+    if s.gait_stance is None:
+        return np.zeros(s.foot_contact.shape[0])
+    return np.mean(s.foot_contact == s.gait_stance, axis=1)
+
+
+def reward_gait_swing(s: Signals) -> np.ndarray:
+    # exp(-sum over feet (h - h_clock)^2 / 0.01 m^2): feet at the clock's height, lifted in swing, down in stance
+    if s.gait_foot_height is None:
+        return np.zeros(s.foot_contact.shape[0])
+    return np.exp(-np.sum(np.square(s.foot_height - s.gait_foot_height), axis=1) / 0.01)
 
 
 def cost_foot_slip(s: Signals) -> np.ndarray:
@@ -148,7 +167,7 @@ def reward_pose(s: Signals) -> np.ndarray:
 
 def cost_stand_still(s: Signals) -> np.ndarray:
     # sum |q - q0| while the command is (near) zero
-    still = np.linalg.norm(s.command, axis=1) < 0.1
+    still = np.linalg.norm(s.command, axis=1) < STANDING_COMMAND
     return np.sum(np.abs(s.joint_pos_rel), axis=1) * still
 
 
@@ -171,6 +190,8 @@ REWARD_TERMS: Mapping[str, RewardTerm] = {
     "feet_air_time": lambda s, c: reward_feet_air_time(s, c.feet_air_time_target_s, c.feet_air_time_max_s),
     "foot_slip": lambda s, c: cost_foot_slip(s),
     "trot": lambda s, c: reward_trot(s),
+    "gait_contact": lambda s, c: reward_gait_contact(s),
+    "gait_swing": lambda s, c: reward_gait_swing(s),
     "feet_clearance": lambda s, c: cost_feet_clearance(s, c.foot_clearance_target_m),
     "feet_height": lambda s, c: cost_feet_height(s, c.foot_clearance_target_m),
     "energy": lambda s, c: cost_energy(s),

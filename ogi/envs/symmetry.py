@@ -59,19 +59,33 @@ def mirror_partner(name: str) -> str:
     return name
 
 
-def joint_mirror(joint_names: Sequence[str], joint_axes: np.ndarray) -> Mirror:
-    """The mirror over joints in action order, from their names and their axes (j, 3) in the base frame."""
+def joint_mirror(joint_names: Sequence[str], joint_axes: np.ndarray, slides: Sequence[bool] | None = None) -> Mirror:
+    """The mirror over joints in action order, from their names and their axes (j, 3) in the base frame of a
+    left-right symmetric pose; `slides` marks the slide joints (a gripper's jaw), the others are hinges.
+
+    A joint's coordinate maps to its partner's with the sign that lines its reflected axis up with the
+    partner's: a hinge's axis is axial (x and z flip), a slide's polar (y flips). So a pitch joint keeps its
+    angle, roll and yaw flip, and two jaws that open along mirror-image axes keep their opening. A partner
+    whose axis is not the reflection of the joint's (up to sign) is an error.
+    """
     names = list(joint_names)
+    axes = np.asarray(joint_axes, dtype=np.float64)
+    slides = [False] * len(names) if slides is None else list(slides)
     index, sign = [], []
-    for name, axis in zip(names, np.asarray(joint_axes, dtype=np.float64)):
+    for name, axis, slide in zip(names, axes, slides):
         partner = mirror_partner(name)
         if partner not in names:
             raise ValueError(f"joint '{name}' has no mirror partner '{partner}' among the robot's joints")
-        index.append(names.index(partner))
-        dominant = int(np.argmax(np.abs(axis)))
-        if np.abs(axis).max() < 0.99:
-            raise ValueError(f"joint '{name}' turns about {axis.tolist()}, not about a base axis: cannot mirror it")
-        sign.append(1.0 if dominant == 1 else -1.0)  # about y (pitch): same angle; about x or z: opposite
+        j = names.index(partner)
+        reflected = axis * (_POLAR if slide else _AXIAL)
+        alignment = float(np.dot(reflected, axes[j]))
+        if abs(alignment) < 0.99:
+            raise ValueError(
+                f"joint '{name}' turns about {axis.tolist()}, whose reflection is not the axis of '{partner}' "
+                f"{axes[j].tolist()}: cannot mirror it"
+            )
+        index.append(j)
+        sign.append(1.0 if alignment > 0 else -1.0)
     return Mirror(np.array(index), np.array(sign))
 
 
@@ -88,6 +102,9 @@ def layout_mirror(layout: ObservationLayout, joints: Mirror) -> Mirror:
             field_index, field_sign = np.arange(3), _COMMAND
         elif name in ("joint_pos", "joint_vel", "last_action"):
             field_index, field_sign = joints.index, joints.sign
+        elif name == "gait_phase":
+            # swapping two feet half a cycle apart is the clock half a cycle on: sin and cos change sign
+            field_index, field_sign = np.arange(2), -np.ones(2)
         else:
             raise ValueError(
                 f"observation field '{name}' has no mirror image here; symmetry needs a policy that reads "

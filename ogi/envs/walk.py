@@ -27,6 +27,9 @@ from ogi.envs.curriculum import (
     update_curriculum,
 )
 from ogi.envs.observations import (
+    gait_phase as clock_phase,
+)
+from ogi.envs.observations import (
     policy_layout,
     policy_observation,
     privileged_layout,
@@ -34,7 +37,7 @@ from ogi.envs.observations import (
     projected_gravity,
     quat_rotate_inverse,
 )
-from ogi.envs.rewards import RewardComposer, Signals
+from ogi.envs.rewards import STANDING_COMMAND, RewardComposer, Signals
 from ogi.envs.rig import Rig
 from ogi.robots import RobotSpec, get_robot
 
@@ -99,7 +102,9 @@ class WalkVecEnv(VectorEnv):
         nj, nf = self.robot.num_joints, len(self.robot.foot_sites)
         self.scan_offsets = cfg.height_scan.offsets() if cfg.height_scan.enabled else None
         self.depth_directions = cfg.depth_camera.ray_directions_body() if cfg.depth_camera.enabled else None
-        self.policy_layout = policy_layout(nj, depth_pixels=cfg.depth_camera.pixels if cfg.depth_camera.enabled else 0)
+        self.policy_layout = policy_layout(
+            nj, depth_pixels=cfg.depth_camera.pixels if cfg.depth_camera.enabled else 0, gait_clock=cfg.gait.enabled
+        )
         self.privileged_layout = privileged_layout(
             nf, scan_points=len(self.scan_offsets) if self.scan_offsets is not None else 0
         )
@@ -123,7 +128,13 @@ class WalkVecEnv(VectorEnv):
         mid, half = (lo + hi) / 2, (hi - lo) / 2 * cfg.rewards.soft_joint_limit_fraction
         self.soft_joint_low, self.soft_joint_high = mid - half, mid + half
         self.pose_weights = self._pose_weights()
-        self.diagonal_pairs = diagonal_foot_pairs(self.robot.foot_sites)
+        self.gait_pairs = gait_pairs(self.robot.foot_sites)
+        if cfg.gait.enabled and nf != 2:
+            raise ValueError(
+                f"gait.enabled: the gait clock is for two-footed robots; '{self.robot.name}' has {nf} feet"
+            )
+        # each foot's phase offset on the gait clock: a biped's feet half a cycle apart
+        self.gait_offsets = np.arange(nf) / nf
 
         self.domain = dr.DomainParams.nominal(n)
         self.command = np.zeros((n, 3))
@@ -147,8 +158,10 @@ class WalkVecEnv(VectorEnv):
         self._needs_reset = np.ones(n, dtype=bool)
 
     def _pose_weights(self) -> np.ndarray:
-        # the pose reward cares less about knees and calves, which must move to walk
-        return np.array([0.1 if ("calf" in j or "knee" in j) else 1.0 for j in self.robot.joint_names])
+        # the pose reward cares less about the joints that swing the legs fore and aft (knees, calves, a biped's
+        # hip and ankle pitch), which must move to walk
+        swinging = ("calf", "knee", "hip_pitch", "ankle_pitch")
+        return np.array([0.1 if any(k in j for k in swinging) else 1.0 for j in self.robot.joint_names])
 
     # ---- reset -------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -234,8 +247,27 @@ class WalkVecEnv(VectorEnv):
         mujoco.mj_kinematics(self.model, data)
         base = data.xmat[self.rig.base_id].reshape(3, 3)
         axes = data.xaxis[self.rig.joint_ids] @ base  # world -> base frame
-        joints = joint_mirror(self.robot.joint_names, axes)
+        slides = self.model.jnt_type[self.rig.joint_ids] == mujoco.mjtJoint.mjJNT_SLIDE
+        joints = joint_mirror(self.robot.joint_names, axes, slides.tolist())
         return layout_mirror(self.policy_layout, joints), joints
+
+    def gait_phase(self) -> np.ndarray:
+        """(n,) the gait clock's phase in [0, 1): it starts at 0 with each episode."""
+        return clock_phase(self.episode_step, self.cfg.sim.ctrl_dt_s, self.cfg.gait.period_s)
+
+    def _foot_phase(self) -> np.ndarray:
+        return np.mod(self.gait_phase()[:, None] + self.gait_offsets, 1.0)
+
+    def gait_stance(self) -> np.ndarray:
+        """(n, f) bool: which feet the gait clock wants down now; all of them while the command is (near) zero."""
+        standing = np.linalg.norm(self.command, axis=1) < STANDING_COMMAND
+        return (self._foot_phase() < self.cfg.gait.stance_fraction) | standing[:, None]
+
+    def gait_foot_height(self) -> np.ndarray:
+        """(n, f) m: the foot height the gait clock asks for now: 0 in stance, a half-sine arch over the swing."""
+        gait = self.cfg.gait
+        swing = np.clip((self._foot_phase() - gait.stance_fraction) / (1.0 - gait.stance_fraction), 0.0, 1.0)
+        return gait.swing_height_m * np.sin(np.pi * swing) * ~self.gait_stance()
 
     def set_commands(self, command: np.ndarray) -> dict[str, np.ndarray]:
         """Replace every simulation's velocity command (n, 3) (vx m/s, vy m/s, yaw rate rad/s); returns the
@@ -376,7 +408,9 @@ class WalkVecEnv(VectorEnv):
             joint_power=torque * joint_vel,
             undesired_contacts=rig.undesired_contact_count(),
             fell=fell,
-            diagonal_pairs=self.diagonal_pairs,
+            gait_pairs=self.gait_pairs,
+            gait_stance=self.gait_stance() if cfg.gait.enabled else None,
+            gait_foot_height=self.gait_foot_height() if cfg.gait.enabled else None,
         )
         with np.errstate(all="ignore"):
             reward, terms = self.rewards(signals)
@@ -473,6 +507,7 @@ class WalkVecEnv(VectorEnv):
                 self.cfg.noise,
                 self.rng,
                 depth=depth,
+                gait_phase=self.gait_phase()[rows] if self.cfg.gait.enabled else None,
             )
             weight = rig.robot_mass()[rows] * 9.81
             privileged = privileged_observation(
@@ -566,9 +601,13 @@ class WalkVecEnv(VectorEnv):
         self.batch = None
 
 
-def diagonal_foot_pairs(foot_sites: tuple[str, ...]) -> np.ndarray:
-    """(2, 2) indices of a quadruped's diagonal foot pairs (front-right with rear-left, front-left with
-    rear-right), from the sites' leg prefixes (FR, FL, RR, RL); (0, 2) for robots without four such feet."""
+def gait_pairs(foot_sites: tuple[str, ...]) -> np.ndarray:
+    """(2, 2) foot indices of the two groups that alternate in the gait the `trot` term asks for: a quadruped's
+    diagonal pairs (front-right with rear-left, front-left with rear-right, from the sites' leg prefixes FR, FL,
+    RR, RL), or each foot of a biped on its own ([[0, 0], [1, 1]]: one foot down while the other swings);
+    (0, 2) for other robots."""
+    if len(foot_sites) == 2:
+        return np.array([[0, 0], [1, 1]])
     legs = {site[:2].upper(): i for i, site in enumerate(foot_sites)}
     if len(foot_sites) != 4 or set(legs) != {"FR", "FL", "RR", "RL"}:
         return np.zeros((0, 2), dtype=np.int64)

@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ogi.envs.config import DEFAULT_REWARD_WEIGHTS, RewardConfig, SimConfig, WalkConfig
+from ogi.envs.config import (
+    DEFAULT_REWARD_WEIGHTS,
+    CommandConfig,
+    GaitConfig,
+    RewardConfig,
+    SimConfig,
+    WalkConfig,
+)
 from ogi.policies import ActorConfig, CriticConfig
 from ogi.training.lagrangian import SafetyConfig
 from ogi.training.ppo import PPOConfig
@@ -41,6 +48,24 @@ WALK_WEIGHT_OVERRIDES = {
     "stand_still": -0.5,
 }
 WALK_WEIGHTS = {**DEFAULT_REWARD_WEIGHTS, **WALK_WEIGHT_OVERRIDES}
+
+# Two-legged robots: the quadruped's table with the costs rescaled to a 32 kg body on 100-300 N*m/rad joints
+# (squared torques are ~20x a go2's), an upright torso, and a gait clock (`GaitConfig`, as Unitree trains its
+# G1) in place of the trot term: each foot is rewarded for following the clock's stance, swing and swing height.
+BIPED_WEIGHT_OVERRIDES = {
+    **WALK_WEIGHT_OVERRIDES,
+    "orientation": -2.0,
+    "torques": -1e-5,
+    "joint_acc": -1e-7,
+    "foot_slip": -0.1,
+    "trot": 0.0,
+    "gait_contact": 0.5,
+    "gait_swing": 1.0,
+    "feet_air_time": 0.5,
+}
+BIPED_WEIGHTS = {**DEFAULT_REWARD_WEIGHTS, **BIPED_WEIGHT_OVERRIDES}
+# what a 1.3 m, 32 kg biped is asked: brisk walking, a side-step, turning, as G1 joystick tasks do
+BIPED_COMMANDS = CommandConfig(lin_vel_x_mps=(-0.5, 0.8), lin_vel_y_mps=(-0.3, 0.3), yaw_rate_radps=(-0.8, 0.8))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,12 +120,22 @@ def preset(robot: str = "go2", task: str = "walk") -> TrainConfig:
     """
     if task not in TASKS:
         raise ConfigError(f"unknown task '{task}'; known tasks: {', '.join(TASKS)}")
-    env = WalkConfig(
-        robot=robot,
-        num_envs=256,
-        sim=SimConfig(sim_dt_s=0.004),
-        rewards=RewardConfig(weights=WALK_WEIGHTS, feet_air_time_target_s=0.25, feet_air_time_max_s=0.3),
-    )
+    if is_biped(robot):
+        env = WalkConfig(
+            robot=robot,
+            num_envs=256,
+            sim=SimConfig(sim_dt_s=0.004),
+            commands=BIPED_COMMANDS,
+            gait=GaitConfig(enabled=True),
+            rewards=RewardConfig(weights=BIPED_WEIGHTS, feet_air_time_target_s=0.3, feet_air_time_max_s=0.4),
+        )
+    else:
+        env = WalkConfig(
+            robot=robot,
+            num_envs=256,
+            sim=SimConfig(sim_dt_s=0.004),
+            rewards=RewardConfig(weights=WALK_WEIGHTS, feet_air_time_target_s=0.25, feet_air_time_max_s=0.3),
+        )
     # initial std 0.5: at 1.0 the jitter's costs outweigh every reward and 93% of steps clip to zero
     return TrainConfig(
         env=env,
@@ -109,6 +144,17 @@ def preset(robot: str = "go2", task: str = "walk") -> TrainConfig:
         ppo=PPOConfig(epochs=5, minibatches=4, symmetry_coef=1.0),
         update_threads=1,
     )
+
+
+def is_biped(robot: str) -> bool:
+    """Whether the robot stands on two feet (the biped, the humanoid, a two-footed user robot)."""
+    from ogi.robots.registry import get_robot
+
+    try:
+        spec = get_robot(robot)
+    except KeyError as err:
+        raise ConfigError(str(err.args[0])) from None
+    return len(spec.foot_sites) == 2
 
 
 def load_train_config(path: Path, base: TrainConfig) -> TrainConfig:

@@ -171,9 +171,11 @@ class Distiller:
         self.rng = np.random.default_rng(distill_cfg.seed)
         joints = get_robot(cfg.env.robot).num_joints
         teacher_camera = teacher.cfg.env.depth_camera
-        self.teacher_policy_dim = policy_layout(joints, teacher_camera.pixels if teacher_camera.enabled else 0).size
+        self.teacher_policy_dim = policy_layout(
+            joints, teacher_camera.pixels if teacher_camera.enabled else 0, teacher.cfg.env.gait.enabled
+        ).size
         camera = cfg.env.depth_camera
-        self.student_dim = policy_layout(joints, camera.pixels if camera.enabled else 0).size
+        self.student_dim = policy_layout(joints, camera.pixels if camera.enabled else 0, cfg.env.gait.enabled).size
         # one env serves both: the camera is on when either policy reads it (a layout without the image is a prefix)
         env_camera = dataclasses.replace(camera, enabled=camera.enabled or teacher_camera.enabled)
         self.env = WalkVecEnv(dataclasses.replace(cfg.env, depth_camera=env_camera, seed=distill_cfg.seed))

@@ -36,7 +36,7 @@ def observation_layouts(env: WalkConfig, robot: RobotSpec) -> tuple[ObservationL
     depth_pixels = env.depth_camera.pixels if env.depth_camera.enabled else 0
     scan_points = len(env.height_scan.offsets()) if env.height_scan.enabled else 0
     return (
-        policy_layout(robot.num_joints, depth_pixels=depth_pixels),
+        policy_layout(robot.num_joints, depth_pixels=depth_pixels, gait_clock=env.gait.enabled),
         privileged_layout(len(robot.foot_sites), scan_points=scan_points),
     )
 

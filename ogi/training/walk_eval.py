@@ -89,16 +89,21 @@ def evaluate_families(
     seed: int = 12345,
     actor_obs: str = "policy",
     families: tuple[str, ...] = FAMILIES,
-    commands: CommandConfig = CommandConfig(),
+    commands: CommandConfig | None = None,
 ) -> dict[str, FamilyResult]:
     """One fixed command per episode, `envs_per_family` episodes per family, all families in one batch.
 
-    Commands come from `commands` (by default the full command space: vx in [-1, 1] m/s, vy in [-0.5, 0.5] m/s,
-    yaw rate in [-1, 1] rad/s), whatever range the policy was trained on.
+    Commands come from `commands`, by default the robot's command space: its `walk` preset's (for go2 vx in
+    [-1, 1] m/s, vy in [-0.5, 0.5] m/s, yaw rate in [-1, 1] rad/s; for two-legged robots vx in [-0.5, 0.8],
+    vy in [-0.3, 0.3], yaw rate in [-0.8, 0.8]), whatever range the policy was trained on.
 
     Pushes are off (the judge measures walking, not push recovery); other randomization stays as trained.
     An env that falls stops counting there.
     """
+    if commands is None:
+        from ogi.training.config import preset
+
+        commands = preset(env_cfg.robot).env.commands
     n = envs_per_family * len(families)
     cfg = dataclasses.replace(
         env_cfg,

@@ -195,3 +195,38 @@ def test_a_tilt_beyond_the_limit_crouches_with_the_fallback_targets(runtime):
     )
     np.testing.assert_allclose(bridge.sent[-1].q, expected[0], atol=1e-6)
     np.testing.assert_allclose(bridge.sent[-1].kp, expected[1])
+
+
+class RecordingSession:
+    def __init__(self):
+        self.seen = []
+
+    def step(self, obs):
+        self.seen.append(np.array(obs))
+        return np.zeros(12, dtype=np.float32)
+
+    def reset(self):
+        pass
+
+
+def test_a_policy_with_a_gait_clock_reads_the_clock_the_env_trained_it_on(exported):
+    from ogi.deploy.export import observation_fields
+    from ogi.envs.observations import gait_clock_features, gait_phase
+
+    artifact = load_artifact(exported)
+    fields = observation_fields(12, depth_pixels=0, gait_clock=True)
+    assert fields[-1]["name"] == "gait_phase" and fields[-1]["offset"] == 45 and fields[-1]["size"] == 2
+    manifest = dict(
+        artifact.manifest,
+        observation=dict(artifact.manifest["observation"], fields=fields, size=47),
+        control=dict(artifact.manifest["control"], gait_period_s=0.8),
+    )
+    bridge = FakeBridge()
+    rt = Runtime(dataclasses.replace(artifact, manifest=manifest), bridge, RuntimeConfig(zero_torque_s=0.5, ramp_s=2.0))
+    rt.t0 = 0.0
+    rt.session = recorder = RecordingSession()
+    _run(rt, bridge, 0.0, 3.0)
+    assert len(recorder.seen) > 10
+    # the k-th policy step since running began sees the clock an env episode shows at its k-th step
+    expected = gait_clock_features(gait_phase(np.arange(len(recorder.seen)), 0.02, 0.8))
+    np.testing.assert_allclose(np.stack(recorder.seen)[:, -2:], expected, atol=1e-6)

@@ -33,7 +33,7 @@ def make_signals(**overrides) -> Signals:
         joint_power=np.zeros((n, j)),
         undesired_contacts=np.zeros(n),
         fell=np.zeros(n, bool),
-        diagonal_pairs=np.zeros((0, 2), dtype=np.int64),
+        gait_pairs=np.zeros((0, 2), dtype=np.int64),
     )
     base.update(overrides)
     return Signals(**base)
@@ -176,15 +176,23 @@ def test_trot_rewards_a_diagonal_pair_stance_only_while_moving():
     s = make_signals(
         command=command,
         foot_contact=contact,
-        diagonal_pairs=pairs,
+        gait_pairs=pairs,
         lin_vel_body=np.zeros((n, 3)),
         ang_vel_body=np.zeros((n, 3)),
         projected_gravity=np.tile([0.0, 0.0, -1.0], (n, 1)),
         base_height=np.full(n, 0.3),
     )
     np.testing.assert_allclose(R.reward_trot(s), [1.0, 0.0, 0.0, 0.5, 0.0])
-    # without diagonal pairs (a biped) the term is zero
+    # without gait pairs the term is zero
     np.testing.assert_allclose(R.reward_trot(make_signals(foot_contact=np.ones((2, 2), bool))), [0.0, 0.0])
+
+
+def test_a_bipeds_trot_is_alternating_single_stance():
+    contact = np.array([[1, 0], [0, 1], [1, 1], [0, 0]], dtype=bool)  # single, single, double support, flight
+    s = make_signals(
+        command=np.tile([0.5, 0.0, 0.0], (4, 1)), foot_contact=contact, gait_pairs=np.array([[0, 0], [1, 1]])
+    )
+    np.testing.assert_allclose(R.reward_trot(s), [1.0, 1.0, 0.0, 0.0])
 
 
 def test_feet_air_time_counts_while_turning_in_place():
@@ -194,3 +202,19 @@ def test_feet_air_time_counts_while_turning_in_place():
         foot_air_time_s=np.array([[0.3, 0.0], [0.3, 0.0]]),
     )
     np.testing.assert_allclose(R.reward_feet_air_time(s, 0.2), [0.1, 0.0])
+
+
+def test_gait_contact_counts_feet_where_the_clock_wants_them():
+    contact = np.array([[1, 0], [1, 1], [0, 1]], dtype=bool)
+    stance = np.array([[1, 0], [1, 0], [1, 0]], dtype=bool)
+    np.testing.assert_allclose(
+        R.reward_gait_contact(make_signals(foot_contact=contact, gait_stance=stance)), [1.0, 0.5, 0.0]
+    )
+    assert not R.reward_gait_contact(make_signals(foot_contact=contact)).any()  # no clock: no reward
+
+
+def test_gait_swing_is_one_at_the_clocks_foot_height_and_falls_off_with_the_error():
+    target = np.array([[0.0, 0.08], [0.0, 0.08]])
+    height = np.array([[0.0, 0.08], [0.0, 0.0]])  # on the arch; the swing foot left on the ground
+    out = R.reward_gait_swing(make_signals(foot_height=height, gait_foot_height=target))
+    np.testing.assert_allclose(out, [1.0, np.exp(-0.0064 / 0.01)])

@@ -27,6 +27,32 @@ def test_go2_joints_swap_sides_and_abduction_flips_sign():
     )
 
 
+def test_tilted_hinges_and_slide_joints_mirror_by_their_axes():
+    # a shoulder-yaw axis tilted by the arms' rolled-out stance, and gripper jaws sliding along x
+    names = ["left_shoulder_yaw_joint", "right_shoulder_yaw_joint", "left_gripper_joint", "right_gripper_joint"]
+    axes = [[0.0, -0.15, 0.989], [0.0, 0.15, 0.989], [1.0, 0, 0], [1.0, 0, 0]]
+    m = joint_mirror(names, axes, [False, False, True, True])
+    assert m.index.tolist() == [1, 0, 3, 2]
+    assert m.sign.tolist() == [-1, -1, 1, 1]  # yaw flips; a jaw's opening is the same on either side
+
+
+@pytest.mark.parametrize("robot", ["biped", "humanoid"])
+def test_two_legged_robots_have_a_mirror(robot):
+    env = WalkVecEnv(WalkConfig(robot=robot, num_envs=1))
+    obs_mirror, joints = env.mirrors()
+    names = env.robot.joint_names
+    partner = {n: names[i] for n, i in zip(names, joints.index)}
+    flips = dict(zip(names, joints.sign))
+    assert partner["left_knee_joint"] == "right_knee_joint" and flips["left_knee_joint"] == 1
+    assert flips["left_hip_pitch_joint"] == 1
+    assert flips["left_hip_roll_joint"] == -1 and flips["left_hip_yaw_joint"] == -1
+    if robot == "humanoid":
+        assert partner["waist_yaw_joint"] == "waist_yaw_joint" and flips["waist_yaw_joint"] == -1
+        assert partner["left_gripper_joint"] == "right_gripper_joint" and flips["left_gripper_joint"] == 1
+    q = np.random.default_rng(0).normal(size=len(names))
+    np.testing.assert_allclose(joints(joints(q)), q)
+
+
 def test_policy_observation_mirror_by_hand():
     m = layout_mirror(policy_layout(12), joint_mirror(GO2_JOINTS, GO2_AXES))
     obs = np.zeros(45)
@@ -43,7 +69,7 @@ def test_policy_observation_mirror_by_hand():
 def test_mirror_refuses_what_it_cannot_reflect():
     with pytest.raises(ValueError, match="no mirror partner 'FL_hip_joint'"):
         joint_mirror(["FR_hip_joint"], [[1.0, 0, 0]])
-    with pytest.raises(ValueError, match="not about a base axis"):
+    with pytest.raises(ValueError, match="whose reflection is not the axis"):
         joint_mirror(["FR_hip_joint", "FL_hip_joint"], [[0.7, 0.7, 0], [0.7, 0.7, 0]])
     with pytest.raises(ValueError, match="'depth_image' has no mirror image"):
         layout_mirror(policy_layout(12, depth_pixels=4), joint_mirror(GO2_JOINTS, GO2_AXES))
@@ -145,3 +171,10 @@ def test_symmetry_needs_mirrors():
             2,
             PPOConfig(symmetry_coef=0.5),
         )
+
+
+def test_the_gait_clock_mirrors_half_a_cycle_on():
+    m = layout_mirror(policy_layout(12, gait_clock=True), joint_mirror(GO2_JOINTS, GO2_AXES))
+    obs = np.zeros(47)
+    obs[-2:] = [0.6, 0.8]  # (sin, cos): the other foot's turn is the clock half a cycle on
+    np.testing.assert_allclose(m(obs)[-2:], [-0.6, -0.8])

@@ -183,11 +183,12 @@ def test_saved_state_continues_bit_for_bit():
 
 
 def test_diagonal_pairs_from_leg_names():
-    from ogi.envs.walk import diagonal_foot_pairs
+    from ogi.envs.walk import gait_pairs
 
-    np.testing.assert_array_equal(diagonal_foot_pairs(("FR_foot", "FL_foot", "RR_foot", "RL_foot")), [[0, 3], [1, 2]])
-    np.testing.assert_array_equal(diagonal_foot_pairs(("RL_foot", "FR_foot", "RR_foot", "FL_foot")), [[1, 0], [3, 2]])
-    assert diagonal_foot_pairs(("left_foot", "right_foot")).shape == (0, 2)
+    np.testing.assert_array_equal(gait_pairs(("FR_foot", "FL_foot", "RR_foot", "RL_foot")), [[0, 3], [1, 2]])
+    np.testing.assert_array_equal(gait_pairs(("RL_foot", "FR_foot", "RR_foot", "FL_foot")), [[1, 0], [3, 2]])
+    np.testing.assert_array_equal(gait_pairs(("left_foot", "right_foot")), [[0, 0], [1, 1]])
+    assert gait_pairs(("a", "b", "c")).shape == (0, 2)
 
 
 def test_set_commands_reaches_the_observation_and_rejects_bad_input():
@@ -232,3 +233,33 @@ def test_dropping_the_unread_imu_sensors_leaves_trajectories_bit_identical():
         batch.step(nstep=200)
         qpos.append(batch.bind("qpos").copy())
     np.testing.assert_array_equal(qpos[0], qpos[1])
+
+
+def test_the_gait_clock_is_observed_and_asks_each_foot_in_turn():
+    from ogi.envs.config import GaitConfig
+
+    cfg = WalkConfig(robot="biped", num_envs=2, gait=GaitConfig(enabled=True, period_s=0.8, stance_fraction=0.55))
+    env = WalkVecEnv(cfg)
+    obs, _ = env.reset(seed=0)
+    assert env.policy_layout.names[-1] == "gait_phase"
+    np.testing.assert_allclose(obs["policy"][:, -2:], [[0.0, 1.0]] * 2, atol=1e-6)  # phase 0 at reset
+    env.set_commands(np.array([[0.5, 0.0, 0.0], [0.0, 0.0, 0.0]]))
+    for _ in range(10):  # 0.2 s: a quarter of the cycle
+        obs, *_ = env.step(np.zeros((2, 12)))
+    np.testing.assert_allclose(obs["policy"][:, -2:], [[1.0, 0.0]] * 2, atol=1e-5)
+    # left foot at phase 0.25 (stance), right at 0.75 (swing); a standing command keeps both down
+    np.testing.assert_array_equal(env.gait_stance(), [[True, False], [True, True]])
+    # the swinging right foot, at phase 0.75, is 0.2 / 0.45 of the way through its swing's arch
+    arch = 0.08 * np.sin(np.pi * 0.2 / 0.45)
+    np.testing.assert_allclose(env.gait_foot_height(), [[0.0, arch], [0.0, 0.0]], atol=1e-6)
+    for _ in range(20):  # half a cycle on, the feet have swapped
+        env.step(np.zeros((2, 12)))
+    np.testing.assert_array_equal(env.gait_stance()[0], [False, True])
+    np.testing.assert_allclose(env.gait_foot_height()[0], [arch, 0.0], atol=1e-6)
+
+
+def test_the_gait_clock_is_refused_for_a_quadruped():
+    from ogi.envs.config import GaitConfig
+
+    with pytest.raises(ValueError, match="two-footed robots; 'go2' has 4 feet"):
+        WalkVecEnv(WalkConfig(num_envs=1, gait=GaitConfig(enabled=True)))

@@ -1,5 +1,7 @@
 """The walking judge: command families, the criterion, the stop hook, and a judged standing policy."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -111,3 +113,22 @@ def test_the_judge_waits_for_its_period_and_keeps_judging_time_apart(monkeypatch
     assert judge(FakeRunner()) is True and calls == [0.001]
     assert judge.walked_at_s == pytest.approx(61.0) and judge.training_s == pytest.approx(61.0)
     assert judge.history[0]["walks"] and judge.history[0]["env_steps"] == 1000
+
+
+def test_a_biped_is_judged_in_its_own_command_space_with_its_gait_clock():
+    from ogi.training.config import preset
+
+    cfg = preset("biped")
+    assert cfg.env.gait.enabled and cfg.env.commands.lin_vel_x_mps == (-0.5, 0.8)
+    assert not preset("go2").env.gait.enabled and preset("go2").env.commands == CommandConfig()
+    env_cfg = dataclasses.replace(cfg.env, num_envs=1, sim=SimConfig(sim_dt_s=0.004, nthread=1))
+    obs_size = 45 + 2  # proprioception and the gait clock
+    actor = make_actor(obs_size, 12, ActorConfig(kind="mlp", hidden_sizes=(8,)))
+    torch.nn.init.zeros_(actor.head[-1].weight)
+    torch.nn.init.zeros_(actor.head[-1].bias)
+    results = W.evaluate_families(
+        actor, EmpiricalNormalizer(obs_size), env_cfg, envs_per_family=4, episode_s=1.0, settle_s=0.5
+    )
+    # standing still, the linear error is the commanded speed: backward commands are within [0.15, 0.5] m/s
+    assert 0.15 <= results["backward"].lin_error_mps <= 0.5
+    assert results["lateral"].lin_error_mps <= 0.3
