@@ -86,7 +86,7 @@ def observation_fields(num_joints: int, depth_pixels: int, gait_clock: bool = Fa
         "gait_phase": (
             [1.0, 1.0],
             "1",
-            "gait clock: sin and cos of 2 pi k policy_period / control.gait_period_s, k policy steps since the start",
+            "gait clock: sin and cos of 2 pi k policy_period / control.gait.period_s, k policy steps since the start",
         ),
         "depth_image": ([1.0] * depth_pixels, "1", "downward depth image, row-major, range / max_range in [0, 1]"),
     }
@@ -138,7 +138,7 @@ def build_manifest(
             "size": robot.num_joints,
             "clip": env.action_clip,
             "scale_rad": robot.action_scale,
-            "law": "q_des = default_pose_rad + scale_rad * clip(action, -clip, clip)",
+            "law": "q_des = default_pose_rad + scale_rad * clip(action, -clip, clip) [+ control.gait swing offsets]",
         },
         "control": {
             "policy_rate_hz": POLICY_RATE_HZ,
@@ -147,7 +147,15 @@ def build_manifest(
             "gravity_feedforward": bool(env.sim.gravity_feedforward),
             "trained_sim_dt_s": env.sim.sim_dt_s,
             "trained_ctrl_dt_s": env.sim.ctrl_dt_s,
-            "gait_period_s": env.gait.period_s if env.gait.enabled else None,
+            # the gait clock the policy reads and the swing-leg offsets added under its action (ogi.envs.gait)
+            "gait": {
+                "period_s": env.gait.period_s,
+                "stance_fraction": env.gait.stance_fraction,
+                "swing_height_m": env.gait.swing_height_m,
+                "swing_joint_offsets_rad": dict(env.gait.swing_joint_offsets_rad),
+            }
+            if env.gait.enabled
+            else None,
         },
         "policy": {
             "file": ONNX_FILENAME,

@@ -29,8 +29,9 @@ from ogi.controllers.supervisor import SafetyEvent, SafetySupervisor, Supervisor
 from ogi.deploy.artifact import Artifact, ArtifactError, PolicySession
 from ogi.deploy.bridge import Bridge, MotorCommand, RobotState
 from ogi.deploy.feedforward import GravityFeedforward
+from ogi.envs import gait
 from ogi.envs import observations as obs_def
-from ogi.envs.config import NoiseConfig
+from ogi.envs.config import GaitConfig, NoiseConfig
 from ogi.robots import RobotSpec, get_robot
 
 PHASES = ("waiting", "zero_torque", "ramp", "running", "stopped")
@@ -123,7 +124,11 @@ class Runtime:
         self.action_scale = artifact.manifest["action"]["scale_rad"]
         self.action_clip = artifact.manifest["action"]["clip"]
         self.command = np.asarray(cfg.command, dtype=np.float64)
-        self.gait_period_s = control.get("gait_period_s")  # None: the policy reads no gait clock
+        gait_fields = control.get("gait")  # None: the policy reads no gait clock
+        self.gait = None if gait_fields is None else GaitConfig(enabled=True, **gait_fields)
+        self._swing_offsets = (
+            None if self.gait is None else gait.swing_offset_matrix(self.gait, robot.joint_names, robot.foot_sites)
+        )
         self.supervisor = SafetySupervisor(cfg.supervisor, n)
         self._rng = np.random.default_rng(0)  # policy_observation's signature; noise is off
         self._lock = threading.RLock()
@@ -219,6 +224,9 @@ class Runtime:
             )
         if mode is not ControlMode.POLICY:
             return
+        clock = None
+        if self.gait is not None:  # the env's clock: k policy steps since the start
+            clock = gait.phase(np.array([self.policy_steps]), self.policy_period_s, self.gait.period_s)
         obs = obs_def.policy_observation(
             state.gyro_body[None],
             gravity[None],
@@ -228,9 +236,7 @@ class Runtime:
             self._last_action[None],
             _NO_NOISE,
             self._rng,
-            gait_phase=None
-            if self.gait_period_s is None
-            else obs_def.gait_phase(np.array([self.policy_steps]), self.policy_period_s, self.gait_period_s),
+            gait_phase=clock,
         )[0]
         started = time.perf_counter()
         action = self.session.step(obs).astype(np.float64)
@@ -244,8 +250,12 @@ class Runtime:
                 return
             action = np.clip(action, -self.action_clip, self.action_clip)
             self._last_action = action
-            # q_des = default_pose + action_scale * action, as in the walk env
+            # q_des = default_pose + action_scale * action (+ the clock's swing offsets), as in the walk env
             self._q_des = self.default_pose + self.action_scale * action
+            if clock is not None:
+                self._q_des = (
+                    self._q_des + gait.reference_offsets(clock, self.command[None], self.gait, self._swing_offsets)[0]
+                )
 
     def _policy_loop(self) -> None:
         period = self.policy_period_s

@@ -219,8 +219,14 @@ class GaitConfig:
     period_s: float = 0.8  # one full cycle, both steps (Unitree's G1 training: 0.8 s)
     stance_fraction: float = 0.55  # share of each foot's cycle in contact
     swing_height_m: float = 0.08  # the swing's peak foot height the `gait_swing` term asks for
+    # joint offsets (rad) at the top of a swing, added to the targets of the swinging leg along the clock's arch,
+    # by joint-name fragment (e.g. {"knee" = 0.6}): a stepping pattern the policy corrects instead of discovering
+    swing_joint_offsets_rad: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "swing_joint_offsets_rad", types.MappingProxyType(dict(self.swing_joint_offsets_rad)))
+        for name, offset in self.swing_joint_offsets_rad.items():
+            check_range(f"gait.swing_joint_offsets_rad.{name}", offset, -1.5, 1.5)
         check_range("gait.period_s", self.period_s, 0.1, 10.0)
         check_range("gait.stance_fraction", self.stance_fraction, 0.05, 0.95)
         check_range("gait.swing_height_m", self.swing_height_m, 0.0, 1.0)

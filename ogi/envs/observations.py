@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ogi.envs import gait
+
 if TYPE_CHECKING:
     from ogi.envs.config import NoiseConfig
 
@@ -61,17 +63,6 @@ def policy_layout(num_joints: int, depth_pixels: int = 0, gait_clock: bool = Fal
     return ObservationLayout(names=names, sizes=sizes)
 
 
-def gait_clock_features(phase: np.ndarray) -> np.ndarray:
-    """(n, 2) sin and cos of 2 pi phase: the gait clock as the policy reads it."""
-    angle = 2.0 * np.pi * np.asarray(phase, dtype=np.float64)
-    return np.stack([np.sin(angle), np.cos(angle)], axis=1)
-
-
-def gait_phase(step: np.ndarray, ctrl_dt_s: float, period_s: float) -> np.ndarray:
-    """The gait clock's phase in [0, 1) after `step` policy steps of an episode (or a deployment)."""
-    return np.mod(np.asarray(step, dtype=np.float64) * ctrl_dt_s / period_s, 1.0)
-
-
 def privileged_layout(num_feet: int, scan_points: int = 0) -> ObservationLayout:
     names = ("base_lin_vel", "base_height", "domain_params", "foot_contact", "push_force")
     sizes = (3, 1, 8, num_feet, 3)
@@ -111,7 +102,7 @@ def policy_observation(
             joint_pos_rel,
             joint_vel * JOINT_VEL_SCALE,
             last_action,
-            *([gait_clock_features(gait_phase)] if gait_phase is not None else []),
+            *([gait.clock_features(gait_phase)] if gait_phase is not None else []),
             *([depth] if depth is not None else []),
         ],
         axis=1,

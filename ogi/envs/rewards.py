@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ogi.envs.config import RewardConfig
-
-STANDING_COMMAND = 0.1  # |command| below this (m/s and rad/s together) asks the robot to stand
+from ogi.envs.gait import STANDING_COMMAND
 
 
 @dataclass(frozen=True, kw_only=True)

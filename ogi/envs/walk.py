@@ -16,8 +16,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from mujoco import batch as mjbatch
 
+from ogi.envs import gait, sensing
 from ogi.envs import randomization as dr
-from ogi.envs import sensing
 from ogi.envs.config import WalkConfig
 from ogi.envs.curriculum import (
     command_scale,
@@ -27,9 +27,6 @@ from ogi.envs.curriculum import (
     update_curriculum,
 )
 from ogi.envs.observations import (
-    gait_phase as clock_phase,
-)
-from ogi.envs.observations import (
     policy_layout,
     policy_observation,
     privileged_layout,
@@ -37,7 +34,7 @@ from ogi.envs.observations import (
     projected_gravity,
     quat_rotate_inverse,
 )
-from ogi.envs.rewards import STANDING_COMMAND, RewardComposer, Signals
+from ogi.envs.rewards import RewardComposer, Signals
 from ogi.envs.rig import Rig
 from ogi.robots import RobotSpec, get_robot
 
@@ -133,8 +130,7 @@ class WalkVecEnv(VectorEnv):
             raise ValueError(
                 f"gait.enabled: the gait clock is for two-footed robots; '{self.robot.name}' has {nf} feet"
             )
-        # each foot's phase offset on the gait clock: a biped's feet half a cycle apart
-        self.gait_offsets = np.arange(nf) / nf
+        self.swing_offsets = gait.swing_offset_matrix(cfg.gait, self.robot.joint_names, self.robot.foot_sites)
 
         self.domain = dr.DomainParams.nominal(n)
         self.command = np.zeros((n, 3))
@@ -253,21 +249,21 @@ class WalkVecEnv(VectorEnv):
 
     def gait_phase(self) -> np.ndarray:
         """(n,) the gait clock's phase in [0, 1): it starts at 0 with each episode."""
-        return clock_phase(self.episode_step, self.cfg.sim.ctrl_dt_s, self.cfg.gait.period_s)
-
-    def _foot_phase(self) -> np.ndarray:
-        return np.mod(self.gait_phase()[:, None] + self.gait_offsets, 1.0)
+        return gait.phase(self.episode_step, self.cfg.sim.ctrl_dt_s, self.cfg.gait.period_s)
 
     def gait_stance(self) -> np.ndarray:
         """(n, f) bool: which feet the gait clock wants down now; all of them while the command is (near) zero."""
-        standing = np.linalg.norm(self.command, axis=1) < STANDING_COMMAND
-        return (self._foot_phase() < self.cfg.gait.stance_fraction) | standing[:, None]
+        return gait.stance(self.gait_phase(), self.command, self.cfg.gait, len(self.robot.foot_sites))
 
     def gait_foot_height(self) -> np.ndarray:
         """(n, f) m: the foot height the gait clock asks for now: 0 in stance, a half-sine arch over the swing."""
-        gait = self.cfg.gait
-        swing = np.clip((self._foot_phase() - gait.stance_fraction) / (1.0 - gait.stance_fraction), 0.0, 1.0)
-        return gait.swing_height_m * np.sin(np.pi * swing) * ~self.gait_stance()
+        return gait.foot_height(self.gait_phase(), self.command, self.cfg.gait, len(self.robot.foot_sites))
+
+    def gait_reference(self) -> np.ndarray:
+        """(n, j) rad: the swing-leg offsets the clock adds to the joint targets now (zero without a clock)."""
+        if not self.cfg.gait.enabled:
+            return np.zeros((self.num_envs, self.robot.num_joints))
+        return gait.reference_offsets(self.gait_phase(), self.command, self.cfg.gait, self.swing_offsets)
 
     def set_commands(self, command: np.ndarray) -> dict[str, np.ndarray]:
         """Replace every simulation's velocity command (n, 3) (vx m/s, vy m/s, yaw rate rad/s); returns the
@@ -333,7 +329,8 @@ class WalkVecEnv(VectorEnv):
                 cfg.randomization, len(ids), cfg.sim.ctrl_dt_s, self.rng
             )
         rig.set_push(self.push_force)
-        rig.set_targets(self.default_pose + self.robot.action_scale * action, self.tau_ff)
+        # the clock's phase as the policy saw it when it chose this action
+        rig.set_targets(self.default_pose + self.robot.action_scale * action + self.gait_reference(), self.tau_ff)
         failed = rig.step(cfg.sim.substeps)
         self.episode_step += 1
         if pushed.any():

@@ -64,6 +64,9 @@ BIPED_WEIGHT_OVERRIDES = {
     "feet_air_time": 0.5,
 }
 BIPED_WEIGHTS = {**DEFAULT_REWARD_WEIGHTS, **BIPED_WEIGHT_OVERRIDES}
+# a stepping pattern under the policy: at the top of a swing the hip flexes 0.3 rad, the knee 0.6 rad and the
+# ankle turns the foot back level (the policy learns to balance and steer on it rather than to discover stepping)
+BIPED_SWING_OFFSETS_RAD = {"hip_pitch": -0.3, "knee": 0.6, "ankle_pitch": -0.3}
 # what a 1.3 m, 32 kg biped is asked: brisk walking, a side-step, turning, as G1 joystick tasks do
 BIPED_COMMANDS = CommandConfig(lin_vel_x_mps=(-0.5, 0.8), lin_vel_y_mps=(-0.3, 0.3), yaw_rate_radps=(-0.8, 0.8))
 
@@ -126,7 +129,7 @@ def preset(robot: str = "go2", task: str = "walk") -> TrainConfig:
             num_envs=256,
             sim=SimConfig(sim_dt_s=0.004),
             commands=BIPED_COMMANDS,
-            gait=GaitConfig(enabled=True),
+            gait=GaitConfig(enabled=True, swing_joint_offsets_rad=BIPED_SWING_OFFSETS_RAD),
             rewards=RewardConfig(weights=BIPED_WEIGHTS, feet_air_time_target_s=0.3, feet_air_time_max_s=0.4),
         )
     else:

@@ -211,7 +211,7 @@ class RecordingSession:
 
 def test_a_policy_with_a_gait_clock_reads_the_clock_the_env_trained_it_on(exported):
     from ogi.deploy.export import observation_fields
-    from ogi.envs.observations import gait_clock_features, gait_phase
+    from ogi.envs import gait
 
     artifact = load_artifact(exported)
     fields = observation_fields(12, depth_pixels=0, gait_clock=True)
@@ -219,14 +219,31 @@ def test_a_policy_with_a_gait_clock_reads_the_clock_the_env_trained_it_on(export
     manifest = dict(
         artifact.manifest,
         observation=dict(artifact.manifest["observation"], fields=fields, size=47),
-        control=dict(artifact.manifest["control"], gait_period_s=0.8),
+        control=dict(
+            artifact.manifest["control"],
+            gait={
+                "period_s": 0.8,
+                "stance_fraction": 0.5,
+                "swing_height_m": 0.08,
+                "swing_joint_offsets_rad": {"calf": -0.5},
+            },
+        ),
     )
     bridge = FakeBridge()
-    rt = Runtime(dataclasses.replace(artifact, manifest=manifest), bridge, RuntimeConfig(zero_torque_s=0.5, ramp_s=2.0))
+    cfg = RuntimeConfig(zero_torque_s=0.5, ramp_s=2.0, command=(0.5, 0.0, 0.0))
+    rt = Runtime(dataclasses.replace(artifact, manifest=manifest), bridge, cfg)
     rt.t0 = 0.0
     rt.session = recorder = RecordingSession()
     _run(rt, bridge, 0.0, 3.0)
     assert len(recorder.seen) > 10
     # the k-th policy step since running began sees the clock an env episode shows at its k-th step
-    expected = gait_clock_features(gait_phase(np.arange(len(recorder.seen)), 0.02, 0.8))
+    expected = gait.clock_features(gait.phase(np.arange(len(recorder.seen)), 0.02, 0.8))
     np.testing.assert_allclose(np.stack(recorder.seen)[:, -2:], expected, atol=1e-6)
+    # the targets carry the swinging legs' offsets of the clock the last action was chosen on
+    clock = gait.phase(np.array([len(recorder.seen) - 1]), 0.02, 0.8)
+    offsets = gait.swing_offset_matrix(rt.gait, GO2.joint_names, GO2.foot_sites)
+    expected_q = (
+        np.asarray(GO2.default_pose) + gait.reference_offsets(clock, np.array([cfg.command]), rt.gait, offsets)[0]
+    )
+    np.testing.assert_allclose(rt._q_des, expected_q)
+    assert np.abs(offsets).sum() == 2.0 and np.abs(rt._q_des - GO2.default_pose).max() > 0.1  # one calf per foot
