@@ -95,17 +95,31 @@ def walk_command(
     }
 
 
+def robot_commands(robot: str) -> tuple[tuple[float, float, float], ...]:
+    """`DEFAULT_COMMANDS` clipped into the robot's command space (its `walk` preset's ranges)."""
+    from ogi.training.config import preset
+
+    space = preset(robot).env.commands
+    low, high = zip(space.lin_vel_x_mps, space.lin_vel_y_mps, space.yaw_rate_radps)
+    return tuple(tuple(float(v) for v in np.clip(c, low, high)) for c in DEFAULT_COMMANDS)
+
+
 def sim_to_sim(
     run: Path,
     artifact_dir: Path,
     *,
     seconds: float = 20.0,
-    commands: tuple[tuple[float, float, float], ...] = DEFAULT_COMMANDS,
+    commands: tuple[tuple[float, float, float], ...] | None = None,
 ) -> dict[str, Any]:
-    """Export `run` to `artifact_dir`, walk each command on the 1 kHz robot; the summary over commands."""
+    """Export `run` to `artifact_dir`, walk each command on the 1 kHz robot; the summary over commands.
+
+    By default the five `DEFAULT_COMMANDS`, each clipped into the robot's command space (its walk preset's).
+    """
     from ogi.deploy.export import export_policy
 
     artifact = export_policy(Path(run), Path(artifact_dir))
+    if commands is None:
+        commands = robot_commands(artifact.robot_name)
     runs = [walk_command(artifact, command, seconds=seconds) for command in commands]
     return {
         "tracking_error_mps": float(np.mean([r["tracking_error_mps"] for r in runs])),

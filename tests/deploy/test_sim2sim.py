@@ -17,3 +17,11 @@ def test_a_robot_that_is_never_stood_up_counts_as_fallen(exported):
     # no start-up time: the policy never runs and the folded robot's base is below half its standing height
     result = walk_command(load_artifact(exported), (0.5, 0.0, 0.0), seconds=0.5, settle_s=0.0, start_up_s=0.0)
     assert result["fell"] and result["seconds_walked"] < 0.01
+
+
+def test_sim_to_sim_asks_each_robot_only_what_its_command_space_holds():
+    from ogi.deploy.sim2sim import DEFAULT_COMMANDS, robot_commands
+
+    assert robot_commands("go2") == DEFAULT_COMMANDS
+    biped = robot_commands("biped")
+    assert (0.0, 0.3, 0.0) in biped and all(abs(vy) <= 0.3 and -0.5 <= vx <= 0.8 for vx, vy, _ in biped)
