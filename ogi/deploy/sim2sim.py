@@ -60,10 +60,17 @@ def walk_command(
     settle_s: float = 2.0,
     start_up_s: float = 3.0,
 ) -> dict[str, Any]:
-    """Hold one command for `seconds` after start-up; mean linear and yaw-rate errors after `settle_s`."""
+    """Hold one command for `seconds` after start-up; mean linear and yaw-rate errors after `settle_s`.
+
+    A quadruped starts lying folded and goes through the runtime's whole start-up (zero torque, then the ramp to
+    its stance). A two-legged robot cannot stand up from the ground that way: it starts standing, as if held in a
+    gantry, with no zero-torque phase; the ramp then holds its default pose until the policy takes over.
+    """
     spec = get_robot(artifact.robot_name)
-    sim = SimRobot(spec, SimRobotConfig())
-    runtime = Runtime(artifact, _SteppedBridge(sim), RuntimeConfig(command=command))
+    two_legged = len(spec.foot_sites) == 2
+    sim = SimRobot(spec, SimRobotConfig(start="stand" if two_legged else "lying"))
+    runtime_cfg = RuntimeConfig(command=command, zero_torque_s=0.0 if two_legged else RuntimeConfig.zero_torque_s)
+    runtime = Runtime(artifact, _SteppedBridge(sim), runtime_cfg)
     runtime.t0 = 0.0
     policy_every = round(runtime.policy_period_s / runtime.pd_period_s)
     ticks = round((start_up_s + seconds) / runtime.pd_period_s)
