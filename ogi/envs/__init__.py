@@ -8,6 +8,10 @@ import importlib
 
 _WHERE = {
     "ENV_IDS": "ogi.envs.registration",
+    "TASK_ENV_IDS": "ogi.envs.registration",
+    "WholeBodyConfig": "ogi.envs.wholebody",
+    "WholeBodyEnv": "ogi.envs.single",
+    "WholeBodyVecEnv": "ogi.envs.wholebody",
     "REWARD_TERMS": "ogi.envs.rewards",
     "CommandConfig": "ogi.envs.config",
     "ConfigError": "ogi.envs.config",

@@ -238,6 +238,10 @@ class Rig:
     def foot_pos(self) -> np.ndarray:
         return self._site_xpos[:, self.foot_site_ids]
 
+    def site_pos(self, site_ids: np.ndarray) -> np.ndarray:
+        """(n, k, 3) world positions of sites `site_ids` (e.g. a hand's grasp point)."""
+        return self._site_xpos[:, site_ids]
+
     def foot_force(self) -> np.ndarray:
         return self._sensordata[:, self.touch_adr]
 

@@ -36,6 +36,33 @@ class WalkEnv(gym.Env):
         self.vec.close()
 
 
+class WholeBodyEnv(gym.Env):
+    """One simulation of a whole-body task (`reach`, `pick_place`, `push`); the batched one is `WholeBodyVecEnv`."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, task: str = "reach", config=None):
+        from ogi.envs.wholebody import WholeBodyConfig, WholeBodyVecEnv
+
+        base = config or WholeBodyConfig(task=task)
+        walk = dataclasses.replace(base.walk, sim=dataclasses.replace(base.walk.sim, nthread=1))
+        self.vec = WholeBodyVecEnv(dataclasses.replace(base, num_envs=1, walk=walk), autoreset=False)
+        self.observation_space = self.vec.single_observation_space
+        self.action_space = self.vec.single_action_space
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        obs, _ = self.vec.reset(seed=seed)
+        return _row(obs), {}
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.vec.step(np.asarray(action)[None])
+        return _row(obs), float(reward[0]), bool(terminated[0]), bool(truncated[0]), _info_row(info)
+
+    def close(self) -> None:
+        self.vec.close()
+
+
 def _row(obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {key: value[0] for key, value in obs.items()}
 

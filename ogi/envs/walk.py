@@ -265,6 +265,10 @@ class WalkVecEnv(VectorEnv):
             return np.zeros((self.num_envs, self.robot.num_joints))
         return gait.reference_offsets(self.gait_phase(), self.command, self.cfg.gait, self.swing_offsets)
 
+    def observe(self) -> dict[str, np.ndarray]:
+        """Every simulation's observations of its current state, e.g. after a task moved objects in the scene."""
+        return self._observe()
+
     def set_commands(self, command: np.ndarray) -> dict[str, np.ndarray]:
         """Replace every simulation's velocity command (n, 3) (vx m/s, vy m/s, yaw rate rad/s); returns the
         observations with the new command, for a judge that drives chosen commands."""

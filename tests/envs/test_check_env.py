@@ -40,3 +40,14 @@ def test_make_vec_gives_the_batched_env():
     obs, _ = envs.reset(seed=0)
     assert obs["policy"].shape[0] == 3
     envs.close()
+
+
+@pytest.mark.parametrize("task", ["reach", "pick_place", "push"])
+def test_whole_body_tasks_are_registered_and_pass_gymnasiums_check(task):
+    from ogi.envs import TASK_ENV_IDS
+
+    env = gymnasium.make(TASK_ENV_IDS[task])
+    gym_check_env(env.unwrapped, skip_render_check=True)
+    obs, _ = env.reset(seed=0)
+    assert obs["task"].shape == (20,) and env.action_space.shape == (23,)
+    env.close()
