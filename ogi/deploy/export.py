@@ -33,6 +33,7 @@ from ogi.deploy.artifact import (
     manifest_sha256,
 )
 from ogi.envs import observations as obs_def
+from ogi.envs.config import held_joint_mask
 from ogi.robots import RobotSpec, get_robot
 
 OPSET = 17
@@ -113,6 +114,7 @@ def build_manifest(
     env = cfg.env
     depth_pixels = env.depth_camera.pixels if env.depth_camera.enabled else 0
     fields = observation_fields(robot.num_joints, depth_pixels, gait_clock=env.gait.enabled)
+    held_mask = held_joint_mask(robot.joint_names, env.held_joints)
     obs_size = sum(f["size"] for f in fields)
     return {
         "format": FORMAT,
@@ -139,6 +141,8 @@ def build_manifest(
             "clip": env.action_clip,
             "scale_rad": robot.action_scale,
             "law": "q_des = default_pose_rad + scale_rad * clip(action, -clip, clip) [+ control.gait swing offsets]",
+            # joints held at the default pose: their actions read as zero
+            "held_joints": [j for j, h in zip(robot.joint_names, held_mask) if h],
         },
         "control": {
             "policy_rate_hz": POLICY_RATE_HZ,

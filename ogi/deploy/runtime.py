@@ -123,6 +123,8 @@ class Runtime:
         self.limit = np.asarray(robot.torque_limit)
         self.action_scale = artifact.manifest["action"]["scale_rad"]
         self.action_clip = artifact.manifest["action"]["clip"]
+        held = set(artifact.manifest["action"].get("held_joints", []))
+        self.held = np.array([j in held for j in robot.joint_names], dtype=bool)
         self.command = np.asarray(cfg.command, dtype=np.float64)
         gait_fields = control.get("gait")  # None: the policy reads no gait clock
         self.gait = None if gait_fields is None else GaitConfig(enabled=True, **gait_fields)
@@ -249,6 +251,7 @@ class Runtime:
             if mode is not ControlMode.POLICY:
                 return
             action = np.clip(action, -self.action_clip, self.action_clip)
+            action[self.held] = 0.0  # as in the walk env: held joints stay at the default pose
             self._last_action = action
             # q_des = default_pose + action_scale * action (+ the clock's swing offsets), as in the walk env
             self._q_des = self.default_pose + self.action_scale * action

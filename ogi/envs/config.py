@@ -240,6 +240,9 @@ class WalkConfig:
     num_envs: int = 64
     episode_length_s: float = 20.0
     action_clip: float = 4.0  # actions are clipped to [-action_clip, action_clip] before scaling
+    # joints held at their default pose whatever the policy outputs (their actions read as zero), by name
+    # fragment: e.g. a humanoid's arms while it learns to walk, left to a manipulation policy later
+    held_joints: tuple[str, ...] = ()
     seed: int = 0
     sim: SimConfig = field(default_factory=SimConfig)
     commands: CommandConfig = field(default_factory=CommandConfig)
@@ -276,3 +279,13 @@ def load_walk_config(path: Path, **overrides: Any) -> WalkConfig:
     """Read a `WalkConfig` from a TOML file; errors name the file and the field."""
     cfg = config_from_toml(WalkConfig, path)
     return dataclasses.replace(cfg, **overrides) if overrides else cfg
+
+
+def held_joint_mask(joint_names: tuple[str, ...], fragments: tuple[str, ...]) -> Any:
+    """(j,) bool: the joints whose names contain one of `fragments`; a fragment that names none is an error."""
+    unmatched = [f for f in fragments if not any(f in j for j in joint_names)]
+    if unmatched:
+        raise ValueError(f"held_joints {unmatched} name none of the robot's joints: {', '.join(joint_names)}")
+    import numpy as np
+
+    return np.array([any(f in j for f in fragments) for j in joint_names], dtype=bool)

@@ -18,7 +18,7 @@ from mujoco import batch as mjbatch
 
 from ogi.envs import gait, sensing
 from ogi.envs import randomization as dr
-from ogi.envs.config import WalkConfig
+from ogi.envs.config import WalkConfig, held_joint_mask
 from ogi.envs.curriculum import (
     command_scale,
     curriculum_summary,
@@ -130,6 +130,7 @@ class WalkVecEnv(VectorEnv):
             raise ValueError(
                 f"gait.enabled: the gait clock is for two-footed robots; '{self.robot.name}' has {nf} feet"
             )
+        self.held = held_joint_mask(self.robot.joint_names, cfg.held_joints)
         self.swing_offsets = gait.swing_offset_matrix(cfg.gait, self.robot.joint_names, self.robot.foot_sites)
 
         self.domain = dr.DomainParams.nominal(n)
@@ -319,6 +320,7 @@ class WalkVecEnv(VectorEnv):
         nonfinite_action = ~np.isfinite(action).all(axis=1)
         action[nonfinite_action] = 0.0  # hold the default pose rather than feed NaN to the PD
         np.clip(action, -cfg.action_clip, cfg.action_clip, out=action)
+        action[:, self.held] = 0.0
         self.last_action, self.action = self.action, action
 
         self.push_countdown -= 1

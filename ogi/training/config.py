@@ -67,6 +67,7 @@ BIPED_WEIGHTS = {**DEFAULT_REWARD_WEIGHTS, **BIPED_WEIGHT_OVERRIDES}
 # a stepping pattern under the policy: at the top of a swing the hip flexes 0.3 rad, the knee 0.6 rad and the
 # ankle turns the foot back level (the policy learns to balance and steer on it rather than to discover stepping)
 BIPED_SWING_OFFSETS_RAD = {"hip_pitch": -0.3, "knee": 0.6, "ankle_pitch": -0.3}
+HUMANOID_HELD_JOINTS = ("waist", "shoulder", "elbow", "gripper")
 # what a 1.3 m, 32 kg biped is asked: brisk walking, a side-step, turning, as G1 joystick tasks do
 BIPED_COMMANDS = CommandConfig(lin_vel_x_mps=(-0.5, 0.8), lin_vel_y_mps=(-0.3, 0.3), yaw_rate_radps=(-0.8, 0.8))
 
@@ -125,6 +126,9 @@ def preset(robot: str = "go2", task: str = "walk") -> TrainConfig:
         raise ConfigError(f"unknown task '{task}'; known tasks: {', '.join(TASKS)}")
     if is_biped(robot):
         env = WalkConfig(
+            # a humanoid walks with its waist and arms held (its manipulation policy will own the arms): their
+            # exploration noise spun the body about its vertical axis and no family walked after 12 minutes
+            held_joints=HUMANOID_HELD_JOINTS if robot == "humanoid" else (),
             robot=robot,
             num_envs=256,
             sim=SimConfig(sim_dt_s=0.004),

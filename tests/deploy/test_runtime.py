@@ -247,3 +247,24 @@ def test_a_policy_with_a_gait_clock_reads_the_clock_the_env_trained_it_on(export
     )
     np.testing.assert_allclose(rt._q_des, expected_q)
     assert np.abs(offsets).sum() == 2.0 and np.abs(rt._q_des - GO2.default_pose).max() > 0.1  # one calf per foot
+
+
+def test_held_joints_are_held_by_the_runtime_as_in_the_env(exported):
+    artifact = load_artifact(exported)
+    manifest = dict(artifact.manifest, action=dict(artifact.manifest["action"], held_joints=["FR_calf_joint"]))
+    bridge = FakeBridge()
+    rt = Runtime(dataclasses.replace(artifact, manifest=manifest), bridge, RuntimeConfig(zero_torque_s=0.5, ramp_s=2.0))
+    rt.t0 = 0.0
+
+    class Ones:
+        def step(self, obs):
+            return np.ones(12, dtype=np.float32)
+
+        def reset(self):
+            pass
+
+    rt.session = Ones()
+    _run(rt, bridge, 0.0, 3.0)
+    calf = list(GO2.joint_names).index("FR_calf_joint")
+    assert rt._q_des[calf] == GO2.default_pose[calf]
+    assert rt._q_des[calf - 1] == pytest.approx(GO2.default_pose[calf - 1] + rt.action_scale)

@@ -263,3 +263,19 @@ def test_the_gait_clock_is_refused_for_a_quadruped():
 
     with pytest.raises(ValueError, match="two-footed robots; 'go2' has 4 feet"):
         WalkVecEnv(WalkConfig(num_envs=1, gait=GaitConfig(enabled=True)))
+
+
+def test_held_joints_stay_at_the_default_pose_whatever_the_policy_says():
+    cfg = WalkConfig(robot="humanoid", num_envs=1, held_joints=("shoulder", "elbow"))
+    env = WalkVecEnv(cfg)
+    env.reset(seed=0)
+    seen = []
+    set_targets = env.rig.set_targets
+    env.rig.set_targets = lambda q_des, tau_ff: (seen.append(q_des.copy()), set_targets(q_des, tau_ff))
+    env.step(np.ones((1, 23)))
+    names = env.robot.joint_names
+    held = [i for i, j in enumerate(names) if "shoulder" in j or "elbow" in j]
+    assert len(held) == 8 and not env.action[0, held].any() and env.action[0, 0] == 1.0
+    np.testing.assert_allclose(seen[0][0, held], np.asarray(env.robot.default_pose)[held])
+    with pytest.raises(ValueError, match=r"held_joints \['wrist'\] name none"):
+        WalkVecEnv(WalkConfig(robot="humanoid", num_envs=1, held_joints=("wrist",)))
