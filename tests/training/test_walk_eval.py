@@ -121,7 +121,9 @@ def test_a_biped_is_judged_in_its_own_command_space_with_its_gait_clock():
     cfg = preset("biped")
     assert cfg.env.gait.enabled and cfg.env.commands.lin_vel_x_mps == (-0.5, 0.8)
     assert not preset("go2").env.gait.enabled and preset("go2").env.commands == CommandConfig()
-    env_cfg = dataclasses.replace(cfg.env, num_envs=1, sim=SimConfig(sim_dt_s=0.004, nthread=1))
+    # without the stepping pattern under it, a zero policy stands still
+    still = dataclasses.replace(cfg.env.gait, swing_joint_offsets_rad={})
+    env_cfg = dataclasses.replace(cfg.env, num_envs=1, gait=still, sim=SimConfig(sim_dt_s=0.004, nthread=1))
     obs_size = 45 + 2  # proprioception and the gait clock
     actor = make_actor(obs_size, 12, ActorConfig(kind="mlp", hidden_sizes=(8,)))
     torch.nn.init.zeros_(actor.head[-1].weight)
