@@ -104,14 +104,22 @@ def _add_box(spec: mujoco.MjSpec) -> None:
     body.add_geom(name="box_geom", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.1, 0.1, 0.1], mass=1.0, rgba=BOX_RGBA)
     found = [1, 0, 1]  # intprm: data = found, no reduction, one slot: the number of contacts
     box = {"reftype": mujoco.mjtObj.mjOBJ_BODY, "refname": "box", "intprm": found}
-    spec.add_sensor(name="box_contacts", type=mujoco.mjtSensor.mjSENS_CONTACT, objtype=mujoco.mjtObj.mjOBJ_BODY,
-                    objname="box", intprm=found)  # fmt: skip
+    spec.add_sensor(
+        name="box_contacts",
+        type=mujoco.mjtSensor.mjSENS_CONTACT,
+        objtype=mujoco.mjtObj.mjOBJ_BODY,
+        objname="box",
+        intprm=found,
+    )
     for side in SIDES:
         for geom in (f"{side}_jaw", f"{side}_finger"):
             spec.add_sensor(
-                name=f"{geom}_box", type=mujoco.mjtSensor.mjSENS_CONTACT, objtype=mujoco.mjtObj.mjOBJ_GEOM,
-                objname=geom, **box,
-            )  # fmt: skip
+                name=f"{geom}_box",
+                type=mujoco.mjtSensor.mjSENS_CONTACT,
+                objtype=mujoco.mjtObj.mjOBJ_GEOM,
+                objname=geom,
+                **box,
+            )
 
 
 def _add_tables(spec: mujoco.MjSpec) -> None:
@@ -121,9 +129,14 @@ def _add_tables(spec: mujoco.MjSpec) -> None:
             name=f"{name}_geom", type=mujoco.mjtGeom.mjGEOM_BOX, size=[*TABLE_HALF_XY_M, 0.35], rgba=TABLE_RGBA
         )
     spec.add_sensor(
-        name="box_table_b", type=mujoco.mjtSensor.mjSENS_CONTACT, objtype=mujoco.mjtObj.mjOBJ_BODY, objname="box",
-        reftype=mujoco.mjtObj.mjOBJ_BODY, refname="table_b", intprm=[1, 0, 1],
-    )  # fmt: skip
+        name="box_table_b",
+        type=mujoco.mjtSensor.mjSENS_CONTACT,
+        objtype=mujoco.mjtObj.mjOBJ_BODY,
+        objname="box",
+        reftype=mujoco.mjtObj.mjOBJ_BODY,
+        refname="table_b",
+        intprm=[1, 0, 1],
+    )
 
 
 class WholeBodyVecEnv:
@@ -288,9 +301,12 @@ class WholeBodyVecEnv:
             half[:, :2] = rng.uniform(*cfg.push_box_half_m, (k, 2))
             box_xy = around(start, cfg.push_box_distance_m)
             self._set_box(
-                ids, np.column_stack([box_xy, half[:, 2]]), rng.uniform(-np.pi, np.pi, k), half,
+                ids,
+                np.column_stack([box_xy, half[:, 2]]),
+                rng.uniform(-np.pi, np.pi, k),
+                half,
                 rng.uniform(*cfg.push_box_mass_kg, k),
-            )  # fmt: skip
+            )
             self.goal[ids, :2] = around(box_xy, cfg.goal_distance_m)
             self.goal[ids, 2] = 0.0
         else:
@@ -314,9 +330,12 @@ class WholeBodyVecEnv:
                 [np.full(k, SMALL_BOX_HALF_X_M), rng.uniform(lo_y, hi_y, k), rng.uniform(lo_z, hi_z, k)]
             )
             self._set_box(
-                ids, np.column_stack([first, height[:, 0] + half[:, 2]]), rng.uniform(-np.pi, np.pi, k), half,
+                ids,
+                np.column_stack([first, height[:, 0] + half[:, 2]]),
+                rng.uniform(-np.pi, np.pi, k),
+                half,
                 rng.uniform(*cfg.small_box_mass_kg, k),
-            )  # fmt: skip
+            )
             self.goal[ids] = np.column_stack([second, height[:, 1] + half[:, 2]])
         if self.has_box:
             self.walk.batch.set_const(ids)  # bounding volumes and the box's mass and inertia
@@ -405,10 +424,16 @@ class WholeBodyVecEnv:
         else:
             box_fields = [np.zeros((n, 3)), np.zeros((n, 2)), np.zeros((n, 3))]
         task = np.concatenate(
-            [local(self.goal), *box_fields, local(grasp[:, 0]), local(grasp[:, 1]), self.held(),
-             self.progress_distance()[:, None]],
+            [
+                local(self.goal),
+                *box_fields,
+                local(grasp[:, 0]),
+                local(grasp[:, 1]),
+                self.held(),
+                self.progress_distance()[:, None],
+            ],
             axis=1,
-        ).astype(np.float32)  # fmt: skip
+        ).astype(np.float32)
         np.nan_to_num(task, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
         return {**obs, "task": task}
 

@@ -41,8 +41,10 @@ def test_a_far_target_gets_a_command_toward_it_and_a_near_one_none(env):
 
 def test_the_expert_touches_a_target_in_reach_with_the_nearer_hand(env):
     env.reset(seed=1)
-    env.place_goal([0, 1, 2], np.stack([_around(env, 0.3, 0.2, 0.95)[0], _around(env, 0.3, -0.2, 0.95)[1],
-                                        _around(env, 0.35, 0.0, 1.0)[2]]))  # fmt: skip
+    env.place_goal(
+        [0, 1, 2],
+        np.stack([_around(env, 0.3, 0.2, 0.95)[0], _around(env, 0.3, -0.2, 0.95)[1], _around(env, 0.35, 0.0, 1.0)[2]]),
+    )
     expert = ReachExpert(env)
     touched = np.zeros(3, dtype=bool)
     for _ in range(40):
