@@ -9,8 +9,11 @@ error bounds to the errors averaged over the families instead. Training time exc
 At the end the policy is exported to ONNX and run by the deployment runtime on the sim bridge at 1 kHz
 (`sim2sim`). Prints one JSON object (last on stdout) and writes the learning curve as PNG.
 
-    python benchmarks/learn_walk.py [--actor gru|mlp] [--minutes 10] [--seed 0] [--config over.toml]
-        [--out runs/learn_walk_gru]
+    python benchmarks/learn_walk.py [--robot go2|biped|humanoid] [--actor gru|mlp] [--minutes 10] [--seed 0]
+        [--config over.toml] [--out runs/learn_walk_gru]
+
+Each robot trains with its own preset and is judged in its own command space (two-legged robots: vx in
+[-0.5, 0.8] m/s, vy in [-0.3, 0.3] m/s, yaw rate in [-0.8, 0.8] rad/s; a gait clock; the humanoid's arms held).
 """
 
 from __future__ import annotations
