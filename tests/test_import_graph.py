@@ -259,7 +259,8 @@ def _fresh_import(code: str) -> str:
     ).stdout.strip()
 
 
-# what the robot side may load of the env layer: configs and the observation layout, all numpy-only
+# what the robot side may load of the env layer: configs, the observation layout and the gait clock a two-legged
+# policy reads, all numpy-only
 ROBOT_SIDE_ENV_MODULES = {
     "ogi.envs",
     "ogi.envs.registration",
@@ -267,6 +268,7 @@ ROBOT_SIDE_ENV_MODULES = {
     "ogi.envs.curriculum",
     "ogi.envs.sensing",
     "ogi.envs.observations",
+    "ogi.envs.gait",
 }
 
 
