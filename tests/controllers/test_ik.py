@@ -4,12 +4,10 @@ import numpy as np
 import pytest
 
 from ogi.controllers.ik import solve_site_ik
-from ogi.envs import WalkConfig
-from ogi.envs.config import RandomizationConfig
 from ogi.envs.wholebody import WholeBodyConfig, WholeBodyVecEnv
+from tests.envs.test_wholebody import STILL
 
 ARM = [f"right_{j}_joint" for j in ("shoulder_pitch", "shoulder_roll", "shoulder_yaw", "elbow")]
-STILL = WalkConfig(randomization=RandomizationConfig(enabled=False, initial_joint_offset_rad=0.0))
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,9 @@
 import numpy as np
 import pytest
 
-from ogi.envs import WalkConfig
-from ogi.envs.config import RandomizationConfig
 from ogi.envs.wholebody import WholeBodyConfig, WholeBodyVecEnv
 from ogi.hierarchy.reach_expert import ReachExpert
-
-STILL = WalkConfig(randomization=RandomizationConfig(enabled=False, initial_joint_offset_rad=0.0))
+from tests.envs.test_wholebody import STILL
 
 
 @pytest.fixture(scope="module")
