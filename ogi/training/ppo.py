@@ -171,9 +171,22 @@ class PPO:
         reference: FrozenPolicy | None = None,
         lagrangian: CostLagrangian | None = None,
         mirrors=None,
+        active_actions: torch.Tensor | None = None,
     ):
         """lagrangian: the fall constraint's cost critic and multiplier (PPO-Lagrangian), or None.
-        mirrors: (observation mirror, action mirror) for `symmetry_coef` (ogi.envs.symmetry), or None."""
+        mirrors: (observation mirror, action mirror) for `symmetry_coef` (ogi.envs.symmetry), or None.
+        active_actions: (a,) bool, the action dims the env acts on (None: all). The others (held joints) are not
+        explored and are left out of the likelihood, entropy and KL: their noise would reach no reward, and the
+        entropy bonus alone would widen them without bound."""
+        if active_actions is not None:
+            active_actions = torch.as_tensor(active_actions, dtype=torch.bool)
+            if active_actions.shape != (actor.act_dim,) or not bool(active_actions.any()):
+                raise ValueError(
+                    f"active_actions must be a ({actor.act_dim},) mask with at least one action on, "
+                    f"got shape {tuple(active_actions.shape)}"
+                )
+            active_actions = None if bool(active_actions.all()) else active_actions
+        self.active = active_actions
         if cfg.symmetry_coef > 0 and mirrors is None:
             raise ValueError("ppo.symmetry_coef > 0 needs the observation and action mirrors of the robot")
         self.mirrors = mirrors
@@ -207,14 +220,15 @@ class PPO:
         cobs = self.critic_normalizer(critic_obs)
         mean, self.state = self.actor(obs, self.state)
         std = self.actor.log_std.exp()
-        action = mean + std * torch.randn_like(mean)
+        noise = std * torch.randn_like(mean)
+        action = mean + (noise if self.active is None else noise * self.active)
         t = self._step
         st = self.storage
         st.policy_obs[t] = obs
         st.critic_obs[t] = cobs
         st.actions[t] = action
         st.means[t] = mean
-        st.log_probs[t] = gaussian_log_prob(mean, self.actor.log_std, action)
+        st.log_probs[t] = gaussian_log_prob(*self._on(mean, self.actor.log_std, action))
         st.values[t] = self.critic(cobs)
         if self.reference is not None:
             st.reference_means[t] = self.reference.mean(policy_obs)
@@ -310,7 +324,7 @@ class PPO:
         out = {key: value / count for key, value in sums.items()}
         out["policy/kl_last_epoch"] = last_epoch_kl
         out["policy/learning_rate"] = self.learning_rate
-        out["policy/std"] = float(self.actor.log_std.detach().exp().mean())
+        out["policy/std"] = float(self._on(self.actor.log_std.detach())[0].exp().mean())
         if self.lagrangian is not None:
             out["safety/lambda"] = self.lagrangian.multiplier
         return out
@@ -334,17 +348,19 @@ class PPO:
             mean = self.actor.forward_sequence(obs, state0, starts)
         log_std = self.actor.log_std
         actions = st.actions[:, env_ids]
-        log_prob = gaussian_log_prob(mean, log_std, actions)
+        log_prob = gaussian_log_prob(*self._on(mean, log_std, actions))
         advantages = st.advantages[:, env_ids]
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
 
         with torch.no_grad():
             # KL(pi_old || pi) between the collecting policy and the current one
-            kl = gaussian_kl(st.means[:, env_ids], st.log_std_at_collection, mean.detach(), log_std.detach()).mean()
+            kl = gaussian_kl(
+                *self._on(st.means[:, env_ids], st.log_std_at_collection, mean.detach(), log_std.detach())
+            ).mean()
         surrogate = clipped_surrogate_loss(log_prob, st.log_probs[:, env_ids], advantages, cfg.clip)
         values = self.critic(st.critic_obs[:, env_ids])
         value_loss = clipped_value_loss(values, st.values[:, env_ids], st.returns[:, env_ids], cfg.clip)
-        entropy = gaussian_entropy(log_std, mean.shape[:-1]).mean()
+        entropy = gaussian_entropy(*self._on(log_std), mean.shape[:-1]).mean()
         # L = L_clip + c_v L_value - c_e H
         loss = surrogate + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
         extra: dict[str, float] = {}
@@ -372,7 +388,9 @@ class PPO:
         reference_kl = torch.zeros(())
         if self.reference is not None:
             # + beta KL(pi || pi_ref): fine-tuning stays near the policy it started from
-            reference_kl = gaussian_kl(mean, log_std, st.reference_means[:, env_ids], self.reference.log_std).mean()
+            reference_kl = gaussian_kl(
+                *self._on(mean, log_std, st.reference_means[:, env_ids], self.reference.log_std)
+            ).mean()
             loss = loss + cfg.reference_kl_coef * reference_kl
 
         symmetry = torch.zeros(())
@@ -394,6 +412,12 @@ class PPO:
             "policy/kl_reference": float(reference_kl.detach()),
             "loss/symmetry": float(symmetry.detach()),
         }
+
+    def _on(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The tensors' last dim cut to the active actions (all of them when none is held)."""
+        if self.active is None:
+            return tensors
+        return tuple(x[..., self.active] for x in tensors)
 
     def _mirror_obs(self, obs: torch.Tensor) -> torch.Tensor:
         """Stored (normalized) policy observations mirrored: back to raw units, reflected, normalized again."""

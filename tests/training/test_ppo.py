@@ -240,3 +240,38 @@ def test_reference_coefficient_without_reference_is_an_error():
             2,
             PPOConfig(reference_kl_coef=1.0),
         )
+
+
+def test_held_actions_are_not_explored_and_the_entropy_bonus_leaves_them_alone():
+    """With action 1 held, its samples are the mean, and entropy-only updates widen action 0 but not action 1."""
+    torch.manual_seed(0)
+    n, obs_dim = 8, 4
+    actor = make_actor(obs_dim, 2, ActorConfig(kind="mlp", hidden_sizes=(8,)))
+    ppo = PPO(
+        actor,
+        Critic(obs_dim, CriticConfig(hidden_sizes=(8,))),
+        EmpiricalNormalizer(obs_dim),
+        EmpiricalNormalizer(obs_dim),
+        n,
+        PPOConfig(rollout_steps=8, epochs=4, minibatches=1, entropy_coef=0.5, adaptive_lr=False, learning_rate=1e-2),
+        active_actions=torch.tensor([True, False]),
+    )
+    log_std0 = actor.log_std.detach().clone()
+    for i in range(4):
+        _collect(ppo, n, obs_dim, 8, seed=i)
+        np.testing.assert_array_equal(ppo.storage.actions[..., 1].numpy(), ppo.storage.means[..., 1].numpy())
+        assert not torch.equal(ppo.storage.actions[..., 0], ppo.storage.means[..., 0])
+        ppo.storage.advantages.zero_()
+        ppo.update()
+    assert float(actor.log_std[0]) > float(log_std0[0]) + 0.05
+    assert float(actor.log_std[1]) == pytest.approx(float(log_std0[1]))
+    with pytest.raises(ValueError, match="at least one action"):
+        PPO(
+            actor,
+            Critic(obs_dim, CriticConfig(hidden_sizes=(8,))),
+            EmpiricalNormalizer(obs_dim),
+            EmpiricalNormalizer(obs_dim),
+            n,
+            PPOConfig(),
+            active_actions=torch.tensor([False, False]),
+        )
