@@ -56,6 +56,9 @@ class WholeBodyConfig:
     # reach
     target_distance_m: tuple[float, float] = (1.0, 2.5)  # horizontal, from the robot's start: beyond arm's reach
     target_height_m: tuple[float, float] = (0.7, 1.1)
+    # the target's bearing from the robot's start heading; (-pi, pi): any direction. A narrow, near band (e.g.
+    # distance (0.25, 0.45), bearing (-0.7, 0.7)) makes the manipulation-only version of the task.
+    target_bearing_rad: tuple[float, float] = (-np.pi, np.pi)
     touch_radius_m: float = 0.05  # grasp point to target centre for a touch
     # pick_place
     table_height_m: tuple[float, float] = (0.6, 0.8)
@@ -88,6 +91,7 @@ class WholeBodyConfig:
             "goal_distance_m",
         ):
             check_interval(name, getattr(self, name), 0.0, 50.0)
+        check_interval("target_bearing_rad", self.target_bearing_rad, -np.pi, np.pi)
         lo_y, hi_y, lo_z, hi_z = self.small_box_half_m
         check_interval("small_box_half_m (y)", (lo_y, hi_y), 0.005, 0.5)
         check_interval("small_box_half_m (z)", (lo_z, hi_z), 0.005, 0.5)
@@ -213,6 +217,8 @@ class WholeBodyVecEnv:
         self.box_half = np.zeros((n, 3))
         self.best_distance = np.zeros(n)
         self.success = np.zeros(n, dtype=bool)
+        # callables (ids, cause) told of new goals: at episode starts, on place_goal (ogi.replay.record_whole_body)
+        self.goal_listeners: list = []
 
     # ---- what the task reads ------------------------------------------------------------------
     def grasp_points(self) -> np.ndarray:
@@ -288,13 +294,14 @@ class WholeBodyVecEnv:
         cfg, rng, k = self.cfg, self.rng, len(ids)
         start = self.walk.rig.base_pose()[ids, :2]
 
-        def around(origin: np.ndarray, distance: tuple[float, float]) -> np.ndarray:
-            angle = rng.uniform(-np.pi, np.pi, k)
+        def around(origin: np.ndarray, distance: tuple[float, float], angle: np.ndarray | None = None) -> np.ndarray:
+            angle = rng.uniform(-np.pi, np.pi, k) if angle is None else angle
             r = rng.uniform(*distance, k)
             return origin + np.column_stack([r * np.cos(angle), r * np.sin(angle)])
 
         if cfg.task == "reach":
-            self.goal[ids, :2] = around(start, cfg.target_distance_m)
+            heading = yaw_of(self.walk.rig.base_pose()[ids, 3:7])
+            self.goal[ids, :2] = around(start, cfg.target_distance_m, heading + rng.uniform(*cfg.target_bearing_rad, k))
             self.goal[ids, 2] = rng.uniform(*cfg.target_height_m, k)
         elif cfg.task == "push":
             half = np.repeat(rng.uniform(*cfg.push_box_half_m, (k, 1)), 3, axis=1)
@@ -345,6 +352,15 @@ class WholeBodyVecEnv:
         self._place(ids)
         self.success[ids] = False
         self.best_distance[ids] = self.progress_distance()[ids]
+        self._record_goals(ids, "episode start")
+
+    def _record_goals(self, ids: np.ndarray, cause: str) -> None:
+        """Tell the goal listeners (a recorder: the goal is not in the physics state) the goals of `ids`."""
+        if not self.goal_listeners:
+            return
+        ids = np.asarray(ids).reshape(-1)
+        for listener in list(self.goal_listeners):
+            listener(ids, cause)
 
     def place_box(self, ids: np.ndarray, xyz: np.ndarray, quat_wxyz: np.ndarray) -> dict[str, np.ndarray]:
         """Move the box of simulations `ids` to world poses (k, 3), (k, 4), at rest; returns the observations."""
@@ -371,6 +387,7 @@ class WholeBodyVecEnv:
         self.goal[ids] = goal_world
         self.success[ids] = False
         self.best_distance[ids] = self.progress_distance()[ids]
+        self._record_goals(ids, "goal moved")
         return self._observe(self.walk.observe())
 
     # ---- episodes -----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ _WHERE = {
     "StepRecord": "ogi.replay.reader",
     "VersionMismatchError": "ogi.replay.check",
     "VideoConfig": "ogi.replay.video",
+    "record_whole_body": "ogi.replay.recorder",
     "replay_check": "ogi.replay.check",
     "write_plots": "ogi.replay.plots",
     "write_video": "ogi.replay.video",

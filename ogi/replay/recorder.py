@@ -28,6 +28,7 @@ from ogi.replay.model import compile_xml, model_patch, model_sha256
 
 if TYPE_CHECKING:
     from ogi.envs.walk import WalkVecEnv
+    from ogi.envs.wholebody import WholeBodyVecEnv
 
 CONTACT_FORCE_THRESHOLD_N = 1.0  # as the walk env's foot contact
 
@@ -65,6 +66,7 @@ class Recorder:
         self._events: list[dict] = []
         self.reward_terms: list[str] = []
         self.bytes_written = 0
+        self.on_close: list = []  # callables run first by close(): layers that feed this recorder stop
 
         self._file = open(self.path, "wb")
         self._writer = Writer(self._file, compression=CompressionType.LZ4)
@@ -156,6 +158,8 @@ class Recorder:
         """Restore the env's methods, write the pending events and the file's summary."""
         if self._closed:
             return
+        for stop in self.on_close:
+            stop()
         self._closed = True
         self.env.__dict__.pop("step", None)
         self.env.rig.__dict__.pop("step", None)
@@ -344,3 +348,21 @@ class Recorder:
         for event in sorted(self._events, key=lambda e: e["step"]):
             self._message(channel, event["step"], json.dumps(event).encode())
         self._events.clear()
+
+
+def record_whole_body(env: WholeBodyVecEnv, path: str | Path, *, meta: dict[str, Any] | None = None) -> Recorder:
+    """A `Recorder` of a whole-body task env's physics (box and tables are in its state and model), with a `task`
+    event for each simulation's goal: now, at each episode start and when a goal moves. Closing it stops both."""
+    recorder = Recorder(env.walk, path, meta={"task": env.cfg.task, **(meta or {})})
+
+    def goals(ids: np.ndarray, cause: str) -> None:
+        for i in ids:
+            data = {"task": env.cfg.task, "goal": env.goal[i].tolist()}
+            if env.cfg.task == "pick_place":
+                data["tables_xy"] = env.table_xy[i].tolist()
+            recorder.add_event("task", sim=int(i), cause=cause, data=data)
+
+    goals(np.arange(env.num_envs), "recording start")
+    env.goal_listeners.append(goals)
+    recorder.on_close.append(lambda: env.goal_listeners.remove(goals))
+    return recorder

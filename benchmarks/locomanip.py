@@ -1,0 +1,314 @@
+"""Loco-manipulation on the humanoid, per whole-body task: how often each way of joining walking and the arms succeeds.
+
+For each task it builds and trains, from scratch except for the walker:
+  1. demonstrations from the scripted expert (the hand-off with the IK arm) on the manipulation-only version of
+     the task (the target already in reach), and a flow-matching arm policy on them (`flow`);
+  2. a bounded PPO residual on top of the flow arm, on the same episodes (`flow_residual`);
+  3. the coordinator, PPO on the whole task with the walker and the arm (flow + residual) frozen (`full`);
+  4. the same skills joined by the scripted hand-off instead: walk until in reach, then reach (`no_coordination`);
+  5. one flat PPO policy on all 23 joints, given the minutes of 1-3 together (`flat_ppo`).
+`flow` and `flow_residual` are judged on the manipulation-only task (they are arm skills: nothing walks them to
+the target), the rest on the whole task; the scripted expert is judged on both (`expert_manipulation`,
+`expert`). Held-out episodes: their own seeds, never used in training.
+
+Prints one JSON object (last on stdout):
+  tasks -> task -> success {flow, flow_residual, full, no_coordination, flat_ppo, expert, expert_manipulation},
+  falls {...}, episodes, train_minutes {...}; walk -> robot -> lin_error_mps, falls (from the learn_walk results
+  in docs/ when they are there); not_measured -> task -> why.
+
+    python benchmarks/locomanip.py --walker ogi/policies/pretrained/humanoid_walk [--episodes 128] [--out runs/locomanip]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ogi.envs.wholebody import WholeBodyVecEnv
+from ogi.hierarchy.locomanip import (
+    ARM_ACTION_SIZE,
+    ARM_OBS_SIZE,
+    COORDINATOR_ACTION_SIZE,
+    COORDINATOR_OBS_SIZE,
+    FlowArm,
+    IKArm,
+    ResidualArm,
+    Walker,
+    WholeBodyController,
+    run_episodes,
+    whole_body_config,
+)
+from ogi.hierarchy.locomanip_training import (
+    RESIDUAL_OBS_SIZE,
+    LoopConfig,
+    collect_arm_demos,
+    mean_function,
+    ppo_loop,
+    save_mlp_policy,
+)
+from ogi.policies.flow import FlowConfig, FlowTrainConfig, save_flow_policy, train_flow_policy
+from ogi.training.policy_loading import load_policy
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIPULATION_ONLY = {"reach": dict(target_distance_m=(0.25, 0.45), target_bearing_rad=(-0.7, 0.7), episode_s=3.0)}
+NOT_BUILT = {
+    "pick_place": "no scripted expert yet for grasping, carrying and setting down the box: no demonstrations",
+    "push": "no scripted expert yet for pushing the box: no demonstrations",
+}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--walker", type=Path, required=True, help="the humanoid walking policy (run or checkpoint)")
+    parser.add_argument(
+        "--episodes", type=int, default=128, help="held-out episodes per variant (a multiple of --envs)"
+    )
+    parser.add_argument("--envs", type=int, default=32, help="simulations stepped together")
+    parser.add_argument("--demo-steps", type=int, default=400, help="env steps of the expert for demonstrations")
+    parser.add_argument("--flow-steps", type=int, default=3000, help="gradient steps of the flow policy")
+    parser.add_argument("--residual-minutes", type=float, default=5.0)
+    parser.add_argument("--coordination-minutes", type=float, default=8.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("runs/locomanip"), help="where the trained policies go")
+    args = parser.parse_args()
+    if args.episodes % args.envs:
+        parser.error(f"--episodes {args.episodes} must be a multiple of --envs {args.envs}")
+    torch.set_num_threads(2)
+    walker_policy = load_policy(args.walker)
+    if walker_policy.cfg.env.robot != "humanoid":
+        parser.error(f"--walker drives '{walker_policy.cfg.env.robot}'; the whole-body tasks need the humanoid")
+    args.out.mkdir(parents=True, exist_ok=True)
+    held_out = args.seed + 1000  # evaluation seeds, never trained on
+
+    def env_for(task: str, manipulation_only: bool, seed: int) -> WholeBodyVecEnv:
+        extra = MANIPULATION_ONLY[task] if manipulation_only else {}
+        return WholeBodyVecEnv(whole_body_config(walker_policy, task=task, num_envs=args.envs, seed=seed, **extra))
+
+    def evaluate(env: WholeBodyVecEnv, controller: WholeBodyController, name: str) -> dict:
+        t0 = time.perf_counter()
+        result = run_episodes(
+            env, lambda obs: controller.act(obs["task"]), args.episodes, seed=held_out, reset=controller.reset
+        )
+        log(
+            f"  {name}: success {result['success']:.3f}, falls {result['falls']:.3f} ({time.perf_counter() - t0:.0f} s)"
+        )
+        return result
+
+    tasks: dict[str, dict] = {}
+    task = "reach"
+    log(f"== {task}")
+    success: dict[str, float] = {}
+    falls: dict[str, float] = {}
+    minutes: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+
+    def record(name: str, result: dict) -> None:
+        success[name], falls[name], seconds[name] = result["success"], result["falls"], result["mean_seconds"]
+
+    # the scripted expert, on both versions of the task
+    manip = env_for(task, True, args.seed)
+    walker = Walker(walker_policy, manip)
+    expert = WholeBodyController(manip, walker, IKArm(manip))
+    record("expert_manipulation", evaluate(manip, expert, "expert, manipulation only"))
+    whole = env_for(task, False, args.seed)
+    whole_walker = Walker(walker_policy, whole)
+    record("expert", evaluate(whole, WholeBodyController(whole, whole_walker, IKArm(whole)), "expert, whole task"))
+
+    # 1. demonstrations and the flow arm
+    t0 = time.perf_counter()
+    flow_cfg = FlowConfig(obs_dim=ARM_OBS_SIZE, action_dim=ARM_ACTION_SIZE, horizon=8, hidden=256, layers=3)
+    obs, chunks, demo_stats = collect_arm_demos(
+        manip, expert, args.demo_steps, horizon=flow_cfg.horizon, seed=args.seed
+    )
+    log(f"  demonstrations: {demo_stats}")
+    train = FlowTrainConfig(steps=args.flow_steps, batch_size=256, seed=args.seed)
+    flow, flow_losses = train_flow_policy(obs, chunks, flow_cfg, train)
+    minutes["flow"] = (time.perf_counter() - t0) / 60
+    flow_ckpt = save_flow_policy(
+        args.out / task / "flow",
+        flow,
+        train,
+        samples=len(obs),
+        data={"source": "scripted expert (hand-off + IK arm), manipulation-only reach", **demo_stats},
+        scores=flow_losses,
+        parent=walker_policy.checkpoint,
+    )
+    log(f"  flow: {flow_losses} ({minutes['flow']:.1f} min)")
+    record("flow", evaluate(manip, WholeBodyController(manip, walker, FlowArm(manip, flow)), "flow"))
+
+    # 2. the residual on top of the flow arm
+    # PPO needs the residual's observation before it acts, and that holds the flow arm's action: the flow arm is
+    # called once per step when observing, and the controller's arm replays that action
+    flow_arm = FlowArm(manip, flow, seed=1)
+    cached: dict[str, np.ndarray] = {}
+
+    class CachedBase:
+        def __call__(self, target, engaged):
+            return cached.pop("base")
+
+        def reset(self, done):
+            flow_arm.reset(done)
+
+    trainer_arm = ResidualArm(manip, CachedBase(), None)
+    trainer = WholeBodyController(manip, walker, trainer_arm)
+
+    def observe_residual(obs):
+        target = manip.goal.copy()
+        _, engaged = trainer.handoff.command(manip)
+        cached["base"] = flow_arm(target, engaged)
+        return trainer_arm.observation(target, cached["base"])
+
+    def control_residual(obs, action):
+        trainer_arm.next_residual = action
+        return trainer.act(obs["task"])
+
+    loop = LoopConfig(minutes=args.residual_minutes, seed=args.seed, init_std=0.3)
+    actor, normalizer, residual_stats = ppo_loop(
+        manip,
+        observe_residual,
+        control_residual,
+        RESIDUAL_OBS_SIZE,
+        ARM_ACTION_SIZE,
+        loop,
+        reset=trainer.reset,
+        on_iteration=_progress("residual"),
+    )
+    minutes["flow_residual"] = residual_stats["minutes"]
+    save_mlp_policy(
+        args.out / task / "residual",
+        actor,
+        normalizer,
+        role="arm_residual",
+        cfg=loop,
+        obs_size=RESIDUAL_OBS_SIZE,
+        act_size=ARM_ACTION_SIZE,
+        stats=residual_stats,
+        parent=flow_ckpt,
+        extra={"bound": trainer_arm.bound},
+    )
+    residual = mean_function(actor, normalizer)
+    arm = ResidualArm(manip, FlowArm(manip, flow), residual)
+    record("flow_residual", evaluate(manip, WholeBodyController(manip, walker, arm), "flow + residual"))
+
+    # 3 and 4. the whole task: the hand-off, then the coordinator
+    whole_arm = ResidualArm(whole, FlowArm(whole, flow), residual)
+    handoff = WholeBodyController(whole, whole_walker, whole_arm)
+    record("no_coordination", evaluate(whole, handoff, "hand-off (no coordination)"))
+    coordinated = WholeBodyController(whole, whole_walker, ResidualArm(whole, FlowArm(whole, flow, seed=2), residual))
+
+    def control_coordinator(obs, action):
+        coordinated.next_coordination = action
+        return coordinated.act(obs["task"])
+
+    loop = LoopConfig(minutes=args.coordination_minutes, seed=args.seed, decision_every=coordinated.coordinate_every, init_std=0.3)
+    actor, normalizer, coordination_stats = ppo_loop(
+        whole,
+        lambda obs: coordinated.observation(obs["task"]),
+        control_coordinator,
+        COORDINATOR_OBS_SIZE,
+        COORDINATOR_ACTION_SIZE,
+        loop,
+        reset=coordinated.reset,
+        on_iteration=_progress("coordinator"),
+    )
+    minutes["full"] = coordination_stats["minutes"]
+    save_mlp_policy(
+        args.out / task / "coordinator",
+        actor,
+        normalizer,
+        role="coordinator",
+        cfg=loop,
+        obs_size=COORDINATOR_OBS_SIZE,
+        act_size=COORDINATOR_ACTION_SIZE,
+        stats=coordination_stats,
+        parent=flow_ckpt,
+    )
+    coordinated.coordinator = mean_function(actor, normalizer)
+    record("full", evaluate(whole, coordinated, "full (coordinator)"))
+
+    # 5. flat PPO on the whole body, the budget of the three learned layers together
+    budget = minutes["flow"] + minutes["flow_residual"] + minutes["full"]
+    joints = whole.walk.robot.num_joints
+    flat_obs = whole.walk.policy_layout.size + 20
+    loop = LoopConfig(minutes=budget, seed=args.seed, hidden_sizes=(256, 128), init_std=0.5)
+    actor, normalizer, flat_stats = ppo_loop(
+        whole,
+        lambda obs: np.concatenate([obs["policy"], obs["task"]], 1),
+        lambda obs, action: action,
+        flat_obs,
+        joints,
+        loop,
+        on_iteration=_progress("flat PPO"),
+    )
+    minutes["flat_ppo"] = flat_stats["minutes"]
+    save_mlp_policy(
+        args.out / task / "flat_ppo",
+        actor,
+        normalizer,
+        role="flat_whole_body",
+        cfg=loop,
+        obs_size=flat_obs,
+        act_size=joints,
+        stats=flat_stats,
+    )
+    flat = mean_function(actor, normalizer)
+    t0 = time.perf_counter()
+    result = run_episodes(
+        whole, lambda obs: flat(np.concatenate([obs["policy"], obs["task"]], 1)), args.episodes, seed=held_out
+    )
+    log(f"  flat PPO: success {result['success']:.3f}, falls {result['falls']:.3f} ({time.perf_counter() - t0:.0f} s)")
+    record("flat_ppo", result)
+
+    tasks[task] = {
+        "success": success,
+        "falls": falls,
+        "mean_episode_s": seconds,
+        "episodes": args.episodes,
+        "train_minutes": {k: round(v, 2) for k, v in minutes.items()},
+        "demonstrations": demo_stats,
+        "train_success_rate": {
+            "flow_residual": residual_stats["train_success_rate"],
+            "full": coordination_stats["train_success_rate"],
+            "flat_ppo": flat_stats["train_success_rate"],
+        },
+    }
+    walk = {}
+    for robot in ("biped", "humanoid"):
+        path = ROOT / "docs" / f"learn_walk_{robot}.json"
+        if path.is_file():
+            final = json.loads(path.read_text())
+            families = final.get("families") or final["curve"][-1]["families"]
+            walk[robot] = {
+                "lin_error_mps": round(float(np.mean([f["lin_error_mps"] for f in families.values()])), 3),
+                "falls": round(float(np.mean([f["falls"] for f in families.values()])), 3),
+                "source": str(path.relative_to(ROOT)),
+            }
+    print(json.dumps({"tasks": tasks, "walk": walk, "not_measured": NOT_BUILT, "walker": str(args.walker)}))
+
+
+def _progress(name: str):
+    last = [0.0]
+
+    def report(stats: dict) -> None:
+        if stats["minutes"] - last[0] >= 0.5:
+            last[0] = stats["minutes"]
+            log(
+                f"  {name}: {stats['minutes']:.1f} min, it {stats['iteration']}, episodes {stats['episodes']}, "
+                f"success {stats['success_rate']:.2f}, kl {stats['policy/kl']:.4f}"
+            )
+
+    return report
+
+
+if __name__ == "__main__":
+    main()
