@@ -16,7 +16,8 @@ Prints one JSON object (last on stdout):
   falls {...}, episodes, train_minutes {...}; walk -> robot -> lin_error_mps, falls (from the learn_walk results
   in docs/ when they are there); not_measured -> task -> why.
 
-    python benchmarks/locomanip.py --walker ogi/policies/pretrained/humanoid_walk [--episodes 128] [--out runs/locomanip]
+    python benchmarks/locomanip.py --walker ogi/policies/pretrained/humanoid_walk [--episodes 128]
+        [--out runs/locomanip]
 """
 
 from __future__ import annotations
@@ -210,7 +211,9 @@ def main() -> None:
         coordinated.next_coordination = action
         return coordinated.act(obs["task"])
 
-    loop = LoopConfig(minutes=args.coordination_minutes, seed=args.seed, decision_every=coordinated.coordinate_every, init_std=0.3)
+    loop = LoopConfig(
+        minutes=args.coordination_minutes, seed=args.seed, decision_every=coordinated.coordinate_every, init_std=0.3
+    )
     actor, normalizer, coordination_stats = ppo_loop(
         whole,
         lambda obs: coordinated.observation(obs["task"]),
