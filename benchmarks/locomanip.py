@@ -57,7 +57,7 @@ from ogi.policies.flow import FlowConfig, FlowTrainConfig, save_flow_policy, tra
 from ogi.training.policy_loading import load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
-MANIPULATION_ONLY = {"reach": dict(target_distance_m=(0.25, 0.45), target_bearing_rad=(-0.7, 0.7), episode_s=3.0)}
+MANIPULATION_ONLY = {"reach": dict(target_distance_m=(0.25, 0.45), target_bearing_rad=(-0.45, 0.45), episode_s=3.0)}
 NOT_BUILT = {
     "pick_place": "no scripted expert yet for grasping, carrying and setting down the box: no demonstrations",
     "push": "no scripted expert yet for pushing the box: no demonstrations",

@@ -83,6 +83,10 @@ class FlowPolicy(nn.Module):
         self.register_buffer("obs_std", torch.ones(cfg.obs_dim))
         self.register_buffer("action_mean", torch.zeros(cfg.action_dim))
         self.register_buffer("action_std", torch.ones(cfg.action_dim))
+        # the demonstrated range: a drawn action never leaves it (an ODE started in the noise's far tail, or an
+        # observation unlike the data, can extrapolate far past anything demonstrated)
+        self.register_buffer("action_low", torch.full((cfg.action_dim,), -torch.inf))
+        self.register_buffer("action_high", torch.full((cfg.action_dim,), torch.inf))
         half = cfg.time_features // 2
         self.register_buffer("frequencies", torch.exp(torch.linspace(0.0, math.log(100.0), half)))
 
@@ -118,7 +122,8 @@ class FlowPolicy(nn.Module):
         for k in range(cfg.sample_steps):
             t = torch.full((b,), k * dt)
             x = x + dt * self.velocity(x, t, cond)
-        return x.view(b, cfg.horizon, cfg.action_dim) * self.action_std + self.action_mean
+        chunk = x.view(b, cfg.horizon, cfg.action_dim) * self.action_std + self.action_mean
+        return torch.maximum(torch.minimum(chunk, self.action_high), self.action_low)
 
 
 def fit_normalization(policy: FlowPolicy, obs: torch.Tensor, chunks: torch.Tensor) -> None:
@@ -128,6 +133,8 @@ def fit_normalization(policy: FlowPolicy, obs: torch.Tensor, chunks: torch.Tenso
     flat = chunks.reshape(-1, chunks.shape[-1])
     policy.action_mean.copy_(flat.mean(0))
     policy.action_std.copy_(flat.std(0).clamp_min(1e-3))
+    policy.action_low.copy_(flat.min(0).values)
+    policy.action_high.copy_(flat.max(0).values)
 
 
 def train_flow_policy(
