@@ -221,11 +221,14 @@ class HandOff:
     max_yaw_rate_radps: float = 0.8
     facing_rad: float = 0.5
 
-    def command(self, env: WholeBodyVecEnv, reach_m: np.ndarray | float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """((n, 3) walking command toward each goal, (n,) in reach); zero command where in reach."""
+    def command(
+        self, env: WholeBodyVecEnv, reach_m: np.ndarray | float | None = None, goal: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """((n, 3) walking command toward each goal (the task's, or `goal` (n, 3)), (n,) in reach); zero command
+        where in reach."""
         reach = self.reach_m if reach_m is None else reach_m
         base = env.walk.rig.base_pose()
-        offset = env.goal[:, :2] - base[:, :2]
+        offset = (env.goal if goal is None else goal)[:, :2] - base[:, :2]
         distance = np.linalg.norm(offset, axis=1)
         bearing = np.angle(np.exp(1j * (np.arctan2(offset[:, 1], offset[:, 0]) - yaw_of(base[:, 3:7]))))
         yaw_rate = np.clip(1.5 * bearing, -self.max_yaw_rate_radps, self.max_yaw_rate_radps)

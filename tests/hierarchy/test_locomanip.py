@@ -81,6 +81,9 @@ def test_the_hand_off_walks_toward_a_far_goal_and_stands_at_a_near_one(env):
     # a larger reach radius (the coordinator's) engages earlier; near but beside the robot is not in reach
     _, wider = HandOff().command(env, np.array([2.5, 2.5, 0.45]))
     assert wider.tolist() == [True, False, True]
+    # another goal than the task's (the box to walk to, say): env 0 now turns left toward a point beside it
+    command, _ = HandOff().command(env, goal=np.stack([_around(env, 0.0, 2.0, 1.0)[0]] * 3))
+    assert command[0, 0] == 0.0 and command[0, 2] > 0.5
 
 
 def test_the_ik_arm_touches_a_target_in_reach_with_the_nearer_hand(env):
