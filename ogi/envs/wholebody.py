@@ -5,8 +5,10 @@
   `touch_radius_m` of the target's centre.
 - `pick_place`: walk to a table, pick the box on it, carry it to a second table 2-3.5 m further and put it down.
   The box is 3 cm thick across (what the 4 cm jaws can close on), 6-8 cm wide, 8-12 cm tall, 0.1-0.4 kg; tables
-  are 0.6-0.8 m high. Success: the box rests on the second table's top (within it, at its height), upright, slow,
-  and touched by nothing but the table: set down and let go.
+  are 0.6-0.8 m high. The box stands `EDGE_INSET_M` inside the edge of the first table that faces the robot's
+  start, its thin side across that edge; it is to be set down as far inside the second table's edge that faces
+  the first. Success: the box rests on the second table's top (within it, at its height), upright, slow, and
+  touched by nothing but the table: set down and let go.
 - `push`: push a box (0.2-0.4 m sides, 2-8 kg) lying on the floor 1-1.5 m away into a goal disk of radius 0.25 m,
   1-2 m beyond it. Success: the box's centre inside the disk.
 
@@ -42,6 +44,11 @@ SUCCESS_REWARD = 10.0
 _FAR_S = 1e6  # "never" for the walk env's command resampling and pushes
 _PARK_XYZ = (100.0, 0.0, 0.5)  # where the box is built; every reset moves it into place
 TABLE_HALF_XY_M = (0.3, 0.4)
+# the box stands this far inside the edge a robot comes from, and is to be set down as far inside the second
+# table's edge facing the first: at the centre it would be 0.44-0.57 m from the shoulder of a humanoid standing
+# at the edge, past its arm's 0.51 m reach
+EDGE_INSET_M = 0.06
+BOX_YAW_NOISE_RAD = 0.15
 TABLE_RGBA = (0.55, 0.4, 0.25, 1.0)
 BOX_RGBA = (0.85, 0.3, 0.2, 1.0)
 
@@ -141,6 +148,20 @@ def _add_tables(spec: mujoco.MjSpec) -> None:
         refname="table_b",
         intprm=[1, 0, 1],
     )
+
+
+def near_edge(center: np.ndarray, toward: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """((k, 2) the point `EDGE_INSET_M` inside the edge of the tables at `center` that faces `toward`, on the
+    table's centre line; (k,) that edge's outward normal as a yaw). Tables are axis-aligned."""
+    d = np.asarray(toward, float) - center
+    half = np.asarray(TABLE_HALF_XY_M)
+    across_x = np.abs(d[:, 0]) / half[0] >= np.abs(d[:, 1]) / half[1]  # leaves through an x-facing edge
+    point = np.array(center, dtype=float)
+    sign_x, sign_y = np.where(d[:, 0] >= 0, 1.0, -1.0), np.where(d[:, 1] >= 0, 1.0, -1.0)
+    point[across_x, 0] += sign_x[across_x] * (half[0] - EDGE_INSET_M)
+    point[~across_x, 1] += sign_y[~across_x] * (half[1] - EDGE_INSET_M)
+    yaw = np.where(across_x, np.where(sign_x > 0, 0.0, np.pi), sign_y * np.pi / 2)
+    return point, yaw
 
 
 class WholeBodyVecEnv:
@@ -336,14 +357,17 @@ class WholeBodyVecEnv:
             half = np.column_stack(
                 [np.full(k, SMALL_BOX_HALF_X_M), rng.uniform(lo_y, hi_y, k), rng.uniform(lo_z, hi_z, k)]
             )
+            box_xy, normal_yaw = near_edge(first, start)
             self._set_box(
                 ids,
-                np.column_stack([first, height[:, 0] + half[:, 2]]),
-                rng.uniform(-np.pi, np.pi, k),
+                np.column_stack([box_xy, height[:, 0] + half[:, 2]]),
+                # its thin side (x) across the edge: the jaws of a hand reaching over the edge close on it
+                normal_yaw + rng.uniform(-BOX_YAW_NOISE_RAD, BOX_YAW_NOISE_RAD, k),
                 half,
                 rng.uniform(*cfg.small_box_mass_kg, k),
             )
-            self.goal[ids] = np.column_stack([second, height[:, 1] + half[:, 2]])
+            goal_xy, _ = near_edge(second, first)
+            self.goal[ids] = np.column_stack([goal_xy, height[:, 1] + half[:, 2]])
         if self.has_box:
             self.walk.batch.set_const(ids)  # bounding volumes and the box's mass and inertia
             self.walk.batch.forward(ids)

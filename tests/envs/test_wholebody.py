@@ -5,7 +5,7 @@ import pytest
 
 from ogi.envs import WalkConfig
 from ogi.envs.config import RandomizationConfig
-from ogi.envs.wholebody import TASK_OBS_SIZE, WholeBodyConfig, WholeBodyVecEnv
+from ogi.envs.wholebody import EDGE_INSET_M, TABLE_HALF_XY_M, TASK_OBS_SIZE, WholeBodyConfig, WholeBodyVecEnv
 from ogi.validation import ConfigError
 
 # a nominal robot standing still on PD alone: no drawn masses, gains or initial joint offsets to topple it
@@ -61,8 +61,22 @@ def pick():
 
 def test_pick_place_puts_a_graspable_box_on_the_first_table(pick):
     pick.reset(seed=3)
-    box, _ = pick.box_pose()
-    assert np.allclose(box[0, :2], pick.table_xy[0, 0]) and pick.box_half[0, 0] == pytest.approx(0.015)
+    box, quat = pick.box_pose()
+    assert pick.box_half[0, 0] == pytest.approx(0.015)
+    # near the edge the robot comes from, its thin side across that edge
+    start = pick.walk.rig.base_pose()[0, :2]
+    offset = box[0, :2] - pick.table_xy[0, 0]
+    inset = np.asarray(TABLE_HALF_XY_M) - np.abs(offset)
+    axis = int(np.argmin(inset))
+    assert inset[axis] == pytest.approx(EDGE_INSET_M) and abs(offset[1 - axis]) < 1e-9
+    assert np.sign(offset[axis]) == np.sign(start[axis] - pick.table_xy[0, 0, axis])
+    box_x = np.array(
+        [1 - 2 * (quat[0, 2] ** 2 + quat[0, 3] ** 2), 2 * (quat[0, 1] * quat[0, 2] + quat[0, 0] * quat[0, 3])]
+    )
+    assert abs(box_x[axis]) >= np.cos(0.16)  # the 3 cm side along the edge's normal
+    # the goal: as far inside the second table's edge that faces the first
+    goal_offset = pick.goal[0, :2] - pick.table_xy[0, 1]
+    assert np.min(np.asarray(TABLE_HALF_XY_M) - np.abs(goal_offset)) == pytest.approx(EDGE_INSET_M)
     assert box[0, 2] == pytest.approx(pick.table_height[0, 0] + pick.box_half[0, 2])
     assert np.linalg.norm(pick.table_xy[0, 1] - pick.table_xy[0, 0]) >= 2.0
     for _ in range(10):
