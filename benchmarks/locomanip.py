@@ -26,17 +26,19 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ogi.envs.wholebody import WholeBodyVecEnv
+from ogi.envs.wholebody import TASK_OBS_SIZE, WholeBodyVecEnv
 from ogi.hierarchy.locomanip import (
     ARM_ACTION_SIZE,
     ARM_OBS_SIZE,
     COORDINATOR_ACTION_SIZE,
     COORDINATOR_OBS_SIZE,
+    RESIDUAL_OBS_SIZE,
     FlowArm,
     IKArm,
     ResidualArm,
@@ -46,7 +48,6 @@ from ogi.hierarchy.locomanip import (
     whole_body_config,
 )
 from ogi.hierarchy.locomanip_training import (
-    RESIDUAL_OBS_SIZE,
     LoopConfig,
     collect_arm_demos,
     mean_function,
@@ -95,15 +96,37 @@ def main() -> None:
         extra = MANIPULATION_ONLY[task] if manipulation_only else {}
         return WholeBodyVecEnv(whole_body_config(walker_policy, task=task, num_envs=args.envs, seed=seed, **extra))
 
-    def evaluate(env: WholeBodyVecEnv, controller: WholeBodyController, name: str) -> dict:
+    def evaluate(env: WholeBodyVecEnv, controller: WholeBodyController | Callable, name: str) -> dict:
+        """Held-out episodes of a controller, or of a plain act(obs) -> actions function."""
         t0 = time.perf_counter()
-        result = run_episodes(
-            env, lambda obs: controller.act(obs["task"]), args.episodes, seed=held_out, reset=controller.reset
-        )
+        if isinstance(controller, WholeBodyController):
+            act, reset = (lambda obs: controller.act(obs["task"])), controller.reset
+        else:
+            act, reset = controller, None
+        result = run_episodes(env, act, args.episodes, seed=held_out, reset=reset)
         log(
             f"  {name}: success {result['success']:.3f}, falls {result['falls']:.3f} ({time.perf_counter() - t0:.0f} s)"
         )
         return result
+
+    def learn(name, role, env, observe, control, obs_size, act_size, loop, *, reset=None, parent=None, extra=None):
+        """Train one learner with `ppo_loop`, save it (lineage: `parent`), return its deterministic policy."""
+        actor, normalizer, stats = ppo_loop(
+            env, observe, control, obs_size, act_size, loop, reset=reset, on_iteration=_progress(name)
+        )
+        save_mlp_policy(
+            args.out / task / role,
+            actor,
+            normalizer,
+            role=role,
+            cfg=loop,
+            obs_size=obs_size,
+            act_size=act_size,
+            stats=stats,
+            parent=parent,
+            extra=extra,
+        )
+        return mean_function(actor, normalizer), stats
 
     tasks: dict[str, dict] = {}
     task = "reach"
@@ -148,56 +171,27 @@ def main() -> None:
     record("flow", evaluate(manip, WholeBodyController(manip, walker, FlowArm(manip, flow)), "flow"))
 
     # 2. the residual on top of the flow arm
-    # PPO needs the residual's observation before it acts, and that holds the flow arm's action: the flow arm is
-    # called once per step when observing, and the controller's arm replays that action
-    flow_arm = FlowArm(manip, flow, seed=1)
-    cached: dict[str, np.ndarray] = {}
-
-    class CachedBase:
-        def __call__(self, target, engaged):
-            return cached.pop("base")
-
-        def reset(self, done):
-            flow_arm.reset(done)
-
-    trainer_arm = ResidualArm(manip, CachedBase(), None)
+    trainer_arm = ResidualArm(manip, FlowArm(manip, flow, seed=1), None)
     trainer = WholeBodyController(manip, walker, trainer_arm)
-
-    def observe_residual(obs):
-        target = manip.goal.copy()
-        _, engaged = trainer.handoff.command(manip)
-        cached["base"] = flow_arm(target, engaged)
-        return trainer_arm.observation(target, cached["base"])
 
     def control_residual(obs, action):
         trainer_arm.next_residual = action
         return trainer.act(obs["task"])
 
-    loop = LoopConfig(minutes=args.residual_minutes, seed=args.seed, init_std=0.3)
-    actor, normalizer, residual_stats = ppo_loop(
+    residual, residual_stats = learn(
+        "residual",
+        "arm_residual",
         manip,
-        observe_residual,
+        lambda obs: trainer_arm.observe(manip.goal.copy(), trainer.handoff.command(manip)[1]),
         control_residual,
         RESIDUAL_OBS_SIZE,
         ARM_ACTION_SIZE,
-        loop,
+        LoopConfig(minutes=args.residual_minutes, seed=args.seed, init_std=0.3),
         reset=trainer.reset,
-        on_iteration=_progress("residual"),
-    )
-    minutes["flow_residual"] = residual_stats["minutes"]
-    save_mlp_policy(
-        args.out / task / "residual",
-        actor,
-        normalizer,
-        role="arm_residual",
-        cfg=loop,
-        obs_size=RESIDUAL_OBS_SIZE,
-        act_size=ARM_ACTION_SIZE,
-        stats=residual_stats,
         parent=flow_ckpt,
         extra={"bound": trainer_arm.bound},
     )
-    residual = mean_function(actor, normalizer)
+    minutes["flow_residual"] = residual_stats["minutes"]
     arm = ResidualArm(manip, FlowArm(manip, flow), residual)
     record("flow_residual", evaluate(manip, WholeBodyController(manip, walker, arm), "flow + residual"))
 
@@ -211,66 +205,44 @@ def main() -> None:
         coordinated.next_coordination = action
         return coordinated.act(obs["task"])
 
-    loop = LoopConfig(
-        minutes=args.coordination_minutes, seed=args.seed, decision_every=coordinated.coordinate_every, init_std=0.3
-    )
-    actor, normalizer, coordination_stats = ppo_loop(
+    coordinated.coordinator, coordination_stats = learn(
+        "coordinator",
+        "coordinator",
         whole,
         lambda obs: coordinated.observation(obs["task"]),
         control_coordinator,
         COORDINATOR_OBS_SIZE,
         COORDINATOR_ACTION_SIZE,
-        loop,
+        LoopConfig(
+            minutes=args.coordination_minutes,
+            seed=args.seed,
+            decision_every=coordinated.coordinate_every,
+            init_std=0.3,
+        ),
         reset=coordinated.reset,
-        on_iteration=_progress("coordinator"),
-    )
-    minutes["full"] = coordination_stats["minutes"]
-    save_mlp_policy(
-        args.out / task / "coordinator",
-        actor,
-        normalizer,
-        role="coordinator",
-        cfg=loop,
-        obs_size=COORDINATOR_OBS_SIZE,
-        act_size=COORDINATOR_ACTION_SIZE,
-        stats=coordination_stats,
         parent=flow_ckpt,
     )
-    coordinated.coordinator = mean_function(actor, normalizer)
+    minutes["full"] = coordination_stats["minutes"]
     record("full", evaluate(whole, coordinated, "full (coordinator)"))
 
     # 5. flat PPO on the whole body, the budget of the three learned layers together
     budget = minutes["flow"] + minutes["flow_residual"] + minutes["full"]
-    joints = whole.walk.robot.num_joints
-    flat_obs = whole.walk.policy_layout.size + 20
-    loop = LoopConfig(minutes=budget, seed=args.seed, hidden_sizes=(256, 128), init_std=0.5)
-    actor, normalizer, flat_stats = ppo_loop(
+
+    def flat_observe(obs):
+        return np.concatenate([obs["policy"], obs["task"]], 1)
+
+    flat, flat_stats = learn(
+        "flat PPO",
+        "flat_whole_body",
         whole,
-        lambda obs: np.concatenate([obs["policy"], obs["task"]], 1),
+        flat_observe,
         lambda obs, action: action,
-        flat_obs,
-        joints,
-        loop,
-        on_iteration=_progress("flat PPO"),
+        whole.walk.policy_layout.size + TASK_OBS_SIZE,
+        whole.walk.robot.num_joints,
+        LoopConfig(minutes=budget, seed=args.seed, hidden_sizes=(256, 128), init_std=0.5),
     )
     minutes["flat_ppo"] = flat_stats["minutes"]
-    save_mlp_policy(
-        args.out / task / "flat_ppo",
-        actor,
-        normalizer,
-        role="flat_whole_body",
-        cfg=loop,
-        obs_size=flat_obs,
-        act_size=joints,
-        stats=flat_stats,
-    )
-    flat = mean_function(actor, normalizer)
-    t0 = time.perf_counter()
-    result = run_episodes(
-        whole, lambda obs: flat(np.concatenate([obs["policy"], obs["task"]], 1)), args.episodes, seed=held_out
-    )
-    log(f"  flat PPO: success {result['success']:.3f}, falls {result['falls']:.3f} ({time.perf_counter() - t0:.0f} s)")
-    record("flat_ppo", result)
+    record("flat_ppo", evaluate(whole, lambda obs: flat(flat_observe(obs)), "flat PPO"))
 
     tasks[task] = {
         "success": success,

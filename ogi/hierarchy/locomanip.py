@@ -33,7 +33,7 @@ from ogi.controllers.ik import solve_site_ik
 from ogi.envs.config import held_joint_mask
 from ogi.envs.observations import quat_rotate_inverse
 from ogi.envs.sensing import yaw_of
-from ogi.envs.wholebody import SIDES, WholeBodyConfig, WholeBodyVecEnv
+from ogi.envs.wholebody import SIDES, TASK_OBS_SIZE, WholeBodyConfig, WholeBodyVecEnv
 from ogi.policies.flow import FlowPolicy
 from ogi.training.config import actor_observation
 from ogi.training.policy_loading import LoadedPolicy, load_policy
@@ -178,20 +178,32 @@ class FlowArm:
         return np.where(engaged[:, None], actions, 0.0)
 
 
+RESIDUAL_OBS_SIZE = ARM_OBS_SIZE + ARM_ACTION_SIZE
+
+
 class ResidualArm:
     """base arm + `bound` * clip(residual(obs, base action), -1, 1): the residual policy reads the arm observation
     and the base's action; `residual` is any function (n, 25) -> (n, 8) (the trained actor's mean, or PPO's
-    sampled action during training, set through `next_residual`)."""
+    sampled action during training, set through `next_residual`).
+
+    A learner that must see the observation before it acts calls `observe` first: the base arm is asked then,
+    once, and the next call plays that same base action (a flow arm's chunk advances once per step)."""
 
     def __init__(self, env: WholeBodyVecEnv, base: ArmSkill, residual: Callable | None, *, bound: float = 0.3):
         self.env, self.base, self.residual, self.bound = env, base, residual, bound
         self.next_residual: np.ndarray | None = None
+        self._base: np.ndarray | None = None  # the base action `observe` drew, for the next call
 
     def observation(self, target_world: np.ndarray, base_action: np.ndarray) -> np.ndarray:
         return np.concatenate([arm_observation(self.env, target_world), base_action], 1).astype(np.float32)
 
+    def observe(self, target_world: np.ndarray, engaged: np.ndarray) -> np.ndarray:
+        """(n, 25) the residual's observation for this step; the base arm acts now and the next call plays it."""
+        self._base = self.base(target_world, engaged)
+        return self.observation(target_world, self._base)
+
     def __call__(self, target_world: np.ndarray, engaged: np.ndarray) -> np.ndarray:
-        base = self.base(target_world, engaged)
+        base, self._base = (self.base(target_world, engaged) if self._base is None else self._base), None
         if self.next_residual is not None:
             raw, self.next_residual = self.next_residual, None
         elif self.residual is not None:
@@ -239,7 +251,7 @@ class HandOff:
         return command, in_reach
 
 
-COORDINATOR_OBS_SIZE = 20 + COMMAND_SIZE + 3 + 1
+COORDINATOR_OBS_SIZE = TASK_OBS_SIZE + COMMAND_SIZE + 3 + 1
 COORDINATOR_ACTION_SIZE = COMMAND_SIZE + 3 + 1
 # the coordinator's corrections at |action| = 1: command (vx, vy, yaw rate), target (m), reach radius (share)
 COORDINATOR_BOUNDS = np.array([0.3, 0.2, 0.4, 0.1, 0.1, 0.1, 0.4])

@@ -24,8 +24,6 @@ import torch
 from ogi import checkpoints as ckpt
 from ogi.envs.wholebody import WholeBodyVecEnv
 from ogi.hierarchy.locomanip import (
-    ARM_ACTION_SIZE,
-    ARM_OBS_SIZE,
     WholeBodyController,
     arm_index,
     arm_observation,
@@ -241,6 +239,3 @@ def load_mlp_policy(path: Path, role: str) -> tuple[Callable[[np.ndarray], np.nd
     normalizer.load_state_dict({k.removeprefix(prefix): v for k, v in loaded.weights.items() if k.startswith(prefix)})
     actor.eval()
     return mean_function(actor, normalizer), loaded.checkpoint
-
-
-RESIDUAL_OBS_SIZE = ARM_OBS_SIZE + ARM_ACTION_SIZE

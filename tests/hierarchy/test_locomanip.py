@@ -178,6 +178,13 @@ def test_the_residual_is_bounded_and_only_acts_when_engaged(near):
     np.testing.assert_allclose(out[engaged], 1.2)
     np.testing.assert_allclose(out[~engaged], 0.0)
     assert arm.observation(near.goal, out).shape == (4, ARM_OBS_SIZE + ARM_ACTION_SIZE)
+    # observe() asks the base once; the next call plays that same base action
+    calls = []
+    counted = ResidualArm(near, lambda t, e: calls.append(1) or base(t, e), lambda obs: np.zeros((4, 8)), bound=0.2)
+    obs = counted.observe(near.goal, engaged)
+    np.testing.assert_allclose(obs[:, ARM_OBS_SIZE:][engaged], 1.0)
+    np.testing.assert_allclose(counted(near.goal, engaged)[engaged], 1.0)
+    assert len(calls) == 1
 
 
 def test_the_coordinators_corrections_are_bounded_in_the_heading_frame(env):
