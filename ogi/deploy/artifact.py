@@ -19,6 +19,7 @@ import numpy as np
 FORMAT = "ogi-policy-artifact"
 FORMAT_VERSION = 1
 ONNX_FILENAME = "policy.onnx"
+FALL_PREDICTOR_FILENAME = "fall_predictor.onnx"
 MANIFEST_FILENAME = "manifest.json"
 _REQUIRED = (
     "format",
@@ -51,6 +52,7 @@ class Artifact:
     path: Path
     manifest: Mapping[str, Any]
     onnx_bytes: bytes
+    fall_predictor_bytes: bytes | None = None  # the optional fall predictor's ONNX graph
 
     @property
     def robot_name(self) -> str:
@@ -108,32 +110,50 @@ def load_artifact(path: Path) -> Artifact:
     onnx_path = directory / policy["file"]
     if Path(policy["file"]).name != policy["file"] or not onnx_path.is_file():
         raise ArtifactError(f"{onnx_path}: the policy file named by the manifest is missing")
-    data = onnx_path.read_bytes()
-    if len(data) != policy["bytes"]:
-        raise ArtifactError(f"{onnx_path} is {len(data)} bytes but the manifest records {policy['bytes']}")
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != policy["sha256"]:
-        raise ArtifactError(f"{onnx_path} has sha256 {digest[:12]} but the manifest records {policy['sha256'][:12]}")
-    try:
-        model = onnx.load_from_string(data)
-        onnx.checker.check_model(model)
-    except Exception as err:  # onnx raises its own ValidationError and protobuf DecodeError
-        raise ArtifactError(f"{onnx_path} is not a valid ONNX model: {err}") from None
-    _check_signature(model, manifest, onnx_path)
+    data = _verified_graph(onnx_path, policy, onnx)
+    _check_signature(onnx.load_from_string(data), policy, onnx_path)
     _check_consistency(manifest, manifest_path)
-    return Artifact(path=directory, manifest=manifest, onnx_bytes=data)
+    predictor_data = None
+    predictor = manifest.get("fall_predictor")
+    if predictor is not None:
+        predictor_path = directory / str(predictor.get("file"))
+        if Path(predictor["file"]).name != predictor["file"] or not predictor_path.is_file():
+            raise ArtifactError(f"{predictor_path}: the fall predictor file named by the manifest is missing")
+        predictor_data = _verified_graph(predictor_path, predictor, onnx)
+        _check_signature(onnx.load_from_string(predictor_data), predictor, predictor_path)
+        if predictor["obs_dim"] != manifest["observation"]["size"]:
+            raise ArtifactError(
+                f"{manifest_path}: fall_predictor.obs_dim {predictor['obs_dim']} differs from the observation size "
+                f"{manifest['observation']['size']}"
+            )
+    return Artifact(path=directory, manifest=manifest, onnx_bytes=data, fall_predictor_bytes=predictor_data)
+
+
+def _verified_graph(path: Path, section: Mapping[str, Any], onnx: Any) -> bytes:
+    """The bytes of an ONNX file whose size and sha256 match its manifest section and that onnx accepts."""
+    data = path.read_bytes()
+    if len(data) != section["bytes"]:
+        raise ArtifactError(f"{path} is {len(data)} bytes but the manifest records {section['bytes']}")
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != section["sha256"]:
+        raise ArtifactError(f"{path} has sha256 {digest[:12]} but the manifest records {section['sha256'][:12]}")
+    try:
+        onnx.checker.check_model(onnx.load_from_string(data))
+    except Exception as err:  # onnx raises its own ValidationError and protobuf DecodeError
+        raise ArtifactError(f"{path} is not a valid ONNX model: {err}") from None
+    return data
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in a manifest")
 
 
-def _check_signature(model: Any, manifest: Mapping[str, Any], onnx_path: Path) -> None:
+def _check_signature(model: Any, section: Mapping[str, Any], onnx_path: Path) -> None:
     def signature(values) -> list[tuple[str, list[int]]]:
         return [(v.name, [d.dim_value for d in v.type.tensor_type.shape.dim]) for v in values]
 
     for kind, graph_values in (("inputs", model.graph.input), ("outputs", model.graph.output)):
-        declared = [(v["name"], list(v["shape"])) for v in manifest["policy"][kind]]
+        declared = [(v["name"], list(v["shape"])) for v in section[kind]]
         if signature(graph_values) != declared:
             raise ArtifactError(
                 f"{onnx_path}: graph {kind} {signature(graph_values)} differ from the manifest's {declared}"
@@ -182,3 +202,37 @@ class PolicySession:
         action, *state = self.session.run(self._outputs, feeds)
         self.state = state
         return action[0]
+
+
+class FallPredictorSession:
+    """The artifact's fall predictor on onnxruntime with its rolling window of policy observations.
+
+    `step(obs (obs_size,)) -> p(fall within horizon_s)`; `reset()` forgets the history (a new episode, or the
+    policy taking over again after a fallback).
+    """
+
+    def __init__(self, artifact: Artifact, threads: int = 1):
+        import onnxruntime as ort
+
+        if artifact.fall_predictor_bytes is None:
+            raise ArtifactError(f"{artifact.path}: the artifact carries no fall predictor")
+        section = artifact.manifest["fall_predictor"]
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(artifact.fall_predictor_bytes, options, providers=["CPUExecutionProvider"])
+        self.window_size, self.obs_size = int(section["window"]), int(section["obs_dim"])
+        self.horizon_s = float(section["horizon_s"])
+        self.reset()
+
+    def reset(self) -> None:
+        self.window = np.zeros((1, self.window_size, self.obs_size), dtype=np.float32)
+        self.valid = np.zeros((1, self.window_size), dtype=np.float32)
+
+    def step(self, obs: np.ndarray) -> float:
+        self.window[0, :-1] = self.window[0, 1:]
+        self.valid[0, :-1] = self.valid[0, 1:]
+        self.window[0, -1] = np.asarray(obs, dtype=np.float32).reshape(self.obs_size)
+        self.valid[0, -1] = 1.0
+        (probability,) = self.session.run(["fall_probability"], {"window": self.window, "valid": self.valid})
+        return float(probability.reshape(-1)[0])

@@ -30,6 +30,23 @@ class RobotState:
 
 
 @dataclass(frozen=True)
+class DepthFrame:
+    """One image of the downward depth camera, as a depth student reads it."""
+
+    frame: int  # the camera's counter: strictly increasing for fresh images
+    state_tick: int  # the robot state's sequence number the image was taken at
+    received_s: float  # time.monotonic() when the image arrived at this side
+    width: int
+    height: int
+    max_range_m: float
+    depth_m: np.ndarray  # (height * width,) row-major, m along each pixel's ray; 0 where nothing came back
+
+    def observation(self) -> np.ndarray:
+        """The policy's `depth_image` field: depth / max_range in [0, 1], 0 where nothing came back."""
+        return np.clip(self.depth_m / self.max_range_m, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
 class MotorCommand:
     """Per motor, model order: the motor applies tau + kp (q - q_meas) + kd (dq - dq_meas), clamped."""
 
@@ -65,6 +82,8 @@ class LinkStats:
 
 
 class Bridge(Protocol):
+    """A bridge to a robot with a depth camera also has `latest_depth() -> DepthFrame | None` (never blocks)."""
+
     stats: LinkStats
 
     def latest_state(self) -> RobotState | None:
@@ -124,6 +143,14 @@ class SimBridge:
         self.robot.apply(command)
         self.stats.sent += 1
 
+    @property
+    def has_depth(self) -> bool:
+        return self.robot.depth_camera is not None
+
+    def latest_depth(self) -> DepthFrame | None:
+        """The simulated robot's newest depth image (None without a camera or before the first)."""
+        return self.robot.latest_depth()
+
     def close(self) -> None:
         pass
 
@@ -132,3 +159,5 @@ class SimRobotLike(Protocol):
     def latest_state(self) -> RobotState | None: ...
 
     def apply(self, command: MotorCommand) -> None: ...
+
+    def latest_depth(self) -> DepthFrame | None: ...

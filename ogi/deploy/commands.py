@@ -17,11 +17,24 @@ from rich.text import Text
 from ogi.terminal import dumps_strict, fail, print_error
 
 console = Console()
+TERRAIN_HELP = (
+    "Stand the simulated robot on a course of this terrain kind (flat, rough, slope_up, slope_down, stairs_up, "
+    "stairs_down, obstacles, stepping_stones, gaps, waves), from a seed of its own: the robot starts on the "
+    "course's centre platform."
+)
+DIFFICULTY_HELP = "The course's difficulty, 0-1, as a curriculum level's."
 
 
 def export(
     run: Annotated[Path, typer.Argument(help="Run directory (newest valid checkpoint) or checkpoint directory.")],
     out: Annotated[Path, typer.Option(help="Artifact directory to write (policy.onnx + manifest.json).")],
+    fall_predictor: Annotated[
+        Path | None,
+        typer.Option(
+            help="A fall predictor trained beside this policy (`ogi train-fall-predictor RUN`): exported as "
+            "fall_predictor.onnx, run by the runtime every policy step to trip the fallback."
+        ),
+    ] = None,
 ) -> None:
     """Export a trained policy to ONNX with a manifest of everything a robot program needs."""
     from ogi.checkpoints import CheckpointError
@@ -29,7 +42,7 @@ def export(
     from ogi.deploy.export import export_policy
 
     try:
-        artifact = export_policy(run, out)
+        artifact = export_policy(run, out, fall_predictor=fall_predictor)
     except (ArtifactError, CheckpointError, FileNotFoundError, KeyError, ValueError) as err:
         fail(err)
     policy = artifact.manifest["policy"]
@@ -37,6 +50,12 @@ def export(
         f"wrote {out}: {policy['file']} (sha256 {policy['sha256'][:12]}, inputs "
         f"{', '.join(i['name'] + str(i['shape']) for i in policy['inputs'])}), manifest.json (checkpoint "
         f"{artifact.manifest['source']['checkpoint_sha256'][:12]})"
+        + (
+            f", fall_predictor.onnx (window {artifact.manifest['fall_predictor']['window']}, horizon "
+            f"{artifact.manifest['fall_predictor']['horizon_s']:g} s)"
+            if "fall_predictor" in artifact.manifest
+            else ""
+        )
     )
 
 
@@ -49,6 +68,15 @@ def sim_robot(
     time_scale: Annotated[float, typer.Option(min=0.01, max=1.0, help="Simulated seconds per wall second.")] = 1.0,
     trace: Annotated[Path | None, typer.Option(help="Write the base position as JSON lines every 0.1 s.")] = None,
     max_age_s: Annotated[float, typer.Option(min=0.0, help="Drop commands older than this (0: no age check).")] = 0.1,
+    terrain: Annotated[str | None, typer.Option(help=TERRAIN_HELP)] = None,
+    terrain_difficulty: Annotated[float, typer.Option(min=0.0, max=1.0, help=DIFFICULTY_HELP)] = 0.5,
+    depth_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="An artifact whose policy reads the depth camera: carry that camera and publish its images "
+            "on rt/ogi/depth (DepthImage_, 50 Hz)."
+        ),
+    ] = None,
 ) -> None:
     """Play the robot in MuJoCo at 1 kHz in real time, over DDS on loopback (SIGUSR1 pauses its states)."""
     from ogi.deploy.launch import serve_sim_robot
@@ -72,6 +100,9 @@ def sim_robot(
             time_scale=time_scale,
             trace=trace,
             max_age_s=max_age_s or None,
+            terrain=terrain,
+            terrain_difficulty=terrain_difficulty,
+            depth_from=depth_from,
         )
     except (KeyError, ValueError) as err:
         fail(err)
@@ -98,6 +129,18 @@ def deploy(
     ] = 0.1,
     interface: Annotated[str, typer.Option(help="Network interface for DDS (lo: loopback only).")] = "lo",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON only.")] = False,
+    recover: Annotated[
+        bool,
+        typer.Option(
+            help="After a crouch tripped by a signal limit or the fall predictor, give the joints back to the "
+            "policy once the robot has been stable for the supervisor's re-arm time (damping trips still stop)."
+        ),
+    ] = False,
+    fall_predictor: Annotated[
+        bool, typer.Option(help="Run the artifact's fall predictor, if it carries one, every policy step.")
+    ] = True,
+    terrain: Annotated[str | None, typer.Option(help=TERRAIN_HELP + " With --bridge sim only.")] = None,
+    terrain_difficulty: Annotated[float, typer.Option(min=0.0, max=1.0, help=DIFFICULTY_HELP)] = 0.5,
 ) -> None:
     """Run an exported policy: start-up ramp, 50 Hz policy, 1 kHz PD, safety supervisor; damping on exit."""
     from ogi.deploy.artifact import ArtifactError
@@ -117,6 +160,10 @@ def deploy(
             max_age_s=max_age_s or None,
             interface=interface,
             on_start=_announce(bridge, seconds),
+            recover=recover,
+            use_fall_predictor=fall_predictor,
+            terrain=terrain,
+            terrain_difficulty=terrain_difficulty,
         )
     except (ArtifactError, KeyError, ValueError) as err:
         fail(err)

@@ -30,18 +30,22 @@ from cyclonedds.sub import DataReader
 from cyclonedds.topic import Topic
 from cyclonedds.util import duration
 
-from ogi.deploy.bridge import LinkStats, MotorCommand, RobotState, SequenceFilter
+from ogi.deploy.bridge import DepthFrame, LinkStats, MotorCommand, RobotState, SequenceFilter
 from ogi.deploy.messages import (
+    DEPTH_TOPIC,
     HEAD,
     LEVEL_FLAG_LOW,
     LOWCMD_TOPIC,
     LOWSTATE_TOPIC,
+    MAX_DEPTH_PIXELS,
     MOTOR_MODE_SERVO,
     NUM_MOTOR_SLOTS,
     POS_STOP_F,
     VEL_STOP_F,
+    DepthImage_,
     LowCmd_,
     LowState_,
+    depth_layout,
     lowcmd_layout,
     lowstate_layout,
     struct_crc,
@@ -193,8 +197,10 @@ class DdsBridge(_Endpoint):
         domain_id: int = DEFAULT_DOMAIN_ID,
         max_age_s: float | None = 0.1,
         config: str | None = None,
+        depth: bool = False,
     ):
         self.index = motor_order(sdk_motor_index, num_joints)
+        self.depth_stats = LinkStats()
         self._latest: RobotState | None = None
         self._lock = threading.Lock()
         self._sequence = 0
@@ -208,6 +214,19 @@ class DdsBridge(_Endpoint):
             for name in ("q", "dq", "kp", "kd", "tau")
         }
         super().__init__(domain_id, (LOWSTATE_TOPIC, LowState_), (LOWCMD_TOPIC, LowCmd_), max_age_s, config)
+        self._depth = DepthSubscriber(self.dp, max_age_s, self.depth_stats) if depth else None
+
+    @property
+    def has_depth(self) -> bool:
+        return self._depth is not None
+
+    def latest_depth(self) -> DepthFrame | None:
+        return None if self._depth is None else self._depth.latest()
+
+    def close(self) -> None:
+        if self._depth is not None:
+            self._depth.close()
+        super().close()
 
     def _on_payload(self, payload: bytes, source_ns: int) -> None:
         layout = lowstate_layout()
@@ -275,6 +294,18 @@ class DdsRobotServer(_Endpoint):
         layout.put(self._template, "level_flag", LEVEL_FLAG_LOW)
         super().__init__(domain_id, (LOWCMD_TOPIC, LowCmd_), (LOWSTATE_TOPIC, LowState_), max_age_s, config)
         sim_robot.on_state = self.publish
+        self.depth_sent = 0
+        self._depth_writer = None
+        if getattr(sim_robot, "depth_camera", None) is not None:
+            self._depth_writer = DataWriter(self.dp, Topic(self.dp, DEPTH_TOPIC, DepthImage_), qos=_qos())
+            sim_robot.on_depth = self.publish_depth
+
+    def publish_depth(self, frame: DepthFrame) -> None:
+        """Publish one depth image (called on the simulation thread); nothing while publishing is paused."""
+        if not self.publishing.is_set() or self._depth_writer is None:
+            return
+        ddspy_write(self._depth_writer._ref, encode_depth(frame).tobytes())
+        self.depth_sent += 1
 
     def publish(self, state: RobotState) -> None:
         """Publish one state (called on the simulation thread); nothing while publishing is paused."""
@@ -322,3 +353,100 @@ class DdsRobotServer(_Endpoint):
             self.sim_robot.apply(command)
         else:
             self.stats.dropped_corrupt += 1
+
+
+def encode_depth(frame: DepthFrame) -> np.ndarray:
+    """A `DepthImage_` wire buffer (CRC set) of a depth frame: millimetres, 0 where nothing came back."""
+    pixels = frame.width * frame.height
+    if frame.depth_m.shape != (pixels,) or pixels > MAX_DEPTH_PIXELS:
+        raise ValueError(
+            f"a depth image of {frame.width}x{frame.height} needs {pixels} <= {MAX_DEPTH_PIXELS} values, "
+            f"got {frame.depth_m.shape}"
+        )
+    layout = depth_layout()
+    buffer = layout.new_buffer()
+    layout.put(buffer, "head", HEAD)
+    layout.put(buffer, "width", frame.width)
+    layout.put(buffer, "height", frame.height)
+    layout.put(buffer, "max_range_mm", round(frame.max_range_m * 1000.0))
+    layout.put(buffer, "frame", frame.frame & 0xFFFFFFFF)
+    layout.put(buffer, "state_tick", frame.state_tick & 0xFFFFFFFF)
+    depth = np.zeros(MAX_DEPTH_PIXELS)
+    depth[:pixels] = np.clip(np.round(np.nan_to_num(frame.depth_m, nan=0.0) * 1000.0), 0, 65535)
+    layout.put(buffer, "depth_mm", depth)
+    layout.put(buffer, "crc", struct_crc(layout.c_bytes(buffer)))
+    return buffer
+
+
+def decode_depth(payload: bytes, received_s: float) -> DepthFrame:
+    """A depth frame from `DepthImage_` wire bytes; WireError for a malformed one (length, head, size, CRC)."""
+    layout = depth_layout()
+    data = layout.check_wire(payload)
+    width, height = int(layout.get(data, "width")[0]), int(layout.get(data, "height")[0])
+    max_range_mm = int(layout.get(data, "max_range_mm")[0])
+    if (
+        tuple(layout.get(data, "head")) != HEAD
+        or struct_crc(layout.c_bytes(data)) != int(layout.get(data, "crc")[0])
+        or not 0 < width * height <= MAX_DEPTH_PIXELS
+        or max_range_mm == 0
+    ):
+        raise WireError("a DepthImage_ with a wrong head, CRC, size or range")
+    return DepthFrame(
+        frame=int(layout.get(data, "frame")[0]),
+        state_tick=int(layout.get(data, "state_tick")[0]),
+        received_s=received_s,
+        width=width,
+        height=height,
+        max_range_m=max_range_mm / 1000.0,
+        depth_m=layout.get(data, "depth_mm")[: width * height].astype(np.float64) / 1000.0,
+    )
+
+
+class DepthSubscriber:
+    """Takes `DepthImage_` on `rt/ogi/depth` on its own thread; drops corrupt, repeated, reordered, stale ones."""
+
+    def __init__(self, dp: DomainParticipant, max_age_s: float | None, stats: LinkStats):
+        self.stats = stats
+        self.max_age_s = max_age_s
+        self._reader = DataReader(dp, Topic(dp, DEPTH_TOPIC, DepthImage_), qos=_qos())
+        self._waitset = WaitSet(dp)
+        self._waitset.attach(ReadCondition(self._reader, _ANY))
+        self._filter = SequenceFilter(stats)
+        self._latest: DepthFrame | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="dds-depth", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._waitset.wait(duration(milliseconds=20))
+            samples = ddspy_take(self._reader._ref, _ANY, 16)
+            if isinstance(samples, int):
+                continue
+            for payload, info in samples:
+                if info.valid_data:
+                    self.on_payload(payload, info.source_timestamp)
+
+    def on_payload(self, payload: bytes, source_ns: int) -> None:
+        try:
+            frame = decode_depth(payload, time.monotonic())
+        except WireError:
+            self.stats.dropped_corrupt += 1
+            return
+        if self.max_age_s is not None and (time.time_ns() - source_ns) * 1e-9 > self.max_age_s:
+            self.stats.dropped_stale += 1
+            return
+        if not self._filter.accept(frame.frame):
+            return
+        with self._lock:
+            self._latest = frame
+
+    def latest(self) -> DepthFrame | None:
+        with self._lock:
+            return self._latest
+
+    def close(self) -> None:
+        if not self._stop.is_set():
+            self._stop.set()
+            self._thread.join(timeout=1.0)

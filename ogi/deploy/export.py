@@ -23,6 +23,7 @@ from torch import nn
 
 from ogi import checkpoints as ckpt
 from ogi.deploy.artifact import (
+    FALL_PREDICTOR_FILENAME,
     FORMAT,
     FORMAT_VERSION,
     MANIFEST_FILENAME,
@@ -213,9 +214,81 @@ def export_onnx(actor: nn.Module, normalizer: nn.Module, obs_dim: int, path: Pat
     return shapes
 
 
-def export_policy(run: Path, out: Path) -> Artifact:
+class FallPredictorGraph(nn.Module):
+    """A fall predictor as one module: (window (1, w, d) raw observations, valid (1, w) 1/0) -> probability (1,)."""
+
+    def __init__(self, predictor: nn.Module):
+        super().__init__()
+        self.predictor = predictor
+
+    def forward(self, window: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.predictor(window, valid))
+
+
+def export_fall_predictor_onnx(predictor: nn.Module, path: Path) -> None:
+    cfg = predictor.cfg
+    graph = FallPredictorGraph(predictor).eval()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            graph,
+            (torch.zeros(1, cfg.window, cfg.obs_dim), torch.zeros(1, cfg.window)),
+            str(path),
+            input_names=["window", "valid"],
+            output_names=["fall_probability"],
+            opset_version=OPSET,
+            dynamo=False,
+        )
+
+
+def fall_predictor_manifest(predictor_path: Path, checkpoint: ckpt.Checkpoint, obs_size: int, data: bytes) -> dict:
+    """The manifest's `fall_predictor` section, after checking the predictor belongs to this policy."""
+    from ogi.policies.fall_predictor import load_fall_predictor
+
+    loaded = ckpt.load_checkpoint(ckpt.resolve_checkpoint(Path(predictor_path)))
+    predictor = load_fall_predictor(predictor_path)
+    cfg = predictor.cfg
+    trained_beside = loaded.checkpoint.manifest.get("data_manifest", {}).get("policy_checkpoint_sha256")
+    if trained_beside != checkpoint.checkpoint_sha256:
+        raise ArtifactError(
+            f"{predictor_path}: the fall predictor was trained beside policy checkpoint {str(trained_beside)[:12]}, "
+            f"not the exported {checkpoint.checkpoint_sha256[:12]}; train one on this policy's rollouts "
+            "(`ogi train-fall-predictor RUN`)"
+        )
+    if cfg.obs_dim != obs_size:
+        raise ArtifactError(
+            f"{predictor_path}: the fall predictor reads {cfg.obs_dim} observation values, the policy {obs_size}"
+        )
+    if abs(cfg.ctrl_dt_s - 1.0 / POLICY_RATE_HZ) > 1e-9:
+        raise ArtifactError(
+            f"{predictor_path}: the fall predictor's window is sampled every {cfg.ctrl_dt_s} s, the policy runs "
+            f"every {1.0 / POLICY_RATE_HZ} s"
+        )
+    return {
+        "file": FALL_PREDICTOR_FILENAME,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+        "opset": OPSET,
+        "window": cfg.window,
+        "obs_dim": cfg.obs_dim,
+        "horizon_s": cfg.horizon_s,
+        "inputs": [
+            {"name": "window", "shape": [1, cfg.window, cfg.obs_dim]},
+            {"name": "valid", "shape": [1, cfg.window]},
+        ],
+        "outputs": [{"name": "fall_probability", "shape": [1]}],
+        "reads": "the last `window` policy observations (oldest first, the policy's own input before its "
+        "normalizer), valid 1 for a real step and 0 for padding before the episode's first",
+        "checkpoint_sha256": loaded.checkpoint.checkpoint_sha256,
+        "eval_scores": dict(loaded.checkpoint.eval_scores),
+    }
+
+
+def export_policy(run: Path, out: Path, *, fall_predictor: Path | None = None) -> Artifact:
     """Export a run directory (newest valid checkpoint) or a checkpoint directory to `out/`; returns it loaded.
 
+    fall_predictor: a predictor checkpoint (`ogi train-fall-predictor`) trained beside this policy; it is
+    exported as its own ONNX graph, which the runtime runs every policy step to trip the fallback.
     Refuses policies that read privileged observations (a teacher cannot run on a robot). Files are written
     to a temporary directory first and moved into place, manifest last.
     """
@@ -248,9 +321,21 @@ def export_policy(run: Path, out: Path) -> Artifact:
             raise ArtifactError(
                 f"observation layout has {manifest['observation']['size']} values but the actor reads {actor.obs_dim}"
             )
+        predictor_tmp = Path(tmp) / FALL_PREDICTOR_FILENAME
+        if fall_predictor is not None:
+            from ogi.policies.fall_predictor import load_fall_predictor
+
+            export_fall_predictor_onnx(load_fall_predictor(Path(fall_predictor)), predictor_tmp)
+            manifest["fall_predictor"] = fall_predictor_manifest(
+                Path(fall_predictor), checkpoint, manifest["observation"]["size"], predictor_tmp.read_bytes()
+            )
         manifest["manifest_sha256"] = manifest_sha256(manifest)
         (Path(tmp) / MANIFEST_FILENAME).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n")
         onnx_tmp.replace(out / ONNX_FILENAME)
+        if fall_predictor is not None:
+            predictor_tmp.replace(out / FALL_PREDICTOR_FILENAME)
+        else:
+            (out / FALL_PREDICTOR_FILENAME).unlink(missing_ok=True)  # a stale one from an earlier export
         (Path(tmp) / MANIFEST_FILENAME).replace(out / MANIFEST_FILENAME)
     return load_artifact(out)
 

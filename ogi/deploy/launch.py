@@ -21,7 +21,7 @@ import numpy as np
 
 from ogi.deploy.artifact import ArtifactError, load_artifact
 from ogi.deploy.runtime import Runtime, RuntimeConfig
-from ogi.deploy.sim_robot import SimRobot, SimRobotConfig
+from ogi.deploy.sim_robot import SimRobot, SimRobotConfig, camera_for
 from ogi.robots import get_robot
 
 BRIDGES = ("sim", "dds")
@@ -56,6 +56,10 @@ def deploy(
     max_age_s: float | None = 0.1,
     interface: str = "lo",
     on_start: Callable[[], None] | None = None,
+    recover: bool = False,
+    use_fall_predictor: bool = True,
+    terrain: str | None = None,
+    terrain_difficulty: float = 0.5,
 ) -> dict[str, Any]:
     """Run an artifact on a bridge for `seconds` (controller time); returns the runtime's report.
 
@@ -64,13 +68,29 @@ def deploy(
     """
     if bridge not in BRIDGES:
         raise ValueError(f"bridge {bridge!r} must be one of {', '.join(BRIDGES)}")
+    if terrain is not None and bridge != "sim":
+        raise ValueError(f"--terrain places the simulated robot; with --bridge {bridge} give it to `ogi sim-robot`")
     artifact = load_artifact(artifact_dir)
-    cfg = RuntimeConfig(command=(command_vx, command_vy, command_yaw), time_scale=time_scale, pd_site=pd_site)
+    cfg = RuntimeConfig(
+        command=(command_vx, command_vy, command_yaw),
+        time_scale=time_scale,
+        pd_site=pd_site,
+        recover=recover,
+        use_fall_predictor=use_fall_predictor,
+    )
     sim = None
     if bridge == "sim":
         from ogi.deploy.bridge import SimBridge
 
-        sim = SimRobot(get_robot(artifact.robot_name), SimRobotConfig(time_scale=time_scale))
+        sim = SimRobot(
+            get_robot(artifact.robot_name),
+            SimRobotConfig(
+                time_scale=time_scale,
+                terrain=terrain,
+                terrain_difficulty=terrain_difficulty,
+                depth_camera=camera_for(artifact.manifest),
+            ),
+        )
         link = SimBridge(sim)
         sim.start()
     else:
@@ -82,6 +102,7 @@ def deploy(
             domain_id=domain_id,
             max_age_s=max_age_s,
             config=interface_config(interface),
+            depth=camera_for(artifact.manifest) is not None,
         )
     start_xyz = sim.base_position() if sim is not None else None
     runtime = Runtime(artifact, link, cfg)
@@ -106,6 +127,7 @@ def deploy(
         report["base_displacement_m"] = (end - start_xyz).tolist()
         report["base_height_m"] = float(end[2])
         report["sim_slips"] = sim.slips
+        report["ground_height_m"] = float(sim.ground_height(end[None, :2])[0])
     return report
 
 
@@ -119,6 +141,9 @@ def serve_sim_robot(
     trace: Path | None,
     max_age_s: float | None,
     start: str = "lying",
+    terrain: str | None = None,
+    terrain_difficulty: float = 0.5,
+    depth_from: Path | None = None,
 ) -> dict[str, Any]:
     """Play `robot` over DDS in real time until `seconds` pass or a signal stops it; returns a summary."""
     from ogi.deploy.dds import DdsRobotServer
@@ -131,7 +156,18 @@ def serve_sim_robot(
     every = round(1000.0 / state_hz)
     if not 1 <= every <= 100 or abs(1000.0 / every - state_hz) > 1e-6:
         raise ValueError(f"--state-hz {state_hz} must divide the 1000 Hz physics rate (1000, 500, 250, ...)")
-    sim = SimRobot(spec, SimRobotConfig(state_every=every, time_scale=time_scale, start=start))
+    camera = camera_for(load_artifact(depth_from).manifest) if depth_from is not None else None
+    sim = SimRobot(
+        spec,
+        SimRobotConfig(
+            state_every=every,
+            time_scale=time_scale,
+            start=start,
+            terrain=terrain,
+            terrain_difficulty=terrain_difficulty,
+            depth_camera=camera,
+        ),
+    )
     server = DdsRobotServer(sim, index, domain_id=domain_id, max_age_s=max_age_s)
     pause = {signal.SIGUSR1: lambda *_: server.publishing.clear(), signal.SIGUSR2: lambda *_: server.publishing.set()}
     start_xyz = sim.base_position()
@@ -169,6 +205,7 @@ def serve_sim_robot(
         "slips": sim.slips,
         "base_displacement_m": (sim.base_position() - start_xyz).tolist(),
         "link": server.stats.as_dict(),
+        "depth_images_sent": server.depth_sent,
         "state_to_command_samples": len(latency_ms),
         "state_to_command_p50_ms": float(np.percentile(latency_ms, 50)) if len(latency_ms) else None,
         "state_to_command_p99_ms": float(np.percentile(latency_ms, 99)) if len(latency_ms) else None,

@@ -7,6 +7,10 @@ give that layout.
 
 Our use of spare fields: `LowCmd_.reserve` carries the command's sequence number (incremented by one per
 command), `LowState_.tick` the robot's state counter (one per physics step). Both directions carry a CRC.
+
+`DepthImage_` (topic `rt/ogi/depth`, our own type) carries the downward depth camera a depth student reads:
+frame counter, the `LowState_.tick` it was taken at, size, range, and depth in millimetres (0: no return),
+with the same head and CRC rule as the SDK's messages.
 """
 
 # no `from __future__ import annotations`: cyclonedds reads the field types at run time
@@ -30,6 +34,8 @@ VEL_STOP_F = 16000.0  # "no velocity control" value of MotorCmd_.dq
 NUM_MOTOR_SLOTS = 20  # the messages carry 20 motors; a Go2 uses the first 12
 LOWCMD_TOPIC = "rt/lowcmd"
 LOWSTATE_TOPIC = "rt/lowstate"
+DEPTH_TOPIC = "rt/ogi/depth"
+MAX_DEPTH_PIXELS = 1024  # DepthImage_ carries up to this many pixels (a 32 x 32 image)
 _NS = "unitree_go.msg.dds_."
 
 
@@ -145,6 +151,20 @@ class LowState_(IdlStruct, typename=_NS + "LowState_"):
     crc: uint32 = 0
 
 
+@final
+@autoid("sequential")
+@dataclass
+class DepthImage_(IdlStruct, typename="ogi.msg.dds_.DepthImage_"):
+    head: array[uint8, 2] = field(default_factory=lambda: [0, 0])
+    width: uint16 = 0
+    height: uint16 = 0
+    max_range_mm: uint16 = 0
+    frame: uint32 = 0  # the camera's frame counter: strictly increasing
+    state_tick: uint32 = 0  # LowState_.tick of the robot state the image was taken at
+    depth_mm: array[uint16, 1024] = field(default_factory=lambda: [0] * MAX_DEPTH_PIXELS)  # row-major
+    crc: uint32 = 0
+
+
 _BIT_REVERSED_BYTES = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
 
 
@@ -174,6 +194,11 @@ def lowcmd_layout() -> Layout:
 @functools.cache
 def lowstate_layout() -> Layout:
     return Layout(LowState_)
+
+
+@functools.cache
+def depth_layout() -> Layout:
+    return Layout(DepthImage_)
 
 
 def message_crc(msg: LowCmd_ | LowState_) -> int:

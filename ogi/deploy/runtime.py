@@ -3,10 +3,14 @@
 Start-up: zero torque (until a fresh state arrives and `zero_torque_s` has passed) -> ramp the PD targets from
 the measured pose to the default pose over `ramp_s` (smoothstep) -> the policy drives, while the supervisor
 allows it. Any of these switches the joints to a fallback (`ogi.controllers.fallback`) with a `SafetyEvent`
-naming the cause: a signal beyond its limit or a non-finite action (the supervisor's own checks), no fresh
-state for `stale_policy_periods` policy periods (`stale_state`), an exception in a loop (`exception: ...`),
-a loop running late (`policy_overrun`, `pd_overrun`), a stop request (`stop`). Only `rearm()` gives the
-joints back to the policy, with its recurrent state reset. On exit the joints are damped.
+naming the cause: a signal beyond its limit or a non-finite action (the supervisor's own checks), a fall
+predicted by the artifact's fall predictor (`fall_predicted`, run every policy step on the policy's own
+observations), no fresh state for `stale_policy_periods` policy periods (`stale_state`), no fresh depth image
+for a policy that reads one (`stale_depth`, `depth_layout`), an exception in a loop (`exception: ...`), a loop
+running late (`policy_overrun`, `pd_overrun`), a stop request (`stop`). `rearm()` gives the joints back to the
+policy, with its recurrent state reset; with `recover`, a crouch tripped by a signal limit or a predicted fall
+is handed back by itself once the robot has been stable for the supervisor's re-arm time. On exit the joints
+are damped.
 
 PD placement (`pd_site`): "runtime" evaluates `pd_torque` here at 1 kHz and sends the torque (kp = kd = 0 to
 the motor); "motor" sends targets and gains and the motor closes the loop (the torque computed here is then
@@ -26,7 +30,7 @@ import numpy as np
 from ogi.controllers.fallback import ControlMode, FallbackConfig, fallback_command
 from ogi.controllers.pd import pd_torque
 from ogi.controllers.supervisor import SafetyEvent, SafetySupervisor, SupervisorConfig
-from ogi.deploy.artifact import Artifact, ArtifactError, PolicySession
+from ogi.deploy.artifact import Artifact, ArtifactError, FallPredictorSession, PolicySession
 from ogi.deploy.bridge import Bridge, MotorCommand, RobotState
 from ogi.deploy.feedforward import GravityFeedforward
 from ogi.envs import gait
@@ -35,6 +39,7 @@ from ogi.envs.config import GaitConfig, NoiseConfig
 from ogi.robots import RobotSpec, get_robot
 
 PHASES = ("waiting", "zero_torque", "ramp", "running", "stopped")
+RECOVERABLE_CAUSES = ("tilt", "ang_vel", "joint_vel", "fall_predicted")  # what `recover` hands back after
 _NO_NOISE = NoiseConfig(enabled=False)
 
 
@@ -49,6 +54,12 @@ class RuntimeConfig:
     damping_on_exit_s: float = 0.2
     pd_site: str = "motor"
     time_scale: float = 1.0  # controller seconds per wall second; must equal the simulated robot's
+    use_fall_predictor: bool = True  # run the artifact's fall predictor (if it carries one) every policy step
+    # recover: after a trip by a signal limit or the fall predictor (the crouch), give the joints back to the
+    # policy by itself once the signals have stayed within their limits for supervisor.rearm_stable_s; trips to
+    # damping (stale state, non-finite values, exceptions, overruns, stop) still wait for rearm()
+    recover: bool = False
+    stale_depth_s: float = 0.1  # a depth student's newest image older than this trips the crouch ("stale_depth")
     supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
     fallback: FallbackConfig = field(default_factory=FallbackConfig)
 
@@ -94,8 +105,6 @@ def robot_for(artifact: Artifact) -> RobotSpec:
             raise ArtifactError(
                 f"{artifact.path}: observation '{name}' scale {scales.get(name)} differs from this code's {scale}"
             )
-    if "depth_image" in scales:
-        raise ArtifactError(f"{artifact.path}: the policy reads a depth image, which no bridge here provides")
     return robot
 
 
@@ -117,6 +126,12 @@ class Runtime:
         self.policy_period_s = 1.0 / control["policy_rate_hz"]
         self.pd_period_s = 1.0 / control["pd_rate_hz"]
         self.session = PolicySession(artifact, threads=1)
+        self.predictor = (
+            FallPredictorSession(artifact, threads=1)
+            if cfg.use_fall_predictor and artifact.fall_predictor_bytes is not None
+            else None
+        )
+        self.last_fall_probability: float | None = None
         self.feedforward = GravityFeedforward(robot) if control["gravity_feedforward"] else None
         self.default_pose = np.asarray(robot.default_pose)
         self.kp, self.kd = np.asarray(robot.kp), np.asarray(robot.kd)
@@ -131,6 +146,14 @@ class Runtime:
         self._swing_offsets = (
             None if self.gait is None else gait.swing_offset_matrix(self.gait, robot.joint_names, robot.foot_sites)
         )
+        self.depth_camera = artifact.manifest["observation"].get("depth_camera")  # None: the policy reads none
+        if self.depth_camera is not None and not getattr(bridge, "has_depth", False):
+            raise ArtifactError(
+                f"{artifact.path}: the policy reads a depth image and this bridge carries none (the simulated "
+                "robot needs the artifact's camera: `ogi deploy --bridge sim` gives it one; over DDS the robot "
+                "must publish rt/ogi/depth: `ogi sim-robot --depth-from ARTIFACT`)"
+            )
+        self.depth_frames_used = 0
         self.supervisor = SafetySupervisor(cfg.supervisor, n)
         self._rng = np.random.default_rng(0)  # policy_observation's signature; noise is off
         self._lock = threading.RLock()
@@ -154,6 +177,7 @@ class Runtime:
         self.errors: list[str] = []
         self._pd_periods = np.zeros(1 << 16)
         self._inference_s = np.zeros(1 << 14)
+        self._fall_probabilities = np.zeros(1 << 14)
 
     # ---- clock and events ----------------------------------------------------------------------
     def now(self) -> float:
@@ -188,9 +212,16 @@ class Runtime:
             ok = self.supervisor.rearm(now)
             if ok and was is not ControlMode.POLICY:
                 self.session.reset()
+                if self.predictor is not None:
+                    self.predictor.reset()
                 self._last_action[:] = 0.0
                 self._fallback_since = None
             return ok
+
+    def _recoverable(self) -> bool:
+        """The current fallback began with a trip that `recover` may hand back after (a limit, a prediction)."""
+        last = self.supervisor.events[-1] if self.supervisor.events else None
+        return last is not None and last.to_mode == ControlMode.CROUCH.value and last.cause in RECOVERABLE_CAUSES
 
     def _policy_drives(self) -> bool:
         return self.phase == "running" and self.supervisor.mode is ControlMode.POLICY
@@ -224,8 +255,15 @@ class Runtime:
             mode = self.supervisor.check(
                 now, gravity_body=gravity, ang_vel_body=state.gyro_body, joint_vel=state.dq, action=None
             )
+        if mode is ControlMode.CROUCH and self.cfg.recover and self._recoverable() and self.rearm(now):
+            mode = ControlMode.POLICY
         if mode is not ControlMode.POLICY:
             return
+        depth = None
+        if self.depth_camera is not None:
+            depth = self._depth_observation(now)
+            if depth is None:
+                return
         clock = None
         if self.gait is not None:  # the env's clock: k policy steps since the start
             clock = gait.phase(np.array([self.policy_steps]), self.policy_period_s, self.gait.period_s)
@@ -239,14 +277,25 @@ class Runtime:
             _NO_NOISE,
             self._rng,
             gait_phase=clock,
+            depth=depth,
         )[0]
         started = time.perf_counter()
         action = self.session.step(obs).astype(np.float64)
+        probability = None
+        if self.predictor is not None:  # p(fall within its horizon) from the window of policy observations
+            probability = self.predictor.step(obs)
+            self.last_fall_probability = probability
+            self._fall_probabilities[self.policy_steps % len(self._fall_probabilities)] = probability
         self._inference_s[self.policy_steps % len(self._inference_s)] = time.perf_counter() - started
         self.policy_steps += 1
         with self._lock:
             mode = self.supervisor.check(
-                now, gravity_body=gravity, ang_vel_body=state.gyro_body, joint_vel=state.dq, action=action
+                now,
+                gravity_body=gravity,
+                ang_vel_body=state.gyro_body,
+                joint_vel=state.dq,
+                action=action,
+                fall_probability=probability,
             )
             if mode is not ControlMode.POLICY:
                 return
@@ -259,6 +308,32 @@ class Runtime:
                 self._q_des = (
                     self._q_des + gait.reference_offsets(clock, self.command[None], self.gait, self._swing_offsets)[0]
                 )
+
+    def _depth_observation(self, now: float) -> np.ndarray | None:
+        """(1, pixels) the policy's depth field from the newest image, or None after tripping the fallback
+        (no image yet, one older than `stale_depth_s`, or one of another size or range than trained)."""
+        cam = self.depth_camera
+        frame = self.bridge.latest_depth()
+        cause = None
+        if frame is None or now - (frame.received_s - self.t0) * self.cfg.time_scale > self.cfg.stale_depth_s:
+            cause = "stale_depth"
+        elif (frame.width, frame.height) != (cam["width"], cam["height"]) or not np.isclose(
+            frame.max_range_m, cam["max_range_m"]
+        ):
+            cause = "depth_layout"
+            message = (
+                f"depth image {frame.width}x{frame.height} up to {frame.max_range_m} m; the policy was trained on "
+                f"{cam['width']}x{cam['height']} up to {cam['max_range_m']} m"
+            )
+            if not self.errors or self.errors[-1] != message:
+                self.errors.append(message)
+        if cause is not None:
+            with self._lock:
+                if self.supervisor.mode is ControlMode.POLICY:
+                    self.supervisor.trip(now, cause, ControlMode.CROUCH)
+            return None
+        self.depth_frames_used += 1
+        return frame.observation()[None]
 
     def _policy_loop(self) -> None:
         period = self.policy_period_s
@@ -441,6 +516,13 @@ class Runtime:
             "pd_jitter_p99_us": pct(jitter_us, 99),
             "inference_p50_ms": pct(inference_ms, 50),
             "inference_p99_ms": pct(inference_ms, 99),
+            "fall_predictor": self.predictor is not None,
+            "depth_frames_used": self.depth_frames_used,
+            "fall_probability_max": float(
+                self._fall_probabilities[: min(self.policy_steps, len(self._fall_probabilities))].max()
+            )
+            if self.predictor is not None and self.policy_steps
+            else None,
             "bridge": self.bridge.stats.as_dict(),
             "events": [e.__dict__ for e in self.supervisor.events],
             "errors": list(self.errors),

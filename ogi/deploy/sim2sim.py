@@ -17,9 +17,9 @@ import mujoco
 import numpy as np
 
 from ogi.deploy.artifact import Artifact
-from ogi.deploy.bridge import MotorCommand, RobotState
+from ogi.deploy.bridge import DepthFrame, MotorCommand, RobotState
 from ogi.deploy.runtime import Runtime, RuntimeConfig
-from ogi.deploy.sim_robot import SimRobot, SimRobotConfig
+from ogi.deploy.sim_robot import SimRobot, SimRobotConfig, camera_for
 from ogi.robots import get_robot
 
 # (vx m/s, vy m/s, yaw rate rad/s): one per command family the walking benchmark judges
@@ -37,6 +37,16 @@ class _SteppedBridge:
     def latest_state(self) -> RobotState | None:
         state = self.robot.latest_state()
         return None if state is None else dataclasses.replace(state, received_s=self.robot.sim_time_s)
+
+    @property
+    def has_depth(self) -> bool:
+        return self.robot.depth_camera is not None
+
+    def latest_depth(self) -> DepthFrame | None:
+        frame = self.robot.latest_depth()
+        if frame is None:
+            return None
+        return dataclasses.replace(frame, received_s=frame.state_tick / self.robot.cfg.physics_hz)
 
     def send(self, command: MotorCommand) -> None:
         self.robot.apply(command)
@@ -59,6 +69,9 @@ def walk_command(
     seconds: float,
     settle_s: float = 2.0,
     start_up_s: float = 3.0,
+    terrain: str | None = None,
+    terrain_difficulty: float = 0.5,
+    terrain_seed: int = 7,
 ) -> dict[str, Any]:
     """Hold one command for `seconds` after start-up; mean linear and yaw-rate errors after `settle_s`.
 
@@ -68,7 +81,16 @@ def walk_command(
     """
     spec = get_robot(artifact.robot_name)
     two_legged = len(spec.foot_sites) == 2
-    sim = SimRobot(spec, SimRobotConfig(start="stand" if two_legged else "lying"))
+    sim = SimRobot(
+        spec,
+        SimRobotConfig(
+            start="stand" if two_legged else "lying",
+            terrain=terrain,
+            terrain_difficulty=terrain_difficulty,
+            terrain_seed=terrain_seed,
+            depth_camera=camera_for(artifact.manifest),
+        ),
+    )
     runtime_cfg = RuntimeConfig(command=command, zero_torque_s=0.0 if two_legged else RuntimeConfig.zero_torque_s)
     runtime = Runtime(artifact, _SteppedBridge(sim), runtime_cfg)
     runtime.t0 = 0.0
@@ -87,7 +109,8 @@ def walk_command(
             v_body, yaw_rate = _base_velocity_body(sim)
             lin_errors.append(float(np.linalg.norm(np.asarray(command[:2]) - v_body[:2])))
             yaw_errors.append(abs(command[2] - yaw_rate))
-            height = sim.base_position()[2]
+            base = sim.base_position()
+            height = base[2] - float(sim.ground_height(base[None, :2])[0])
             up = sim.data.xmat[sim._base_id].reshape(3, 3)[2, 2]  # cos(tilt)
             if height < MIN_BASE_HEIGHT_FRACTION * spec.nominal_base_height or up < np.cos(MAX_TILT_RAD):
                 fell = True
@@ -99,6 +122,12 @@ def walk_command(
         "fell": fell,
         "safety_events": [event.cause for event in runtime.events],
         "seconds_walked": len(lin_errors) * runtime.pd_period_s,
+        "depth_frames_used": runtime.depth_frames_used,
+        "distance_m": float(np.linalg.norm(sim.base_position()[:2] - sim.start_xy)),
+        "ground_reached_m": float(sim.ground_height(sim.base_position()[None, :2])[0]),
+        "terrain": None
+        if terrain is None
+        else {"kind": terrain, "difficulty": terrain_difficulty, "seed": terrain_seed},
     }
 
 

@@ -7,6 +7,11 @@ velocities and torques, foot forces. The robot starts lying on the ground with i
 robot does when switched on. Physics runs on its own thread, locked to the monotonic clock; when it falls
 behind by more than `max_lag_s` it skips ahead and counts a slip rather than running fast. `time_scale` < 1
 runs the whole robot slower than real time (with the runtime's matching setting) on a machine too busy for it.
+
+Optionally the robot stands on a terrain course (one tile of the training terrain family, from a seed of its
+own) and carries the downward depth camera a depth student was trained with: every `depth_every` physics
+steps it takes an image by the training env's own ray marching against the ground, with the camera's noise
+and dropout, and publishes it beside the state (`latest_depth`, `on_depth`).
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ import mujoco
 import numpy as np
 
 from ogi.controllers.pd import pd_torque
-from ogi.deploy.bridge import MotorCommand, RobotState
-from ogi.envs.config import SimConfig
+from ogi.deploy.bridge import DepthFrame, MotorCommand, RobotState
+from ogi.envs import sensing
+from ogi.envs.config import TERRAIN_KINDS, SimConfig
 from ogi.envs.scene import build_scene_model
+from ogi.envs.sensing import DepthCameraConfig
 from ogi.robots import STAND_KEY, RobotSpec, actuator_names
 
 LYING_THIGH_RAD = 1.25  # thigh and calf folded: the resting pose of a switched-off quadruped
@@ -36,6 +43,14 @@ class SimRobotConfig:
     max_lag_s: float = 0.05  # wall seconds
     time_scale: float = 1.0  # simulated seconds per wall-clock second (below 1 on a machine too busy for real time)
     start: str = "lying"  # "lying" (folded on the ground) or "stand" (the stand keyframe)
+    terrain: str | None = None  # a terrain kind (ogi.envs.terrain) to stand on; None: the flat plane
+    terrain_difficulty: float = 0.5  # in [0, 1], as a curriculum level's
+    terrain_seed: int = 7  # the course's own seed; training tiles use the terrain config's (0 by default)
+    terrain_tile_m: float = 8.0
+    start_x_m: float = 0.0  # where the robot starts, along x from the course's centre (its platform)
+    depth_camera: DepthCameraConfig | None = None  # the camera to carry (the artifact's), or None
+    depth_every: int = 20  # physics steps per depth image (50 Hz at 1 kHz)
+    depth_seed: int = 0  # the camera's noise and dropout
 
     def __post_init__(self) -> None:
         if not 100.0 <= self.physics_hz <= 10000.0:
@@ -46,6 +61,21 @@ class SimRobotConfig:
             raise ValueError(f"time_scale = {self.time_scale} must be in [0.01, 1]")
         if self.start not in ("lying", "stand"):
             raise ValueError(f"start = {self.start!r} must be 'lying' or 'stand'")
+        if self.terrain is not None and self.terrain not in TERRAIN_KINDS:
+            raise ValueError(f"terrain = {self.terrain!r} is not a terrain kind; known: {', '.join(TERRAIN_KINDS)}")
+        if not 0.0 <= self.terrain_difficulty <= 1.0:
+            raise ValueError(f"terrain_difficulty = {self.terrain_difficulty} must be in [0, 1]")
+        if self.depth_every < 1:
+            raise ValueError(f"depth_every = {self.depth_every} must be >= 1")
+
+
+def camera_for(manifest) -> DepthCameraConfig | None:
+    """The depth camera an artifact's policy was trained with (its manifest's), or None if it reads none."""
+    fields = manifest["observation"].get("depth_camera")
+    if fields is None:
+        return None
+    fields = dict(fields, mount_pos_m=tuple(fields["mount_pos_m"]))
+    return DepthCameraConfig(**fields)
 
 
 class SimRobot:
@@ -55,7 +85,16 @@ class SimRobot:
         self.robot = robot
         self.cfg = cfg = cfg or SimRobotConfig()
         dt = 1.0 / cfg.physics_hz
-        self.model = m = build_scene_model(robot, SimConfig(sim_dt_s=dt, ctrl_dt_s=dt))
+        self.terrain = None
+        self.start_xy = np.zeros(2)
+        if cfg.terrain is not None:
+            from ogi.envs.terrain_grid import build_terrain_grid
+
+            self.terrain = build_terrain_grid(
+                (cfg.terrain,), 1, cfg.terrain_tile_m, 0.05, cfg.terrain_seed, difficulty=cfg.terrain_difficulty
+            )
+            self.start_xy = self.terrain.tile_origin(np.array([0]), np.array([0]))[0] + np.array([cfg.start_x_m, 0.0])
+        self.model = m = build_scene_model(robot, SimConfig(sim_dt_s=dt, ctrl_dt_s=dt), self.terrain)
         self.data = mujoco.MjData(m)
         pd_names, ff_names = actuator_names(robot)
         pd_ids = [m.actuator(a).id for a in pd_names]
@@ -80,12 +119,21 @@ class SimRobot:
         self.commands_applied = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.depth_camera = cfg.depth_camera
+        self._depth_directions = cfg.depth_camera.ray_directions_body() if cfg.depth_camera is not None else None
+        self._depth_rng = np.random.default_rng(cfg.depth_seed)
+        self._latest_depth: DepthFrame | None = None
+        self.depth_frames = 0
         self._reset(cfg.start)
 
     # ---- set-up ------------------------------------------------------------------------------
     def _reset(self, start: str) -> None:
         m, d = self.model, self.data
         mujoco.mj_resetDataKeyframe(m, d, m.key(STAND_KEY).id)
+        ground = float(self.ground_height(self.start_xy[None])[0])
+        d.qpos[:2] = self.start_xy
+        d.qpos[2] += ground
+        mujoco.mj_forward(m, d)
         if start == "lying":
             low = np.asarray(self.robot.joint_limits)[:, 0]
             pose = np.array(self.robot.default_pose)
@@ -95,7 +143,7 @@ class SimRobot:
                 elif "calf" in name:
                     pose[i] = LYING_CALF_FRACTION * low[i]
             d.qpos[self._qpos_adr] = pose
-            d.qpos[2] = 0.2  # dropped from a little height, it settles onto its folded legs
+            d.qpos[2] = ground + 0.2  # dropped from a little height, it settles onto its folded legs
             mujoco.mj_forward(m, d)
             for _ in range(round(SETTLE_S * self.cfg.physics_hz)):
                 self._physics_step(MotorCommand.zero_torque(self.robot.num_joints))
@@ -147,13 +195,48 @@ class SimRobot:
         with self._lock:
             self._latest = state
         self.on_state(state)
+        if self.depth_camera is not None and self.tick % self.cfg.depth_every == 0:
+            self._publish_depth()
+
+    def _publish_depth(self) -> None:
+        d, cam = self.data, self.depth_camera
+        base = d.xpos[self._base_id][None].copy()
+        quat = d.xquat[self._base_id][None].copy()
+        step = self.terrain.resolution_m if self.terrain is not None else 0.1
+        scaled = sensing.depth_image(base, quat, cam, self._depth_directions, self.ground_height, step, self._depth_rng)
+        self.depth_frames += 1
+        frame = DepthFrame(
+            frame=self.depth_frames,
+            state_tick=self.tick,
+            received_s=time.monotonic(),
+            width=cam.width,
+            height=cam.height,
+            max_range_m=cam.max_range_m,
+            depth_m=scaled[0] * cam.max_range_m,
+        )
+        with self._lock:
+            self._latest_depth = frame
+        self.on_depth(frame)
 
     def on_state(self, state: RobotState) -> None:
         """Called on the physics thread after each published state (a DDS server overrides it)."""
 
+    def on_depth(self, frame: DepthFrame) -> None:
+        """Called on the physics thread after each depth image (a DDS server overrides it)."""
+
     def latest_state(self) -> RobotState | None:
         with self._lock:
             return self._latest
+
+    def latest_depth(self) -> DepthFrame | None:
+        with self._lock:
+            return self._latest_depth
+
+    def ground_height(self, xy: np.ndarray) -> np.ndarray:
+        """Ground height, m, under world points (..., 2): the course's heightfield, or 0 on the plane."""
+        if self.terrain is None:
+            return np.zeros(np.asarray(xy).shape[:-1])
+        return self.terrain.height_at(np.asarray(xy, dtype=np.float64))
 
     # ---- ground truth for tests and summaries ------------------------------------------------
     def base_position(self) -> np.ndarray:

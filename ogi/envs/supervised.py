@@ -84,7 +84,10 @@ class SupervisedWalk:
                 ang_vel_body=ang_vel[i],
                 joint_vel=joint_vel[i],
                 action=actions[i],
-                fall_probability=None if fall_probability is None else float(fall_probability[i]),
+                # the predictor judges the policy's own trajectory: while a fallback drives, it is not consulted
+                fall_probability=None
+                if fall_probability is None or before is not ControlMode.POLICY
+                else float(fall_probability[i]),
             )
             if before is ControlMode.POLICY and mode is not ControlMode.POLICY:
                 tripped[i] = True
@@ -115,12 +118,14 @@ class SupervisedWalk:
             actions[ids] = (q_des - env.default_pose) / env.robot.action_scale
         obs, reward, terminated, truncated, info = env.step(actions)
         info["mode"] = self.modes.copy()
+
         info["tripped"] = tripped
         done = terminated | truncated
         if done.any():
             ids = np.flatnonzero(done)
             for i in ids:
                 self.supervisors[i].reset()
+
             self._restore_gains(ids)
         self._obs = obs
         return obs, reward, terminated, truncated, info

@@ -38,6 +38,12 @@ class Mirror:
         if sorted(self.index.tolist()) != list(range(d)) or self.sign.shape != (d,):
             raise ValueError("a mirror must permute its d inputs and carry one sign per output")
 
+    def then(self, other: Mirror) -> Mirror:
+        """The mirror of the concatenation [x, y] of this mirror's layout and `other`'s."""
+        return Mirror(
+            np.concatenate([self.index, other.index + len(self.index)]), np.concatenate([self.sign, other.sign])
+        )
+
     def __call__(self, x):
         """The mirror image of x (..., d): numpy arrays and torch tensors alike."""
         index = self.index.tolist()
@@ -113,5 +119,48 @@ def layout_mirror(layout: ObservationLayout, joints: Mirror) -> Mirror:
         if len(field_index) != size:
             raise ValueError(f"observation field '{name}' has {size} values, its mirror {len(field_index)}")
         index += (start + field_index).tolist()
+        sign += list(field_sign)
+    return Mirror(np.array(index), np.array(sign))
+
+
+# the privileged group's domain features (ogi.envs.randomization.DomainParams.as_features): friction, added mass,
+# the centre-of-mass offset (a polar vector), motor strength, kp and kd scales; only the offset's y flips
+_DOMAIN_SIGN = np.array([1.0, 1.0, *_POLAR, 1.0, 1.0, 1.0])
+
+
+def privileged_mirror(layout: ObservationLayout, foot_sites: Sequence[str], scan_offsets: np.ndarray | None) -> Mirror:
+    """The mirror over the `privileged` group: velocities and the push flip y, the feet swap sides, and the
+    height scan's grid reflects across the base's x axis (each point takes the reading of its (x, -y) twin)."""
+    feet = list(foot_sites)
+    index, sign = [], []
+    for name, size in zip(layout.names, layout.sizes):
+        start = len(index)
+        if name in ("base_lin_vel", "push_force"):
+            field_index, field_sign = np.arange(3), _POLAR
+        elif name == "base_height":
+            field_index, field_sign = np.arange(1), np.ones(1)
+        elif name == "domain_params":
+            field_index, field_sign = np.arange(len(_DOMAIN_SIGN)), _DOMAIN_SIGN
+        elif name == "foot_contact":
+            partners = [mirror_partner(f) for f in feet]
+            missing = [p for p in partners if p not in feet]
+            if missing:
+                raise ValueError(f"feet {feet} have no mirror partners {missing}")
+            field_index, field_sign = np.array([feet.index(p) for p in partners]), np.ones(len(feet))
+        elif name == "height_scan":
+            if scan_offsets is None:
+                raise ValueError("the privileged group reads a height scan but no scan offsets were given")
+            offsets = np.asarray(scan_offsets, dtype=np.float64)
+            reflected = offsets * np.array([1.0, -1.0])
+            distance = np.linalg.norm(offsets[None, :, :] - reflected[:, None, :], axis=-1)
+            field_index = distance.argmin(axis=1)
+            if distance[np.arange(len(offsets)), field_index].max() > 1e-6:
+                raise ValueError("the height scan's grid is not symmetric about the base's x axis: cannot mirror it")
+            field_sign = np.ones(len(offsets))
+        else:
+            raise ValueError(f"privileged field '{name}' has no mirror image here")
+        if len(field_index) != size:
+            raise ValueError(f"privileged field '{name}' has {size} values, its mirror {len(field_index)}")
+        index += (start + np.asarray(field_index)).tolist()
         sign += list(field_sign)
     return Mirror(np.array(index), np.array(sign))

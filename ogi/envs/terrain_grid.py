@@ -16,7 +16,9 @@ import numpy as np
 
 from ogi.envs.terrain import TerrainKind, TerrainTile, generate, terrain_spec
 
-BORDER_M = 1.0  # flat margin around the grid, so a robot walking off its tile does not fall off the world
+# flat margin around the grid: a robot walks up to ~20 m in a 20 s episode, and the edge rows and columns (level 0,
+# the first and last kinds) must not end in a drop into nothing; there is no ground beyond the heightfield
+BORDER_M = 12.0
 HOLE_DEPTH_M = 1.0
 
 
@@ -30,6 +32,7 @@ class TerrainGrid:
     kinds: tuple[TerrainKind, ...]
     num_levels: int
     tiles: tuple[tuple[TerrainTile, ...], ...]  # [kind][level]
+    border_m: float = BORDER_M
 
     @property
     def num_kinds(self) -> int:
@@ -44,8 +47,8 @@ class TerrainGrid:
     def tile_origin(self, kind: np.ndarray, level: np.ndarray) -> np.ndarray:
         """(k, 2) world xy of the centres of tiles (kind, level)."""
         hx, hy = self.half_extent_m
-        x = -hx + BORDER_M + (np.asarray(kind) + 0.5) * self.tile_size_m
-        y = -hy + BORDER_M + (np.asarray(level) + 0.5) * self.tile_size_m
+        x = -hx + self.border_m + (np.asarray(kind) + 0.5) * self.tile_size_m
+        y = -hy + self.border_m + (np.asarray(level) + 0.5) * self.tile_size_m
         return np.column_stack([x, y])
 
     def height_at(self, xy: np.ndarray) -> np.ndarray:
@@ -84,18 +87,26 @@ class TerrainGrid:
 
 
 def build_terrain_grid(
-    kinds: tuple[str, ...], num_levels: int, tile_size_m: float, resolution_m: float, seed: int
+    kinds: tuple[str, ...],
+    num_levels: int,
+    tile_size_m: float,
+    resolution_m: float,
+    seed: int,
+    *,
+    difficulty: float | None = None,
+    border_m: float = BORDER_M,
 ) -> TerrainGrid:
-    """Generate every tile (level l has difficulty l / (num_levels - 1)) and lay them out in one array."""
+    """Generate every tile (level l has difficulty l / (num_levels - 1)) and lay them out in one array.
+
+    difficulty: one difficulty for every tile instead (a single course: `num_levels` 1)."""
     kind_values = tuple(TerrainKind(k) for k in kinds)
     tiles = []
     for k, kind in enumerate(kind_values):
         column = []
         for level in range(num_levels):
-            difficulty = level / max(1, num_levels - 1)
             spec = terrain_spec(
                 kind,
-                difficulty,
+                level / max(1, num_levels - 1) if difficulty is None else difficulty,
                 seed=seed * 1_000_003 + k * 1009 + level,
                 size_m=tile_size_m,
                 resolution_m=resolution_m,
@@ -104,7 +115,7 @@ def build_terrain_grid(
         tiles.append(tuple(column))
     tile_cells = tiles[0][0].heights_m.shape[0]
     stride = round(tile_size_m / resolution_m)
-    border = round(BORDER_M / resolution_m)
+    border = round(border_m / resolution_m)
     rows = border * 2 + stride * num_levels + 1
     cols = border * 2 + stride * len(kind_values) + 1
     heights = np.zeros((rows, cols), dtype=np.float32)
@@ -121,4 +132,5 @@ def build_terrain_grid(
         kinds=kind_values,
         num_levels=num_levels,
         tiles=tuple(tiles),
+        border_m=border * resolution_m,
     )

@@ -233,11 +233,12 @@ class WalkVecEnv(VectorEnv):
         self._needs_reset[ids] = False
         self._update_feedforward(ids)
 
-    def mirrors(self):
-        """(policy-observation mirror, action mirror): the left-right reflections of `symmetry`, for this robot."""
+    def mirrors(self, actor_obs: str = "policy"):
+        """(actor-observation mirror, action mirror): the left-right reflections of `symmetry`, for this robot;
+        actor_obs "privileged" mirrors the policy group followed by the privileged group (a teacher's input)."""
         import mujoco
 
-        from ogi.envs.symmetry import joint_mirror, layout_mirror
+        from ogi.envs.symmetry import joint_mirror, layout_mirror, privileged_mirror
 
         data = mujoco.MjData(self.model)
         mujoco.mj_resetDataKeyframe(self.model, data, self.rig.stand_key)
@@ -246,7 +247,11 @@ class WalkVecEnv(VectorEnv):
         axes = data.xaxis[self.rig.joint_ids] @ base  # world -> base frame
         slides = self.model.jnt_type[self.rig.joint_ids] == mujoco.mjtJoint.mjJNT_SLIDE
         joints = joint_mirror(self.robot.joint_names, axes, slides.tolist())
-        return layout_mirror(self.policy_layout, joints), joints
+        observation = layout_mirror(self.policy_layout, joints)
+        if actor_obs != "policy":
+            privileged = privileged_mirror(self.privileged_layout, self.robot.foot_sites, self.scan_offsets)
+            observation = observation.then(privileged)
+        return observation, joints
 
     def gait_phase(self) -> np.ndarray:
         """(n,) the gait clock's phase in [0, 1): it starts at 0 with each episode."""

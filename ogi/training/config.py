@@ -89,11 +89,6 @@ class TrainConfig:
     actor_obs: str = "policy"
 
     def __post_init__(self) -> None:
-        if self.ppo.symmetry_coef > 0 and self.actor_obs != "policy":
-            raise ConfigError(
-                "ppo.symmetry_coef needs actor_obs = 'policy' (the mirror covers the policy group only); "
-                "set [ppo] symmetry_coef = 0.0 for a privileged teacher"
-            )
         if self.actor_obs not in ACTOR_OBS:
             raise ConfigError(f"actor_obs must be one of {', '.join(ACTOR_OBS)}, got {self.actor_obs!r}")
         check_range("iterations", self.iterations, 1, 10**9)

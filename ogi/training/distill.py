@@ -123,7 +123,9 @@ def student_config(teacher_cfg: TrainConfig, *, depth: bool = True, num_envs: in
         depth_height=camera.height if depth else 0,
         depth_width=camera.width if depth else 0,
     )
-    return dataclasses.replace(teacher_cfg, env=env, actor=actor, actor_obs="policy")
+    # the symmetry loss has no mirror image of the depth image (ogi.envs.symmetry): a depth student fine-tunes without
+    ppo = dataclasses.replace(teacher_cfg.ppo, symmetry_coef=0.0) if depth else teacher_cfg.ppo
+    return dataclasses.replace(teacher_cfg, env=env, actor=actor, actor_obs="policy", ppo=ppo)
 
 
 def check_pairing(teacher_cfg: TrainConfig, student_cfg: TrainConfig) -> None:

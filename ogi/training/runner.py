@@ -56,7 +56,7 @@ class Runner:
             cfg.ppo,
             reference=reference,
             lagrangian=CostLagrangian(cfg.safety, critic_dim, cfg.critic) if cfg.safety.enabled else None,
-            mirrors=self.env.mirrors() if cfg.ppo.symmetry_coef > 0 else None,
+            mirrors=self.env.mirrors(cfg.actor_obs) if cfg.ppo.symmetry_coef > 0 else None,
             active_actions=torch.as_tensor(~self.env.held),
         )
         self.rollout_fall_probability = 0.0  # J_c of the last rollout: Pr(an episode ends in a fall)

@@ -165,3 +165,27 @@ def test_interface_configs_name_one_interface():
     assert '<NetworkInterface name="eth0"/>' in interface_config("eth0")
     with pytest.raises(ValueError, match="interface name"):
         interface_config('eth0"/><Peer address="10.0.0.1')
+
+
+def test_depth_images_reach_a_depth_bridge_and_repeated_ones_are_dropped():
+    from ogi.deploy.bridge import DepthFrame
+    from ogi.envs.sensing import DepthCameraConfig
+
+    domain = next(_domains)
+    stub = _StubRobot()
+    stub.depth_camera = DepthCameraConfig(enabled=True)
+    server = DdsRobotServer(stub, INDEX, domain_id=domain, max_age_s=0.5)
+    bridge = DdsBridge(INDEX, 12, domain_id=domain, max_age_s=0.5, depth=True)
+    try:
+        assert bridge.has_depth and bridge.latest_depth() is None
+        depth = np.linspace(0.2, 1.9, 108)
+        frame = DepthFrame(frame=3, state_tick=41, received_s=0.0, width=12, height=9, max_range_m=2.0, depth_m=depth)
+        assert _wait(lambda: stub.on_depth(frame) or bridge.latest_depth() is not None)
+        got = bridge.latest_depth()
+        assert (got.frame, got.state_tick, got.width, got.height) == (3, 41, 12, 9)
+        np.testing.assert_allclose(got.depth_m, depth, atol=5e-4)
+        server.publish_depth(frame)  # the same frame again
+        assert _wait(lambda: bridge.depth_stats.dropped_duplicate >= 1)
+    finally:
+        server.close()
+        bridge.close()

@@ -178,3 +178,42 @@ def test_the_gait_clock_mirrors_half_a_cycle_on():
     obs = np.zeros(47)
     obs[-2:] = [0.6, 0.8]  # (sin, cos): the other foot's turn is the clock half a cycle on
     np.testing.assert_allclose(m(obs)[-2:], [-0.6, -0.8])
+
+
+def test_privileged_mirror_by_hand():
+    from ogi.envs.observations import privileged_layout
+    from ogi.envs.sensing import HeightScanConfig
+    from ogi.envs.symmetry import privileged_mirror
+
+    scan = HeightScanConfig(enabled=True, length_m=0.4, width_m=0.4, spacing_m=0.2)  # 3 x 3 points
+    offsets = scan.offsets()
+    feet = ("FR_foot", "FL_foot", "RR_foot", "RL_foot")
+    m = privileged_mirror(privileged_layout(4, scan_points=9), feet, offsets)
+    obs = np.zeros(19 + 9)  # velocity 3, height 1, domain 8, feet 4, push 3, scan 9
+    obs[0:3] = [0.5, 0.2, 0.1]  # base velocity: y flips
+    obs[6:9] = [0.01, 0.02, 0.03]  # centre-of-mass offset (domain features 2..4): y flips
+    obs[12:16] = [1, 0, 0, 1]  # FR and RL down -> FL and RR down
+    obs[16:19] = [0.0, 3.0, 0.0]  # push to the left -> to the right
+    left = offsets[:, 1] > 0.1
+    obs[19:][left] = 0.3  # the ground lower on the left -> lower on the right
+    out = m(obs)
+    np.testing.assert_allclose(out[0:3], [0.5, -0.2, 0.1])
+    np.testing.assert_allclose(out[6:9], [0.01, -0.02, 0.03])
+    assert out[12:16].tolist() == [0, 1, 1, 0] and out[17] == -3.0
+    right = offsets[:, 1] < -0.1
+    assert (out[19:][right] == 0.3).all() and (out[19:][~right] == 0.0).all()
+    np.testing.assert_allclose(m(out), obs)
+    with pytest.raises(ValueError, match="not symmetric"):
+        privileged_mirror(privileged_layout(4, scan_points=2), feet, np.array([[0.0, 0.1], [0.0, 0.2]]))
+
+
+def test_a_teachers_mirror_covers_both_groups():
+    from ogi.envs.sensing import HeightScanConfig
+
+    env = WalkVecEnv(WalkConfig(num_envs=1, height_scan=HeightScanConfig(enabled=True, spacing_m=0.2)))
+    obs_mirror, _ = env.mirrors("privileged")
+    size = env.policy_layout.size + env.privileged_layout.size
+    assert obs_mirror.index.shape == (size,)
+    x = np.random.default_rng(0).normal(size=size)
+    np.testing.assert_allclose(obs_mirror(obs_mirror(x)), x)
+    np.testing.assert_array_equal(obs_mirror.index[: env.policy_layout.size], env.mirrors()[0].index)

@@ -208,12 +208,14 @@ def test_the_documented_teacher_toml_gives_a_privileged_run_with_the_height_scan
     assert student.env.depth_camera.enabled and student.actor.kind == "student"
 
 
-def test_a_teacher_over_the_preset_must_turn_the_symmetry_loss_off(tmp_path):
+def test_a_teacher_over_the_preset_keeps_the_symmetry_loss_and_a_depth_student_drops_it(tmp_path):
     from ogi.training.cli_train import build_config
 
     toml = tmp_path / "teacher.toml"
-    toml.write_text('actor_obs = "privileged"\n')
-    with pytest.raises(ConfigError, match=r"set \[ppo\] symmetry_coef = 0.0 for a privileged teacher"):
-        build_config(
-            robot="go2", task="walk", config=toml, iterations=1, minutes=None, num_envs=None, actor=None, seed=None
-        )
+    toml.write_text('actor_obs = "privileged"\n\n[env.height_scan]\nenabled = true\n')
+    cfg = build_config(
+        robot="go2", task="walk", config=toml, iterations=1, minutes=None, num_envs=None, actor=None, seed=None
+    )
+    assert cfg.actor_obs == "privileged" and cfg.ppo.symmetry_coef > 0
+    assert student_config(cfg, depth=True).ppo.symmetry_coef == 0.0
+    assert student_config(cfg, depth=False).ppo.symmetry_coef == cfg.ppo.symmetry_coef
