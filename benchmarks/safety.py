@@ -6,10 +6,13 @@ strong enough that the policy falls in a good share of episodes. Stages, each in
 1. fine-tune the shipped policy for the same number of iterations twice on that task, (a) without and (b) with the
    fall constraint Pr(fall) <= delta (PPO-Lagrangian); both start from the same weights and seed;
 2. train the fall predictor on rollouts of (a) on the same task (seeds apart from the evaluation's);
-3. evaluate on fresh episodes (deterministic actions, first episode per simulation): (a), (b), and (c) = (a) with
-   the safety supervisor (signal limits + the predictor) and the crouch fallback. A fall is the env's own event
-   (base or thigh contact, tilt, low base); a crouch that keeps the base up is not one. By default a tripped robot
-   stays crouched for the rest of its episode (--rearm hands it back to the policy after --rearm-stable-s).
+3. evaluate on fresh episodes (deterministic actions, first episode per simulation): (a), (b), and (a) with
+   the safety supervisor (signal limits + the predictor) and the crouch fallback, twice: the crouch held to the
+   episode's end, and with recovery (the crouch handed back to the policy after --rearm-stable-s of calm
+   signals, as `ogi deploy --recover` does); then a sweep of recovery settings (predictor thresholds, limits).
+   A fall is the env's own event (base or thigh contact, tilt, low base); a crouch that keeps the base up is not
+   one. Distance: how far each episode's robot got from its start (until it fell or the episode ended);
+   `distance_kept` is the supervised policy's over the unsupervised one's.
 
 Prints one JSON object (also written to --out). --reuse skips stage 1 when --work-dir holds both fine-tuned runs.
 
@@ -127,6 +130,9 @@ def rollout_falls(
     fell = np.zeros(num_envs, dtype=bool)
     tripped = np.zeros(num_envs, dtype=bool)
     tracking, steps_alive = 0.0, 0
+    spawn = vec.spawn_xy.copy()
+    distance = np.zeros(num_envs)  # how far each first episode's robot got from its start, m
+    in_fallback = 0
     for _ in range(cfg.max_episode_steps):
         mean, state = actor(normalizer(torch.as_tensor(actor_observation(obs, train_cfg.actor_obs))), state)
         if supervised is not None:
@@ -135,12 +141,18 @@ def rollout_falls(
                 probability = predictor.step(window, obs["policy"])
             obs, _, terminated, truncated, info = supervised.step(mean.numpy(), probability)
             tripped |= info["tripped"] & alive
+            if window is not None:  # as the runtime: the predictor's window starts over with the policy
+                predictor.reset_window(window, info["rearmed"])
+            in_fallback += int(((info["mode"] != "policy") & alive).sum())
         else:
             obs, _, terminated, truncated, info = vec.step(mean.numpy())
         tracking += float(info[TRACKING_TERM][alive].sum())
         steps_alive += int(alive.sum())
         fell |= info["fell"] & alive
         done = terminated | truncated
+        # displacement while the first episode runs (the step that ends it resets the pose: one step short)
+        still = alive & ~done
+        distance[still] = np.linalg.norm(vec.rig.base_pose()[still, :2] - spawn[still], axis=1)
         if window is not None:
             predictor.reset_window(window, done)
         alive &= ~done
@@ -150,6 +162,8 @@ def rollout_falls(
         "fall_rate": float(fell.mean()),
         "tracking_reward_per_step": tracking / max(steps_alive, 1),
         "trip_rate": float(tripped.mean()),
+        "distance_m": float(distance.mean()),
+        "fallback_share": in_fallback / max(steps_alive, 1),
         "episodes": num_envs,
     }
 
@@ -168,7 +182,16 @@ def main() -> None:
     parser.add_argument("--max-tilt", type=float, default=0.25, help="supervisor tilt limit, rad")
     parser.add_argument("--max-ang-vel", type=float, default=2.0, help="supervisor angular speed limit, rad/s")
     parser.add_argument("--predictor-threshold", type=float, default=0.3, help="fall probability that trips")
-    parser.add_argument("--rearm", action="store_true", help="hand a tripped robot back to the policy once stable")
+    parser.add_argument(
+        "--sweep-thresholds",
+        type=float,
+        nargs="*",
+        default=[0.3, 0.5, 0.7, 0.9],
+        help="predictor thresholds of the recovery sweep (each with the limits as given and twice as loose)",
+    )
+    parser.add_argument("--sweep-stable-s", type=float, default=0.5, help="re-arm time of the recovery sweep")
+    parser.add_argument("--lambda-kp", type=float, default=0.0, help="PID Lagrangian: proportional gain")
+    parser.add_argument("--lambda-kd", type=float, default=0.0, help="PID Lagrangian: derivative gain")
     parser.add_argument(
         "--rearm-stable-s", type=float, default=1.0, help="stable time before the policy takes over again"
     )
@@ -191,7 +214,13 @@ def main() -> None:
     )
     runs = {
         "unconstrained": SafetyConfig(),
-        "lagrangian": SafetyConfig(enabled=True, fall_limit=args.fall_limit, lambda_lr=args.lambda_lr),
+        "lagrangian": SafetyConfig(
+            enabled=True,
+            fall_limit=args.fall_limit,
+            lambda_lr=args.lambda_lr,
+            lambda_kp=args.lambda_kp,
+            lambda_kd=args.lambda_kd,
+        ),
     }
     paths, train_stats = {}, {}
     for name, safety in runs.items():
@@ -241,32 +270,77 @@ def main() -> None:
         fall_probability_threshold=args.predictor_threshold,
         rearm_stable_s=args.rearm_stable_s,
     )
-    supervised = rollout_falls(
-        paths["unconstrained"],
-        eval_task,
-        args.eval_envs,
-        seed,
-        supervisor=supervisor,
-        predictor=predictor,
-        rearm=args.rearm,
-    )
+    def supervise(cfg: SupervisorConfig, rearm: bool) -> dict:
+        return rollout_falls(
+            paths["unconstrained"], eval_task, args.eval_envs, seed, supervisor=cfg, predictor=predictor, rearm=rearm
+        )
+
+    supervised = supervise(supervisor, rearm=False)  # the crouch holds to the episode's end
+    recovered = supervise(supervisor, rearm=True)  # the crouch hands back after rearm_stable_s of calm
+    sweep = []
+    for threshold in args.sweep_thresholds:
+        for tilt, ang_vel in ((args.max_tilt, args.max_ang_vel), (2 * args.max_tilt, 2 * args.max_ang_vel)):
+            point = SupervisorConfig(
+                max_tilt_rad=tilt,
+                max_ang_vel_radps=ang_vel,
+                fall_probability_threshold=threshold,
+                rearm_stable_s=args.sweep_stable_s,
+            )
+            r = supervise(point, rearm=True)
+            sweep.append(
+                {
+                    "threshold": threshold,
+                    "max_tilt_rad": tilt,
+                    "max_ang_vel_radps": ang_vel,
+                    "rearm_stable_s": args.sweep_stable_s,
+                    "fall_rate": r["fall_rate"],
+                    "distance_m": r["distance_m"],
+                    "trip_rate": r["trip_rate"],
+                    "fallback_share": r["fallback_share"],
+                }
+            )
+            print(f"sweep: {json.dumps(sweep[-1])}", file=sys.stderr, flush=True)
     a = unconstrained["fall_rate"]
+    walked = unconstrained["distance_m"]
+
+    def reduction(rate: float) -> float | None:
+        return (a - rate) / a if a > 0 else None
+
+    for point in sweep:
+        point["fall_reduction"] = reduction(point["fall_rate"])
+        point["distance_kept"] = point["distance_m"] / walked if walked > 0 else None
     result = {
         "fall_rate_unconstrained": a,
         "fall_rate_lagrangian": lagrangian["fall_rate"],
         "fall_rate_supervised": supervised["fall_rate"],
-        "fall_reduction": (a - supervised["fall_rate"]) / a if a > 0 else None,
+        "fall_rate_recovered": recovered["fall_rate"],
+        # supervisor + recovery (the crouch handed back once calm): what the bar asks for, beside distance kept
+        "fall_reduction": reduction(recovered["fall_rate"]),
+        "distance_kept": recovered["distance_m"] / walked if walked > 0 else None,
+        "fall_reduction_without_recovery": reduction(supervised["fall_rate"]),
+        "distance_kept_without_recovery": supervised["distance_m"] / walked if walked > 0 else None,
+        "distance_m": {
+            "unconstrained": walked,
+            "lagrangian": lagrangian["distance_m"],
+            "supervised": supervised["distance_m"],
+            "recovered": recovered["distance_m"],
+            "shipped": shipped["distance_m"],
+        },
+        "recovery_sweep": sweep,
         "reward_ratio_lagrangian": lagrangian["tracking_reward_per_step"] / unconstrained["tracking_reward_per_step"],
         "predictor_auroc": predictor_metrics["auroc"],
         "lead_time_s": predictor_metrics["mean_lead_time_s"],
         "fall_limit": args.fall_limit,
         "fall_rate_shipped": shipped["fall_rate"],
         "supervised_trip_rate": supervised["trip_rate"],
+        "recovered_trip_rate": recovered["trip_rate"],
+        "recovered_fallback_share": recovered["fallback_share"],
         "predictor": predictor_metrics,
         "tracking_reward_per_step": {
             "unconstrained": unconstrained["tracking_reward_per_step"],
             "lagrangian": lagrangian["tracking_reward_per_step"],
             "supervised": supervised["tracking_reward_per_step"],
+            "recovered": recovered["tracking_reward_per_step"],
             "shipped": shipped["tracking_reward_per_step"],
         },
         "final_lambda": train_stats["lagrangian"].get("safety/lambda"),
@@ -286,8 +360,9 @@ def main() -> None:
                 "max_joint_vel_radps": supervisor.max_joint_vel_radps,
                 "fall_probability_threshold": supervisor.fall_probability_threshold,
                 "rearm_stable_s": supervisor.rearm_stable_s,
-                "rearm": args.rearm,
             },
+            "lambda_kp": args.lambda_kp,
+            "lambda_kd": args.lambda_kd,
             "finetune_s": finetune_s,
             "total_s": time.perf_counter() - start,
             "machine": (

@@ -62,7 +62,8 @@ class SupervisedWalk:
         self.modes[ids] = ControlMode.POLICY.value
 
     def step(self, actions: np.ndarray, fall_probability: np.ndarray | None = None):
-        """The env's step with fallback actions where a supervisor tripped; info adds `mode` (n,) and `tripped`."""
+        """The env's step with fallback actions where a supervisor tripped; info adds `mode` (n,), `tripped` and
+        `rearmed` (n,) bool."""
         if self._obs is None:
             raise RuntimeError("call reset() before step()")
         env, rig = self.env, self.env.rig
@@ -118,6 +119,7 @@ class SupervisedWalk:
             actions[ids] = (q_des - env.default_pose) / env.robot.action_scale
         obs, reward, terminated, truncated, info = env.step(actions)
         info["mode"] = self.modes.copy()
+        info["rearmed"] = rearmed  # handed back this step: a caller's fall-predictor window starts over
 
         info["tripped"] = tripped
         done = terminated | truncated

@@ -73,3 +73,33 @@ def test_fallback_gains_are_restored_after_an_episode_ends(runs):
     policy_rows = wrapper.modes == ControlMode.POLICY.value
     np.testing.assert_allclose(kp[policy_rows], wrapper.nominal_kp[policy_rows])
     np.testing.assert_allclose(kd[policy_rows], wrapper.nominal_kd[policy_rows])
+
+
+def test_recovery_hands_back_after_the_calm_time_without_asking_the_predictor_again():
+    act, env_cfg = policy_function(SHIPPED, 2)
+    cfg = dataclasses.replace(
+        env_cfg,
+        num_envs=2,
+        seed=SEED,
+        sim=dataclasses.replace(env_cfg.sim, nthread=1),
+        randomization=dataclasses.replace(env_cfg.randomization, push_interval_s=(1e5, 1e5)),
+    )
+    env = WalkVecEnv(cfg)
+    wrapper = SupervisedWalk(env, SupervisorConfig(rearm_stable_s=0.5), FallbackConfig(), rearm=True)
+    obs, _ = wrapper.reset(seed=SEED)
+    done = np.zeros(2, dtype=bool)
+    for _ in range(25):  # settle from the spawn
+        obs, *_, info = wrapper.step(act(obs, done))
+    alarm = np.array([1.0, 0.0])  # the predictor says robot 0 is about to fall, and keeps saying so
+    obs, *_, info = wrapper.step(act(obs, done), alarm)
+    assert info["tripped"].tolist() == [True, False] and info["mode"].tolist() == ["crouch", "policy"]
+    rearmed_at = None
+    for step in range(1, 60):
+        obs, *_, info = wrapper.step(act(obs, done), alarm)
+        if info["rearmed"][0]:
+            rearmed_at = step
+            break
+    # calm for rearm_stable_s (25 policy steps) counted from the trip, whatever the predictor says meanwhile
+    assert rearmed_at is not None and 25 <= rearmed_at <= 40
+    assert info["mode"][0] == "policy"
+    np.testing.assert_allclose(env.rig.pd_gains(np.array([0]))[0], wrapper.nominal_kp[[0]])
