@@ -5,7 +5,11 @@ Trains a teacher (the go2 walk preset with actor_obs = "privileged" and the heig
 `--distill-minutes` each on the students' own rollouts; PPO-fine-tunes the depth student for `--finetune-minutes`
 with beta KL(pi || pi_distilled); then judges all four with deterministic actions on held-out seeds
 (fresh terrain seed, fresh command and randomization draws) with pushes every 2-4 s.
-Target: student_over_teacher >= 0.9 (ratio of mean episode returns). Prints one JSON object.
+Target: student_over_teacher >= 0.9. On a teacher trained on terrain (the rough-terrain teacher of
+`benchmarks/terrain_teacher.py`), `student_over_teacher` and `blind_over_teacher` are ratios of success rates on
+held-out terrain (the curriculum's success: no fall, half the commanded distance) averaged over every kind at
+the `--levels` judged, with the per-level, per-kind rates beside them; on a flat teacher they are ratios of mean
+episode returns. Prints one JSON object.
 
     python benchmarks/distill.py [--teacher RUN] [--teacher-minutes 15] [--distill-minutes 4] \
         [--finetune-minutes 3] [--out runs/distill_bench] [--json docs/distill.json]
@@ -24,7 +28,7 @@ from pathlib import Path
 from ogi.envs.sensing import HeightScanConfig
 from ogi.training.config import TrainConfig, preset
 from ogi.training.distill import DistillConfig, Distiller, load_teacher, student_config
-from ogi.training.evaluate import evaluate
+from ogi.training.evaluate import evaluate, terrain_success
 
 HELD_OUT_SEED = 4242  # eval seed: neither training nor `ogi eval`'s default
 HELD_OUT_TERRAIN_SEED = 97
@@ -37,8 +41,7 @@ def teacher_config(minutes: float) -> TrainConfig:
     return dataclasses.replace(
         cfg,
         env=env,
-        actor_obs="privileged",
-        ppo=dataclasses.replace(cfg.ppo, symmetry_coef=0.0),  # the mirror covers the policy group only
+        actor_obs="privileged",  # the symmetry loss mirrors the privileged group too
         max_minutes=minutes,
         iterations=10**9,
         update_threads=1,
@@ -92,6 +95,10 @@ def main() -> None:
     parser.add_argument("--eval-seconds", type=float, default=10.0)
     parser.add_argument("--out", type=Path, default=Path("runs/distill_bench"))
     parser.add_argument("--json", type=Path, help="also write the JSON here")
+    parser.add_argument(
+        "--levels", type=int, nargs="*", default=[0, 3, 6, 9], help="curriculum levels judged on a terrain teacher"
+    )
+    parser.add_argument("--episodes-per-kind", type=int, default=8, help="episodes per kind and level judged")
     args = parser.parse_args()
 
     start = time.perf_counter()
@@ -137,6 +144,33 @@ def main() -> None:
             tuned[0], tuned[1], tuned[2].env, "policy", args.eval_envs, args.eval_seconds
         )
 
+    judged = {"teacher": (teacher.actor, teacher.normalizer, teacher.cfg.env, "privileged")}
+    for name, (distiller, _) in students.items():
+        judged[name] = (distiller.student, distiller.normalizer, distiller.cfg.env, "policy")
+    if tuned is not None:
+        judged["student_finetuned"] = (tuned[0], tuned[1], tuned[2].env, "policy")
+    terrain = None
+    if teacher.cfg.env.terrain.enabled:
+        terrain = {
+            name: {
+                str(level): terrain_success(
+                    actor,
+                    normalizer,
+                    held_out(env),
+                    level=level,
+                    episodes_per_kind=args.episodes_per_kind,
+                    seed=HELD_OUT_SEED,
+                    actor_obs=obs,
+                    episode_s=args.eval_seconds,
+                )
+                for level in args.levels
+            }
+            for name, (actor, normalizer, env, obs) in judged.items()
+        }
+
+    def mean_success(name: str) -> float:
+        return float(sum(sum(r.values()) / len(r) for r in terrain[name].values()) / len(terrain[name]))
+
     teacher_return = scores["teacher"]["return"]
     out: dict = {
         "teacher_run": str(teacher_run),
@@ -146,7 +180,18 @@ def main() -> None:
     for name, score in scores.items():
         if name != "teacher":
             out[f"{name}_return"] = score["return"]
-            out[f"{name}_over_teacher"] = ratio(score["return"], teacher_return)
+            out[f"{name}_return_over_teacher"] = ratio(score["return"], teacher_return)
+    if terrain is not None:
+        success = {name: mean_success(name) for name in terrain}
+        out["terrain_success_mean"] = success
+        out["student_over_teacher"] = ratio(success["student"], success["teacher"])
+        out["blind_over_teacher"] = ratio(success["student_no_depth"], success["teacher"])
+        if "student_finetuned" in success:
+            out["student_finetuned_over_teacher"] = ratio(success["student_finetuned"], success["teacher"])
+        out["terrain_success"] = terrain
+    else:
+        out["student_over_teacher"] = out["student_return_over_teacher"]
+        out["blind_over_teacher"] = out["student_no_depth_return_over_teacher"]
     for name, score in scores.items():
         out[f"{name}_tracking_error_mps"] = score["tracking_error_mps"]
         out[f"{name}_fall_rate"] = score["fall_rate"]

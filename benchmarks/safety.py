@@ -270,6 +270,7 @@ def main() -> None:
         fall_probability_threshold=args.predictor_threshold,
         rearm_stable_s=args.rearm_stable_s,
     )
+
     def supervise(cfg: SupervisorConfig, rearm: bool) -> dict:
         return rollout_falls(
             paths["unconstrained"], eval_task, args.eval_envs, seed, supervisor=cfg, predictor=predictor, rearm=rearm

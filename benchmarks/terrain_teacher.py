@@ -29,15 +29,13 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from ogi.envs import WalkConfig, WalkVecEnv
+from ogi.envs import WalkConfig
 from ogi.envs.config import HeightScanConfig, TerrainConfig
-from ogi.envs.curriculum import EMPTY, CurriculumConfig, CurriculumState
-from ogi.policies.actors import Actor
-from ogi.policies.normalizer import EmpiricalNormalizer
-from ogi.training.config import TrainConfig, actor_observation, load_train_config, preset
+from ogi.envs.curriculum import CurriculumConfig
+from ogi.training.config import TrainConfig, load_train_config, preset
+from ogi.training.evaluate import terrain_success
 from ogi.training.runner import Runner
 from ogi.training.walk_eval import full_fidelity
 
@@ -66,50 +64,10 @@ def teacher_config(seed: int, num_envs: int) -> TrainConfig:
     )
 
 
-@torch.no_grad()
-def top_level_success(
-    actor: Actor,
-    normalizer: EmpiricalNormalizer,
-    env_cfg: WalkConfig,
-    actor_obs: str,
-    *,
-    episodes_per_kind: int,
-    seed: int,
-) -> dict[str, float]:
-    """kind -> success rate of fresh episodes at the top level (first episode of each simulation)."""
-    kinds = env_cfg.terrain.kinds
-    curriculum = dataclasses.replace(env_cfg.terrain.curriculum, enabled=False)
-    n = episodes_per_kind * len(kinds)
-    cfg = dataclasses.replace(
-        env_cfg, num_envs=n, seed=seed, terrain=dataclasses.replace(env_cfg.terrain, curriculum=curriculum)
-    )
-    env = WalkVecEnv(cfg)
-    env.reset(seed=seed)
-    env.curriculum = CurriculumState(
-        level=np.full(n, curriculum.top_level),
-        kind=np.arange(n) % len(kinds),
-        outcomes=np.full((n, curriculum.window), EMPTY, dtype=np.int8),
-        num_levels=curriculum.num_levels,
-        command_level=curriculum.command_levels - 1,
-    )
-    obs, _ = env.reset()
-    state = actor.initial_state(n)
-    success = np.zeros(n, dtype=bool)
-    pending = np.ones(n, dtype=bool)
-    for _ in range(cfg.max_episode_steps):
-        mean, state = actor(normalizer(torch.as_tensor(actor_observation(obs, actor_obs))), state)
-        obs, _, terminated, truncated, info = env.step(mean.numpy())
-        done = terminated | truncated
-        ended = done & pending
-        if ended.any():
-            success[ended] = info["terrain_success"][ended]
-            pending &= ~done
-        if done.any():
-            state = actor.reset_state(state, torch.as_tensor(done))
-        if not pending.any():
-            break
-    kind = np.arange(n) % len(kinds)
-    return {name: float(success[kind == k].mean()) for k, name in enumerate(kinds)}
+def top_level_success(actor, normalizer, env_cfg: WalkConfig, actor_obs: str, **judge) -> dict[str, float]:
+    """kind -> success rate of fresh episodes at the top level (`ogi.training.evaluate.terrain_success`)."""
+    top = env_cfg.terrain.curriculum.top_level
+    return terrain_success(actor, normalizer, env_cfg, level=top, actor_obs=actor_obs, **judge)
 
 
 def curriculum_point(runner: Runner, train_s: float) -> dict:

@@ -122,3 +122,67 @@ def evaluate(
         duty_factors=tuple(float(d) for d in duty),
         terrain_level=level,
     )
+
+
+@torch.no_grad()
+def terrain_success(
+    actor: Actor,
+    normalizer: EmpiricalNormalizer,
+    env_cfg: WalkConfig,
+    *,
+    level: int,
+    episodes_per_kind: int,
+    seed: int,
+    actor_obs: str = "policy",
+    episode_s: float | None = None,
+) -> dict[str, float]:
+    """Terrain kind -> success rate of fresh episodes on that kind's tiles at curriculum `level`.
+
+    Success is the curriculum's own (no fall, at least `min_distance_fraction` of the commanded distance),
+    judged on each simulation's first episode with deterministic actions; commands span their full range (the
+    top command level); the rest of the env (randomization, pushes, terrain seed) is `env_cfg`'s.
+    """
+    from ogi.envs.curriculum import EMPTY, CurriculumState
+
+    terrain = env_cfg.terrain
+    if not terrain.enabled:
+        raise ValueError("terrain_success needs an env with terrain.enabled")
+    curriculum = dataclasses.replace(terrain.curriculum, enabled=False)
+    if not 0 <= level <= curriculum.top_level:
+        raise ValueError(f"level {level} outside 0..{curriculum.top_level}")
+    kinds = terrain.kinds
+    n = episodes_per_kind * len(kinds)
+    cfg = dataclasses.replace(
+        env_cfg,
+        num_envs=n,
+        seed=seed,
+        terrain=dataclasses.replace(terrain, curriculum=curriculum),
+        episode_length_s=episode_s or env_cfg.episode_length_s,
+    )
+    env = WalkVecEnv(cfg)
+    env.reset(seed=seed)
+    kind = np.arange(n) % len(kinds)
+    env.curriculum = CurriculumState(
+        level=np.full(n, level),
+        kind=kind,
+        outcomes=np.full((n, curriculum.window), EMPTY, dtype=np.int8),
+        num_levels=curriculum.num_levels,
+        command_level=curriculum.command_levels - 1,
+    )
+    obs, _ = env.reset()
+    state = actor.initial_state(n)
+    success = np.zeros(n, dtype=bool)
+    pending = np.ones(n, dtype=bool)
+    for _ in range(cfg.max_episode_steps):
+        mean, state = actor(normalizer(torch.as_tensor(actor_observation(obs, actor_obs))), state)
+        obs, _, terminated, truncated, info = env.step(mean.numpy())
+        done = terminated | truncated
+        ended = done & pending
+        if ended.any():
+            success[ended] = info["terrain_success"][ended]
+            pending &= ~done
+        if done.any():
+            state = actor.reset_state(state, torch.as_tensor(done))
+        if not pending.any():
+            break
+    return {name: float(success[kind == k].mean()) for k, name in enumerate(kinds)}
