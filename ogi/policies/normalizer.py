@@ -20,9 +20,18 @@ class EmpiricalNormalizer(nn.Module):
     var: torch.Tensor
     count: torch.Tensor
 
-    def __init__(self, dim: int, eps: float = 1e-8, clip: float = 5.0, until: int | None = None) -> None:
+    def __init__(
+        self,
+        dim: int,
+        eps: float = 1e-8,
+        clip: float = 5.0,
+        until: int | None = None,
+        std_floor: torch.Tensor | None = None,
+    ) -> None:
         """dim: features per sample; eps: added to the variance; clip: bound on the normalised value in
-        standard deviations; until: stop updating once this many samples have been seen (None: never)."""
+        standard deviations; until: stop updating once this many samples have been seen (None: never);
+        std_floor: (dim,) the smallest standard deviation a feature is divided by (default 0): a feature that
+        barely varies in the data so far (a height scan over flat ground) is not blown up to unit variance."""
         super().__init__()
         if dim < 1:
             raise ValueError(f"dim = {dim} must be positive")
@@ -39,6 +48,19 @@ class EmpiricalNormalizer(nn.Module):
         self.register_buffer("mean", torch.zeros(dim, dtype=torch.float64))
         self.register_buffer("var", torch.ones(dim, dtype=torch.float64))
         self.register_buffer("count", torch.zeros((), dtype=torch.float64))
+        floor = torch.zeros(dim, dtype=torch.float64) if std_floor is None else torch.as_tensor(std_floor).double()
+        if floor.shape != (dim,) or not bool(torch.all(floor >= 0)):
+            raise ValueError(f"std_floor must be (dim,) = ({dim},) non-negative values, got shape {tuple(floor.shape)}")
+        self.register_buffer("std_floor", floor.clone())
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints written before the floor existed divide by the plain standard deviation
+        state_dict.setdefault(prefix + "std_floor", torch.zeros(self.dim, dtype=torch.float64))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def std(self) -> torch.Tensor:
+        """(dim,) float32 what each feature is divided by: max(sqrt(var + eps), std_floor)."""
+        return torch.maximum(torch.sqrt(self.var + self.eps), self.std_floor).to(torch.float32)
 
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> None:
@@ -67,8 +89,7 @@ class EmpiricalNormalizer(nn.Module):
         self.count.copy_(count)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x `(..., dim)` -> float32 `clip((x - mean) / sqrt(var + eps), -clip, clip)`."""
+        """x `(..., dim)` -> float32 `clip((x - mean) / max(sqrt(var + eps), std_floor), -clip, clip)`."""
         # the statistics are accumulated in float64 and applied in float32: the policy runs in float32
-        inv_std = torch.rsqrt(self.var + self.eps).to(torch.float32)
-        normalised = (x.to(torch.float32) - self.mean.to(torch.float32)) * inv_std
+        normalised = (x.to(torch.float32) - self.mean.to(torch.float32)) / self.std()
         return normalised.clamp(-self.clip, self.clip)

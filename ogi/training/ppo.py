@@ -422,8 +422,7 @@ class PPO:
     def _mirror_obs(self, obs: torch.Tensor) -> torch.Tensor:
         """Stored (normalized) policy observations mirrored: back to raw units, reflected, normalized again."""
         norm = self.actor_normalizer
-        std = torch.sqrt(norm.var + norm.eps).to(torch.float32)
-        return norm(self.mirrors[0](obs * std + norm.mean.to(torch.float32)))
+        return norm(self.mirrors[0](obs * norm.std() + norm.mean.to(torch.float32)))
 
     def begin_rollout(self) -> None:
         """Remember the std the rollout is collected with, for the KL of the update."""

@@ -45,7 +45,9 @@ class Runner:
         act_dim = self.env.robot.num_joints
         self.actor = make_actor(policy_dim, act_dim, cfg.actor)
         self.critic = Critic(critic_dim, cfg.critic)
-        self.actor_normalizer = EmpiricalNormalizer(policy_dim)
+        self.actor_normalizer = EmpiricalNormalizer(
+            policy_dim, std_floor=torch.as_tensor(self.env.actor_std_floor(cfg.actor_obs))
+        )
         self.critic_normalizer = EmpiricalNormalizer(critic_dim)
         self.ppo = PPO(
             self.actor,

@@ -67,3 +67,38 @@ def test_statistics_round_trip_through_safetensors(tmp_path):
     for name in ("mean", "var", "count"):
         assert getattr(loaded, name).dtype == torch.float64
         assert torch.equal(getattr(loaded, name), getattr(normalizer, name))
+
+
+def test_a_std_floor_keeps_a_barely_varying_feature_quiet_and_old_checkpoints_load():
+    floor = torch.tensor([0.0, 0.1])
+    norm = EmpiricalNormalizer(2, std_floor=floor)
+    x = torch.stack([torch.randn(1000), 0.3 + 0.01 * torch.randn(1000)], dim=1).double()
+    norm.update(x)
+    out = norm(x)
+    assert 0.9 < float(out[:, 0].std()) < 1.1  # unfloored: unit variance
+    assert 0.05 < float(out[:, 1].std()) < 0.15  # 1 cm of jitter over a 10 cm floor, not blown up to 1
+    state = norm.state_dict()
+    old = {k: v for k, v in state.items() if k != "std_floor"}  # a checkpoint from before the floor
+    plain = EmpiricalNormalizer(2)
+    plain.load_state_dict(old)
+    assert float(plain(x)[:, 1].std()) > 0.9
+    again = EmpiricalNormalizer(2)
+    again.load_state_dict(state)
+    torch.testing.assert_close(again(x), out)
+    with pytest.raises(ValueError, match="std_floor"):
+        EmpiricalNormalizer(2, std_floor=torch.tensor([-1.0, 0.0]))
+
+
+def test_a_teachers_normalizer_floors_the_height_scan_only():
+    from ogi.envs import WalkConfig, WalkVecEnv
+    from ogi.envs.sensing import HeightScanConfig
+    from ogi.envs.walk import HEIGHT_SCAN_STD_FLOOR_M
+
+    env = WalkVecEnv(WalkConfig(num_envs=1, height_scan=HeightScanConfig(enabled=True, spacing_m=0.2)))
+    floor = env.actor_std_floor("privileged")
+    scan = env.privileged_layout.slices()["height_scan"]
+    offset = env.policy_layout.size
+    assert floor.shape == (offset + env.privileged_layout.size,)
+    assert (floor[offset + scan.start : offset + scan.stop] == HEIGHT_SCAN_STD_FLOOR_M).all()
+    assert np.count_nonzero(floor) == scan.stop - scan.start
+    assert not env.actor_std_floor("policy").any()
