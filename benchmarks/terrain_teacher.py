@@ -15,7 +15,7 @@ judgement runs on the deployment physics (1 kHz, full solver). Judging time is n
 Prints one JSON object (last on stdout; also written to --json): `minutes`, `mean_level`, `top_level_success`
 (kind -> rate), `curve` (the reports), `checkpoint`.
 
-    python benchmarks/terrain_teacher.py [--minutes 60] [--seed 0] [--out runs/terrain_teacher] [--json F]
+    python benchmarks/terrain_teacher.py [--minutes 60] [--seed 0] [--init-from WALKER] [--out DIR] [--json F]
 """
 
 from __future__ import annotations
@@ -40,9 +40,10 @@ from ogi.training.runner import Runner
 from ogi.training.walk_eval import full_fidelity
 
 
-def teacher_config(seed: int, num_envs: int) -> TrainConfig:
-    """go2's walk preset as a privileged rough-terrain teacher: every kind, curriculum, height scan."""
-    cfg = preset("go2", "walk")
+def teacher_config(seed: int, num_envs: int, base: TrainConfig | None = None) -> TrainConfig:
+    """go2's walk preset (or `base`, a trained walker's config) as a privileged rough-terrain teacher: every kind,
+    curriculum, height scan."""
+    cfg = base or preset("go2", "walk")
     env = dataclasses.replace(
         cfg.env,
         num_envs=num_envs,
@@ -97,6 +98,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num-envs", type=int, default=256)
     parser.add_argument("--config", type=Path, default=None, help="TOML overriding the teacher preset")
+    parser.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="start from a trained flat walker (its architecture and settings; the added inputs start at zero "
+        "weight) instead of from scratch",
+    )
     parser.add_argument("--report-every-min", type=float, default=2.0, help="curriculum report period")
     parser.add_argument("--judge-every-min", type=float, default=15.0, help="top-level judging period (0: end only)")
     parser.add_argument("--episodes-per-kind", type=int, default=16)
@@ -105,11 +113,20 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
     args = parser.parse_args()
 
-    cfg = teacher_config(args.seed, args.num_envs)
+    base = None
+    if args.init_from is not None:
+        from ogi.training.policy_loading import load_policy
+
+        base = dataclasses.replace(load_policy(args.init_from)[2], max_minutes=0.0, iterations=10**9)
+    cfg = teacher_config(args.seed, args.num_envs, base)
     if args.config is not None:
         cfg = load_train_config(args.config, cfg)
     shutil.rmtree(args.out, ignore_errors=True)
     runner = Runner(cfg, args.out)
+    if args.init_from is not None:
+        from ogi.training.warm_start import warm_start
+
+        warm_start(runner, args.init_from)
     judge = {"episodes_per_kind": args.episodes_per_kind, "seed": 4321}
     train_s = 0.0
     curve: list[dict] = []
@@ -148,6 +165,7 @@ def main() -> None:
         "checkpoint": str(saved.path),
         "curve": curve,
         "setup": {
+            "init_from": str(args.init_from) if args.init_from else None,
             "seed": args.seed,
             "num_envs": args.num_envs,
             "episodes_per_kind": args.episodes_per_kind,
