@@ -138,8 +138,9 @@ def episode_success(
 ) -> np.ndarray:
     """(n,) bool: did not fall, and covered at least min_distance_fraction of the commanded distance.
 
-    Distances are non-negative path lengths over the episode, (n,). A commanded distance under
-    STANDING_DISTANCE_M (standing still) asks only not to fall.
+    Distances are non-negative, (n,): how far the robot got from its spawn, and how far perfect tracking of its
+    commands would have taken it (the commanded velocity turned by the robot's heading, integrated: a circle or a
+    reversal nets out). A commanded distance under STANDING_DISTANCE_M (standing still) asks only not to fall.
     """
     fell = np.asarray(fell, dtype=bool)
     distance_m = np.asarray(distance_m, dtype=np.float64)

@@ -150,7 +150,9 @@ class WalkVecEnv(VectorEnv):
         self.last_foot_pos = np.zeros((n, nf, 3))
         self.bad_warnings = np.zeros(n, dtype=np.int64)
         self.spawn_xy = np.zeros((n, 2))
-        self.commanded_distance = np.zeros(n)
+        # where perfect tracking would have taken each robot since its spawn, world xy: the commanded body-frame
+        # velocity turned by the robot's heading and integrated (a curved or reversed path nets out, as it should)
+        self.commanded_displacement = np.zeros((n, 2))
         self.diverged_total = 0
         self._needs_reset = np.ones(n, dtype=bool)
 
@@ -215,7 +217,7 @@ class WalkVecEnv(VectorEnv):
         offsets = self.rng.uniform(-1, 1, (k, self.robot.num_joints)) * cfg.randomization.initial_joint_offset_rad
         rig.set_initial_state(ids, self.default_pose + offsets, yaw, base_xyz)
         self.spawn_xy[ids] = rig.base_pose()[ids, :2]
-        self.commanded_distance[ids] = 0.0
+        self.commanded_displacement[ids] = 0.0
         self.bad_warnings[ids] = rig.bad_warning_count(ids)
 
         self.command[ids] = self._sample_commands(k)
@@ -447,7 +449,10 @@ class WalkVecEnv(VectorEnv):
         resample = (self.episode_step % max(1, round(cfg.commands.resample_s / dt))) == 0
         if resample.any():
             self.command[resample] = self._sample_commands(int(resample.sum()))
-        self.commanded_distance += np.linalg.norm(self.command[:, :2], axis=1) * dt
+        heading = sensing.yaw_of(quat)
+        cos, sin = np.cos(heading), np.sin(heading)
+        vx, vy = self.command[:, 0], self.command[:, 1]
+        self.commanded_displacement += np.column_stack([cos * vx - sin * vy, sin * vx + cos * vy]) * dt
 
         info: dict = dict(terms)
         info["fell"] = fell
@@ -465,7 +470,8 @@ class WalkVecEnv(VectorEnv):
             info["_episode"] = done
             if self.curriculum is not None:
                 distance = np.linalg.norm(rig.base_pose()[ids, :2] - self.spawn_xy[ids], axis=1)
-                success = episode_success(fell[ids], distance, self.commanded_distance[ids], cfg.terrain.curriculum)
+                commanded = np.linalg.norm(self.commanded_displacement[ids], axis=1)
+                success = episode_success(fell[ids], distance, commanded, cfg.terrain.curriculum)
                 info["terrain_success"] = np.zeros(n, dtype=bool)
                 info["terrain_success"][ids] = success
                 info["terrain_level"] = self.curriculum.level.copy()
@@ -560,7 +566,7 @@ class WalkVecEnv(VectorEnv):
         "last_foot_contact",
         "last_foot_pos",
         "spawn_xy",
-        "commanded_distance",
+        "commanded_displacement",
         "tau_ff",
     )
 
@@ -599,6 +605,10 @@ class WalkVecEnv(VectorEnv):
             self.batch.set_const()
         self.batch.state[:] = state
         for name in self._BUFFERS:
+            if name == "commanded_displacement" and f"task/{name}" not in arrays:
+                # a state saved before the displacement was tracked: its episodes count it from here
+                self.commanded_displacement = np.zeros((self.num_envs, 2))
+                continue
             setattr(self, name, np.array(arrays[f"task/{name}"]))
         self.domain = dr.DomainParams(**{n: np.array(arrays[f"domain/{n}"]) for n in self.domain.__dataclass_fields__})
         self.rig._added_mass[:] = self.domain.added_base_mass_kg if self.rig.randomize else 0.0

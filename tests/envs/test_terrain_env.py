@@ -151,3 +151,23 @@ def test_curriculum_moves_levels_at_episode_ends_without_rebuilding():
 def test_grid_and_curriculum_levels_must_agree():
     with pytest.raises(ValueError, match="levels"):
         WalkVecEnv(sensing_config(), terrain=step_grid(num_levels=3))
+
+
+def test_the_commanded_displacement_follows_the_robots_heading():
+    """Success compares how far the robot got with where tracking its commands along its own heading would have
+    taken it: a forward command points along the heading, a sideways one 90 degrees to the left of it."""
+    from ogi.envs.sensing import yaw_of
+
+    env = WalkVecEnv(WalkConfig(num_envs=2, seed=3, sim=SimConfig(nthread=1)))
+    env.reset(seed=3)
+    env.set_commands(np.array([[0.5, 0.0, 0.0], [0.0, 0.3, 0.0]]))
+    steps = 10
+    heading = np.zeros(2)
+    for _ in range(steps):
+        env.step(np.zeros((2, 12)))
+        heading += yaw_of(env.rig.base_pose()[:, 3:7]) / steps
+    dt = env.cfg.sim.ctrl_dt_s
+    forward = 0.5 * steps * dt * np.array([np.cos(heading[0]), np.sin(heading[0])])
+    left = 0.3 * steps * dt * np.array([-np.sin(heading[1]), np.cos(heading[1])])
+    np.testing.assert_allclose(env.commanded_displacement[0], forward, atol=0.01)
+    np.testing.assert_allclose(env.commanded_displacement[1], left, atol=0.01)
