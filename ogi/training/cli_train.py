@@ -19,6 +19,9 @@ from ogi.validation import ConfigError
 _SHORT = 12  # hex digits of a hash shown in a report: enough to tell two digests apart by eye
 
 
+TERRAIN_SIM_DT_S = 0.002  # physics step a terrain run needs: heightfield contacts at 250 Hz topple walkers
+
+
 def build_config(
     *,
     robot: str,
@@ -129,6 +132,9 @@ def run_train(
     except (ConfigError, KeyError, ValueError, FileExistsError, FileNotFoundError, ckpt.CheckpointError) as err:
         return print_error(err)
     console.print(f"run directory: {run_dir}  (tensorboard --logdir {run_dir / 'tb'})", markup=False, soft_wrap=True)
+    warning = terrain_rate_warning(cfg)
+    if warning is not None:
+        console.print(warning, markup=False, soft_wrap=True)
     judge = None
     if until_walks:
         judge = _walk_judge(cfg, console)
@@ -340,4 +346,15 @@ def _describe(checkpoint: ckpt.Checkpoint) -> str:
         f"step {checkpoint.step:>11,}  iteration {checkpoint.iteration:>6}  "
         f"sha256 {checkpoint.checkpoint_sha256[:_SHORT]}  parent {parent:<{_SHORT}}  "
         f"weights {checkpoint.manifest['weights_bytes']:,} B  eval {scores or '-'}"
+    )
+
+
+def terrain_rate_warning(cfg) -> str | None:
+    """A note for a terrain run whose physics is slower than 500 Hz, or None."""
+    if not cfg.env.terrain.enabled or cfg.env.sim.sim_dt_s <= TERRAIN_SIM_DT_S + 1e-12:
+        return None
+    return (
+        f"note: terrain at {1 / cfg.env.sim.sim_dt_s:.0f} Hz physics; the feet's contacts with the heightfield need "
+        f"{1 / TERRAIN_SIM_DT_S:.0f} Hz (at 250 Hz the flat walker fell in 5 of 32 episodes on flat tiles, none at "
+        f"500 Hz): set [env.sim] sim_dt_s = {TERRAIN_SIM_DT_S}"
     )

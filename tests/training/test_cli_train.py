@@ -155,3 +155,20 @@ def test_sb3_baseline_trains_the_same_env(tmp_path):
     assert summary["env_steps"] >= 2 * 4 * 8
     weights = load_file(str(run / "sb3_policy.safetensors"))
     assert any(key.startswith("mlp_extractor") for key in weights)
+
+
+def test_a_terrain_run_below_500_hz_is_told_to_raise_the_rate():
+    import dataclasses
+
+    from ogi.envs.config import TerrainConfig
+    from ogi.training.cli_train import terrain_rate_warning
+    from ogi.training.config import preset
+
+    cfg = preset("go2", "walk")
+    assert terrain_rate_warning(cfg) is None  # flat ground
+    rough = dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, terrain=TerrainConfig(enabled=True)))
+    assert "sim_dt_s = 0.002" in terrain_rate_warning(rough)
+    fast = dataclasses.replace(
+        rough, env=dataclasses.replace(rough.env, sim=dataclasses.replace(rough.env.sim, sim_dt_s=0.002))
+    )
+    assert terrain_rate_warning(fast) is None
