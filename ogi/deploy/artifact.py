@@ -173,6 +173,17 @@ def _check_consistency(manifest: Mapping[str, Any], manifest_path: Path) -> None
         raise ArtifactError(f"{manifest_path}: observation fields or action size disagree with the declared sizes")
 
 
+def _cpu_session(graph: bytes, threads: int):
+    """An onnxruntime session on the CPU with `threads` intra-op threads, run sequentially."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+
+
 class PolicySession:
     """The artifact's ONNX graph on onnxruntime (one intra-op thread), carrying its recurrent state.
 
@@ -180,13 +191,7 @@ class PolicySession:
     """
 
     def __init__(self, artifact: Artifact, threads: int = 1):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        self.session = ort.InferenceSession(artifact.onnx_bytes, options, providers=["CPUExecutionProvider"])
+        self.session = _cpu_session(artifact.onnx_bytes, threads)
         self.obs_size = artifact.obs_size
         self._state_names = [i["name"] for i in artifact.manifest["policy"]["inputs"][1:]]
         self._state_shapes = artifact.state_shapes
@@ -212,15 +217,10 @@ class FallPredictorSession:
     """
 
     def __init__(self, artifact: Artifact, threads: int = 1):
-        import onnxruntime as ort
-
         if artifact.fall_predictor_bytes is None:
             raise ArtifactError(f"{artifact.path}: the artifact carries no fall predictor")
         section = artifact.manifest["fall_predictor"]
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(artifact.fall_predictor_bytes, options, providers=["CPUExecutionProvider"])
+        self.session = _cpu_session(artifact.fall_predictor_bytes, threads)
         self.window_size, self.obs_size = int(section["window"]), int(section["obs_dim"])
         self.horizon_s = float(section["horizon_s"])
         self.reset()

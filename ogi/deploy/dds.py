@@ -105,6 +105,39 @@ def motor_order(sdk_motor_index: Sequence[int] | None, num_joints: int) -> np.nd
     return index
 
 
+class _ReadLoop:
+    """A reader on one topic and the thread that hands each valid sample to `on_payload(payload, source_ns)`."""
+
+    def __init__(self, dp: DomainParticipant, topic: str, message: type, on_payload):
+        self._reader = DataReader(dp, Topic(dp, topic, message), qos=_qos())
+        self._waitset = WaitSet(dp)
+        self._waitset.attach(ReadCondition(self._reader, _ANY))
+        self._on_payload = on_payload
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"dds-{topic}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._waitset.wait(duration(milliseconds=20))
+            samples = ddspy_take(self._reader._ref, _ANY, 16)
+            if isinstance(samples, int):
+                continue
+            for payload, info in samples:
+                if info.valid_data:
+                    self._on_payload(payload, info.source_timestamp)
+
+    def close(self) -> None:
+        if not self._stop.is_set():
+            self._stop.set()
+            self._thread.join(timeout=1.0)
+
+
+def _too_old(max_age_s: float | None, source_ns: int) -> bool:
+    """A sample whose DDS source timestamp is more than `max_age_s` old on arrival (None: no age check)."""
+    return max_age_s is not None and (time.time_ns() - source_ns) * 1e-9 > max_age_s
+
+
 class _Endpoint:
     """A reader thread with a wait set, a writer, and the checks common to both sides."""
 
@@ -119,24 +152,9 @@ class _Endpoint:
         self.stats = LinkStats()
         self.max_age_s = max_age_s
         self.dp = participant(domain_id, config)
-        self._reader = DataReader(self.dp, Topic(self.dp, read_topic[0], read_topic[1]), qos=_qos())
         self._writer = DataWriter(self.dp, Topic(self.dp, write_topic[0], write_topic[1]), qos=_qos())
-        self._waitset = WaitSet(self.dp)
-        self._waitset.attach(ReadCondition(self._reader, _ANY))
         self._filter = SequenceFilter(self.stats)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._receive_loop, name=f"dds-{read_topic[0]}", daemon=True)
-        self._thread.start()
-
-    def _receive_loop(self) -> None:
-        while not self._stop.is_set():
-            self._waitset.wait(duration(milliseconds=20))
-            samples = ddspy_take(self._reader._ref, _ANY, 16)
-            if isinstance(samples, int):
-                continue
-            for payload, info in samples:
-                if info.valid_data:
-                    self._on_payload(payload, info.source_timestamp)
+        self._read_loop = _ReadLoop(self.dp, read_topic[0], read_topic[1], self._on_payload)
 
     def _check(self, layout, payload: bytes, source_ns: int, sequence_path: str) -> np.ndarray | None:
         """The payload's bytes if it passes every check, else None (counted)."""
@@ -154,7 +172,7 @@ class _Endpoint:
         ):
             self.stats.dropped_corrupt += 1
             return None
-        if self.max_age_s is not None and (time.time_ns() - source_ns) * 1e-9 > self.max_age_s:
+        if _too_old(self.max_age_s, source_ns):
             self.stats.dropped_stale += 1
             return None
         if not self._filter.accept(int(layout.get(data, sequence_path)[0])):
@@ -170,10 +188,7 @@ class _Endpoint:
         self.stats.sent += 1
 
     def close(self) -> None:
-        if self._stop.is_set():
-            return
-        self._stop.set()
-        self._thread.join(timeout=1.0)
+        self._read_loop.close()
 
 
 def _new_command_buffer() -> np.ndarray:
@@ -408,25 +423,10 @@ class DepthSubscriber:
     def __init__(self, dp: DomainParticipant, max_age_s: float | None, stats: LinkStats):
         self.stats = stats
         self.max_age_s = max_age_s
-        self._reader = DataReader(dp, Topic(dp, DEPTH_TOPIC, DepthImage_), qos=_qos())
-        self._waitset = WaitSet(dp)
-        self._waitset.attach(ReadCondition(self._reader, _ANY))
         self._filter = SequenceFilter(stats)
         self._latest: DepthFrame | None = None
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="dds-depth", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._waitset.wait(duration(milliseconds=20))
-            samples = ddspy_take(self._reader._ref, _ANY, 16)
-            if isinstance(samples, int):
-                continue
-            for payload, info in samples:
-                if info.valid_data:
-                    self.on_payload(payload, info.source_timestamp)
+        self._read_loop = _ReadLoop(dp, DEPTH_TOPIC, DepthImage_, self.on_payload)
 
     def on_payload(self, payload: bytes, source_ns: int) -> None:
         try:
@@ -434,7 +434,7 @@ class DepthSubscriber:
         except WireError:
             self.stats.dropped_corrupt += 1
             return
-        if self.max_age_s is not None and (time.time_ns() - source_ns) * 1e-9 > self.max_age_s:
+        if _too_old(self.max_age_s, source_ns):
             self.stats.dropped_stale += 1
             return
         if not self._filter.accept(frame.frame):
@@ -447,6 +447,4 @@ class DepthSubscriber:
             return self._latest
 
     def close(self) -> None:
-        if not self._stop.is_set():
-            self._stop.set()
-            self._thread.join(timeout=1.0)
+        self._read_loop.close()

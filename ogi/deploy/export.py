@@ -241,13 +241,16 @@ def export_fall_predictor_onnx(predictor: nn.Module, path: Path) -> None:
         )
 
 
-def fall_predictor_manifest(predictor_path: Path, checkpoint: ckpt.Checkpoint, obs_size: int, data: bytes) -> dict:
-    """The manifest's `fall_predictor` section, after checking the predictor belongs to this policy."""
-    from ogi.policies.fall_predictor import load_fall_predictor
-
-    loaded = ckpt.load_checkpoint(ckpt.resolve_checkpoint(Path(predictor_path)))
-    predictor = load_fall_predictor(predictor_path)
-    cfg = predictor.cfg
+def fall_predictor_manifest(
+    predictor_path: Path,
+    loaded: ckpt.LoadedCheckpoint,
+    cfg: Any,
+    checkpoint: ckpt.Checkpoint,
+    obs_size: int,
+    data: bytes,
+) -> dict:
+    """The manifest's `fall_predictor` section (its checkpoint `loaded`, its config `cfg`, its ONNX bytes `data`),
+    after checking the predictor belongs to this policy."""
     trained_beside = loaded.checkpoint.manifest.get("data_manifest", {}).get("policy_checkpoint_sha256")
     if trained_beside != checkpoint.checkpoint_sha256:
         raise ArtifactError(
@@ -323,11 +326,18 @@ def export_policy(run: Path, out: Path, *, fall_predictor: Path | None = None) -
             )
         predictor_tmp = Path(tmp) / FALL_PREDICTOR_FILENAME
         if fall_predictor is not None:
-            from ogi.policies.fall_predictor import load_fall_predictor
+            from ogi.policies.fall_predictor import predictor_from_checkpoint
 
-            export_fall_predictor_onnx(load_fall_predictor(Path(fall_predictor)), predictor_tmp)
+            loaded = ckpt.load_checkpoint(ckpt.resolve_checkpoint(Path(fall_predictor)))
+            predictor = predictor_from_checkpoint(loaded)
+            export_fall_predictor_onnx(predictor, predictor_tmp)
             manifest["fall_predictor"] = fall_predictor_manifest(
-                Path(fall_predictor), checkpoint, manifest["observation"]["size"], predictor_tmp.read_bytes()
+                Path(fall_predictor),
+                loaded,
+                predictor.cfg,
+                checkpoint,
+                manifest["observation"]["size"],
+                predictor_tmp.read_bytes(),
             )
         manifest["manifest_sha256"] = manifest_sha256(manifest)
         (Path(tmp) / MANIFEST_FILENAME).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n")

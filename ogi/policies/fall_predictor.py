@@ -110,12 +110,18 @@ def load_fall_predictor(path: Path) -> FallPredictor:
     """A predictor from its checkpoint directory (or a run directory: the newest valid checkpoint)."""
     from ogi import checkpoints as ckpt
 
-    path = ckpt.resolve_checkpoint(path)
-    loaded = ckpt.load_checkpoint(path)
+    return predictor_from_checkpoint(ckpt.load_checkpoint(ckpt.resolve_checkpoint(path)))
+
+
+def predictor_from_checkpoint(loaded) -> FallPredictor:
+    """A predictor from a loaded checkpoint (`ogi.checkpoints.load_checkpoint`), in eval mode."""
+    from ogi import checkpoints as ckpt
+
     config = loaded.checkpoint.config
     if config.get("architecture") != ARCHITECTURE:
         raise ckpt.CheckpointError(
-            f"{path}: config.architecture is {config.get('architecture')!r}, not a fall predictor ({ARCHITECTURE})"
+            f"{loaded.checkpoint.path}: config.architecture is {config.get('architecture')!r}, not a fall predictor "
+            f"({ARCHITECTURE})"
         )
     predictor = FallPredictor(FallPredictorConfig.from_dict(json.loads(json.dumps(config["predictor"]))))
     predictor.load_state_dict({k.removeprefix("predictor/"): v for k, v in loaded.weights.items()})
