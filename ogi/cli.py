@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ogi.calibration.commands import register as register_calibration
 from ogi.deploy.commands import register as register_deploy
 from ogi.hierarchy.commands import register as register_hierarchy
 from ogi.lm.commands import register as register_lm
@@ -198,6 +199,14 @@ def train(
             "falls <= 2%, duty factors in [0.35, 0.65]); --minutes is then the cap.",
         ),
     ] = False,
+    dynamics: Annotated[
+        Path | None,
+        typer.Option(
+            help="Train on a calibrated robot: a dynamics profile .toml (joint armature, damping, friction; motor "
+            "strength and delay; base mass offset). Its text and sha256 are recorded with the run; combine with "
+            "--init-from to fine-tune a trained policy on it."
+        ),
+    ] = None,
 ) -> None:
     """Train a walking policy with PPO; live progress, TensorBoard logs, checkpoints with lineage."""
     from ogi.training.cli_train import run_train
@@ -219,6 +228,7 @@ def train(
         fall_limit=fall_limit,
         init_from=init_from,
         until_walks=until_walks,
+        dynamics=dynamics,
     )
     raise typer.Exit(code)
 
@@ -311,6 +321,7 @@ register_replay(app)  # replay, plot
 register_safety(app)  # train-fall-predictor
 register_distill(app)  # distill
 register_deploy(app)  # export, sim-robot, deploy
+register_calibration(app)  # excite, calibrate, train-residual
 register_lm(app)  # lm pretrain|sft|reward|rlhf|sample
 register_hierarchy(app)  # run, train-planner
 

@@ -25,6 +25,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("replay",),
     ("training",),
     ("hierarchy", "deploy"),
+    ("calibration",),
     ("cli",),
 )
 FLOOR = {part: level for level, parts in enumerate(FLOORS) for part in parts}

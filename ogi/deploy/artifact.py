@@ -20,6 +20,7 @@ FORMAT = "ogi-policy-artifact"
 FORMAT_VERSION = 1
 ONNX_FILENAME = "policy.onnx"
 FALL_PREDICTOR_FILENAME = "fall_predictor.onnx"
+RESIDUAL_FILENAME = "residual.onnx"
 MANIFEST_FILENAME = "manifest.json"
 _REQUIRED = (
     "format",
@@ -53,6 +54,7 @@ class Artifact:
     manifest: Mapping[str, Any]
     onnx_bytes: bytes
     fall_predictor_bytes: bytes | None = None  # the optional fall predictor's ONNX graph
+    residual_bytes: bytes | None = None  # the optional 1 kHz actuator residual's ONNX graph
 
     @property
     def robot_name(self) -> str:
@@ -126,7 +128,23 @@ def load_artifact(path: Path) -> Artifact:
                 f"{manifest_path}: fall_predictor.obs_dim {predictor['obs_dim']} differs from the observation size "
                 f"{manifest['observation']['size']}"
             )
-    return Artifact(path=directory, manifest=manifest, onnx_bytes=data, fall_predictor_bytes=predictor_data)
+    residual_data = None
+    residual = manifest.get("residual")
+    if residual is not None:
+        residual_path = directory / str(residual.get("file"))
+        if Path(residual["file"]).name != residual["file"] or not residual_path.is_file():
+            raise ArtifactError(f"{residual_path}: the residual file named by the manifest is missing")
+        residual_data = _verified_graph(residual_path, residual, onnx)
+        _check_signature(onnx.load_from_string(residual_data), residual, residual_path)
+        if residual["config"]["num_joints"] != len(manifest["robot"]["joint_names"]):
+            raise ArtifactError(f"{manifest_path}: residual.config.num_joints differs from the robot's joints")
+    return Artifact(
+        path=directory,
+        manifest=manifest,
+        onnx_bytes=data,
+        fall_predictor_bytes=predictor_data,
+        residual_bytes=residual_data,
+    )
 
 
 def _verified_graph(path: Path, section: Mapping[str, Any], onnx: Any) -> bytes:
@@ -182,6 +200,21 @@ def _cpu_session(graph: bytes, threads: int):
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+
+
+def residual_runner(artifact: Artifact):
+    """The artifact's actuator residual (`ogi.controllers.residual.ResidualRunner`) on onnxruntime, one thread."""
+    from ogi.controllers.residual import ResidualConfig, ResidualRunner
+
+    if artifact.residual_bytes is None:
+        raise ArtifactError(f"{artifact.path}: the artifact carries no residual")
+    section = artifact.manifest["residual"]
+    session = _cpu_session(artifact.residual_bytes, 1)
+
+    def run(features: np.ndarray) -> np.ndarray:
+        return session.run(None, {"features": features})[0]
+
+    return ResidualRunner(ResidualConfig(**section["config"]), artifact.array("robot", "torque_limit_nm"), run)
 
 
 class PolicySession:

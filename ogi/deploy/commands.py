@@ -77,6 +77,16 @@ def sim_robot(
             "on rt/ogi/depth (DepthImage_, 50 Hz)."
         ),
     ] = None,
+    start: Annotated[
+        str, typer.Option(help="lying (folded on the ground), stand, or hung (welded in the air: `ogi excite`).")
+    ] = "lying",
+    dynamics: Annotated[
+        Path | None,
+        typer.Option(
+            help="A dynamics profile (TOML: joint armature, damping, friction; motor strength, delay, torque-speed "
+            "curve; base mass offset) that makes the robot differ from its model, as hardware does."
+        ),
+    ] = None,
 ) -> None:
     """Play the robot in MuJoCo at 1 kHz in real time, over DDS on loopback (SIGUSR1 pauses its states)."""
     from ogi.deploy.launch import serve_sim_robot
@@ -103,6 +113,8 @@ def sim_robot(
             terrain=terrain,
             terrain_difficulty=terrain_difficulty,
             depth_from=depth_from,
+            start=start,
+            dynamics=dynamics,
         )
     except (KeyError, ValueError) as err:
         fail(err)

@@ -28,6 +28,7 @@ from ogi.deploy.artifact import (
     FORMAT_VERSION,
     MANIFEST_FILENAME,
     ONNX_FILENAME,
+    RESIDUAL_FILENAME,
     Artifact,
     ArtifactError,
     load_artifact,
@@ -287,11 +288,53 @@ def fall_predictor_manifest(
     }
 
 
-def export_policy(run: Path, out: Path, *, fall_predictor: Path | None = None) -> Artifact:
+def export_residual(residual: Path, robot: RobotSpec, path: Path) -> dict:
+    """Export an actuator residual checkpoint (`ogi train-residual`) to ONNX; its manifest section."""
+    from ogi.controllers.residual import residual_from_checkpoint
+
+    net, loaded = residual_from_checkpoint(Path(residual))
+    config = loaded.checkpoint.config
+    if config["robot"] != robot.name:
+        raise ArtifactError(f"{residual}: a residual for robot '{config['robot']}', not '{robot.name}'")
+    cfg = net.cfg
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            net,
+            (torch.zeros(cfg.num_joints, cfg.feature_dim),),
+            str(path),
+            input_names=["features"],
+            output_names=["residual_nm"],
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    data = path.read_bytes()
+    return {
+        "file": RESIDUAL_FILENAME,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+        "opset": OPSET,
+        "config": cfg.as_dict(),
+        "bound_nm": net.bound.tolist(),
+        "inputs": [{"name": "features", "shape": [cfg.num_joints, cfg.feature_dim]}],
+        "outputs": [{"name": "residual_nm", "shape": [cfg.num_joints]}],
+        "reads": "per joint: [law torque / torque limit, joint velocity at the last `history` ticks (newest first) "
+        "x 0.1, one-hot of the joint]; adds the output to the law's torque at 1 kHz while the policy drives",
+        "reference": dict(loaded.data_manifest.get("reference", {})),
+        "checkpoint_sha256": loaded.checkpoint.checkpoint_sha256,
+        "eval_scores": dict(loaded.checkpoint.eval_scores),
+    }
+
+
+def export_policy(
+    run: Path, out: Path, *, fall_predictor: Path | None = None, residual: Path | None = None
+) -> Artifact:
     """Export a run directory (newest valid checkpoint) or a checkpoint directory to `out/`; returns it loaded.
 
     fall_predictor: a predictor checkpoint (`ogi train-fall-predictor`) trained beside this policy; it is
     exported as its own ONNX graph, which the runtime runs every policy step to trip the fallback.
+    residual: an actuator residual checkpoint (`ogi train-residual`) for this robot, exported as its own
+    graph, which the runtime runs every 1 kHz tick while the policy drives.
     Refuses policies that read privileged observations (a teacher cannot run on a robot). Files are written
     to a temporary directory first and moved into place, manifest last.
     """
@@ -339,6 +382,9 @@ def export_policy(run: Path, out: Path, *, fall_predictor: Path | None = None) -
                 manifest["observation"]["size"],
                 predictor_tmp.read_bytes(),
             )
+        residual_tmp = Path(tmp) / RESIDUAL_FILENAME
+        if residual is not None:
+            manifest["residual"] = export_residual(Path(residual), robot, residual_tmp)
         manifest["manifest_sha256"] = manifest_sha256(manifest)
         (Path(tmp) / MANIFEST_FILENAME).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n")
         onnx_tmp.replace(out / ONNX_FILENAME)
@@ -346,6 +392,10 @@ def export_policy(run: Path, out: Path, *, fall_predictor: Path | None = None) -
             predictor_tmp.replace(out / FALL_PREDICTOR_FILENAME)
         else:
             (out / FALL_PREDICTOR_FILENAME).unlink(missing_ok=True)  # a stale one from an earlier export
+        if residual is not None:
+            residual_tmp.replace(out / RESIDUAL_FILENAME)
+        else:
+            (out / RESIDUAL_FILENAME).unlink(missing_ok=True)
         (Path(tmp) / MANIFEST_FILENAME).replace(out / MANIFEST_FILENAME)
     return load_artifact(out)
 

@@ -23,6 +23,7 @@ from ogi.deploy.artifact import ArtifactError, load_artifact
 from ogi.deploy.runtime import Runtime, RuntimeConfig
 from ogi.deploy.sim_robot import SimRobot, SimRobotConfig, camera_for
 from ogi.robots import get_robot
+from ogi.robots.dynamics import load_profile
 
 BRIDGES = ("sim", "dds")
 
@@ -144,6 +145,7 @@ def serve_sim_robot(
     terrain: str | None = None,
     terrain_difficulty: float = 0.5,
     depth_from: Path | None = None,
+    dynamics: Path | None = None,
 ) -> dict[str, Any]:
     """Play `robot` over DDS in real time until `seconds` pass or a signal stops it; returns a summary."""
     from ogi.deploy.dds import DdsRobotServer
@@ -166,6 +168,7 @@ def serve_sim_robot(
             terrain=terrain,
             terrain_difficulty=terrain_difficulty,
             depth_camera=camera,
+            dynamics=load_profile(dynamics) if dynamics is not None else None,
         ),
     )
     server = DdsRobotServer(sim, index, domain_id=domain_id, max_age_s=max_age_s)

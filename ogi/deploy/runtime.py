@@ -30,9 +30,10 @@ import numpy as np
 from ogi.controllers.fallback import ControlMode, FallbackConfig, fallback_command
 from ogi.controllers.pd import pd_torque
 from ogi.controllers.supervisor import SafetyEvent, SafetySupervisor, SupervisorConfig
-from ogi.deploy.artifact import Artifact, ArtifactError, FallPredictorSession, PolicySession
+from ogi.deploy.artifact import Artifact, ArtifactError, FallPredictorSession, PolicySession, residual_runner
 from ogi.deploy.bridge import Bridge, MotorCommand, RobotState
 from ogi.deploy.feedforward import GravityFeedforward
+from ogi.deploy.motorlog import MotorLogWriter
 from ogi.envs import gait
 from ogi.envs import observations as obs_def
 from ogi.envs.config import GaitConfig, NoiseConfig
@@ -60,6 +61,7 @@ class RuntimeConfig:
     # damping (stale state, non-finite values, exceptions, overruns, stop) still wait for rearm()
     recover: bool = False
     stale_depth_s: float = 0.1  # a depth student's newest image older than this trips the crouch ("stale_depth")
+    use_residual: bool = True  # add the artifact's actuator residual (if it carries one) while the policy drives
     supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
     fallback: FallbackConfig = field(default_factory=FallbackConfig)
 
@@ -116,8 +118,11 @@ def _smoothstep(x: float) -> float:
 class Runtime:
     """Runs one artifact on one bridge. `start()`, then `stop()` (or `run(seconds)` for both)."""
 
-    def __init__(self, artifact: Artifact, bridge: Bridge, cfg: RuntimeConfig | None = None):
+    def __init__(
+        self, artifact: Artifact, bridge: Bridge, cfg: RuntimeConfig | None = None, log: MotorLogWriter | None = None
+    ):
         self.artifact = artifact
+        self.log = log  # every state read and command sent, to a motor log (ogi.deploy.motorlog)
         self.bridge = bridge
         self.cfg = cfg = cfg or RuntimeConfig()
         self.robot = robot = robot_for(artifact)
@@ -132,6 +137,11 @@ class Runtime:
             else None
         )
         self.last_fall_probability: float | None = None
+        self.residual = residual_runner(artifact) if cfg.use_residual and artifact.residual_bytes is not None else None
+        self.residual_dropped: str | None = None  # why the residual was switched off for the rest of the run
+        self._residual_s = np.zeros(1 << 16)
+        self._residual_abs = np.zeros(1 << 16)
+        self.residual_ticks = 0
         self.feedforward = GravityFeedforward(robot) if control["gravity_feedforward"] else None
         self.default_pose = np.asarray(robot.default_pose)
         self.kp, self.kd = np.asarray(robot.kp), np.asarray(robot.kd)
@@ -397,6 +407,8 @@ class Runtime:
             state = self._fresh_state()
             if state is None:
                 return
+            if self.log is not None:
+                self.log.state(state)
             if self._stale(now) and self.phase != "waiting":
                 if self.phase in ("zero_torque", "ramp"):
                     self.phase = "running"  # start-up is abandoned; the fallback owns the joints
@@ -406,6 +418,8 @@ class Runtime:
             q_des, kp, kd, tau_ff = self._targets(now, state)
         # tau = clip(kp (q_des - q) - kd dq + tau_ff, -tau_max, tau_max): the law the env trains with
         tau = pd_torque(state.q, state.dq, q_des, kp, kd, tau_ff, self.limit)
+        if self.residual is not None:
+            tau, tau_ff = self._add_residual(now, state, tau, tau_ff)
         self.last_torque = tau
         zeros = np.zeros_like(tau)
         if self.cfg.pd_site == "runtime":
@@ -425,6 +439,26 @@ class Runtime:
                 q=zeros, dq=zeros, kp=zeros, kd=self.kd * self.cfg.fallback.damping_kd_scale, tau=zeros
             )
         self.bridge.send(command)
+        if self.log is not None:
+            self.log.command(self.t0 + self._wall(now), command)  # on the clock states are received on
+
+    def _add_residual(
+        self, now: float, state: RobotState, tau: np.ndarray, tau_ff: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Law torque and feed-forward with the actuator residual added, while the policy drives and it is sane."""
+        self.residual.observe(state.dq)
+        if self.residual_dropped is not None or not self._policy_drives():
+            return tau, tau_ff
+        started = time.perf_counter()
+        r = self.residual(tau)
+        i = self.residual_ticks % len(self._residual_s)
+        self._residual_s[i] = time.perf_counter() - started
+        self.residual_ticks += 1
+        if not np.all(np.isfinite(r)):
+            self.residual_dropped = f"non-finite residual at {now:.3f} s"  # the law alone from here on
+            return tau, tau_ff
+        self._residual_abs[i] = float(np.mean(np.abs(r)))
+        return tau + r, np.asarray(tau_ff, dtype=float) + r
 
     def _pd_loop(self) -> None:
         period = self.pd_period_s
@@ -517,6 +551,12 @@ class Runtime:
             "inference_p50_ms": pct(inference_ms, 50),
             "inference_p99_ms": pct(inference_ms, 99),
             "fall_predictor": self.predictor is not None,
+            "residual": self.residual is not None,
+            "residual_ticks": self.residual_ticks,
+            "residual_p50_ms": pct(self._residual_s[: min(self.residual_ticks, len(self._residual_s))] * 1e3, 50),
+            "residual_p99_ms": pct(self._residual_s[: min(self.residual_ticks, len(self._residual_s))] * 1e3, 99),
+            "residual_mean_abs_nm": pct(self._residual_abs[: min(self.residual_ticks, len(self._residual_abs))], 50),
+            "residual_dropped": self.residual_dropped,
             "depth_frames_used": self.depth_frames_used,
             "fall_probability_max": float(
                 self._fall_probabilities[: min(self.policy_steps, len(self._fall_probabilities))].max()

@@ -17,10 +17,11 @@ import mujoco
 import numpy as np
 
 from ogi.deploy.artifact import Artifact
-from ogi.deploy.bridge import DepthFrame, MotorCommand, RobotState
+from ogi.deploy.bridge import DepthFrame, LinkStats, MotorCommand, RobotState
 from ogi.deploy.runtime import Runtime, RuntimeConfig
 from ogi.deploy.sim_robot import SimRobot, SimRobotConfig, camera_for
 from ogi.robots import get_robot
+from ogi.robots.dynamics import DynamicsProfile
 
 # (vx m/s, vy m/s, yaw rate rad/s): one per command family the walking benchmark judges
 DEFAULT_COMMANDS = ((0.6, 0.0, 0.0), (-0.5, 0.0, 0.0), (0.0, 0.35, 0.0), (0.0, 0.0, 0.8), (0.4, -0.2, 0.4))
@@ -33,6 +34,7 @@ class _SteppedBridge:
 
     def __init__(self, robot: SimRobot):
         self.robot = robot
+        self.stats = LinkStats()
 
     def latest_state(self) -> RobotState | None:
         state = self.robot.latest_state()
@@ -72,12 +74,18 @@ def walk_command(
     terrain: str | None = None,
     terrain_difficulty: float = 0.5,
     terrain_seed: int = 7,
+    dynamics: DynamicsProfile | None = None,
+    joint_noise: tuple[float, float] = (0.0, 0.0),
+    runtime_cfg: RuntimeConfig | None = None,
 ) -> dict[str, Any]:
     """Hold one command for `seconds` after start-up; mean linear and yaw-rate errors after `settle_s`.
 
     A quadruped starts lying folded and goes through the runtime's whole start-up (zero torque, then the ramp to
     its stance). A two-legged robot cannot stand up from the ground that way: it starts standing, as if held in a
     gantry, with no zero-torque phase; the ramp then holds its default pose until the policy takes over.
+    `dynamics` makes the robot differ from its model (`ogi.robots.dynamics`), `joint_noise` adds encoder noise
+    (std of angles rad, velocities rad/s) to what it publishes; `runtime_cfg` sets the runtime's
+    options (its command and zero-torque time are this function's).
     """
     spec = get_robot(artifact.robot_name)
     two_legged = len(spec.foot_sites) == 2
@@ -89,9 +97,15 @@ def walk_command(
             terrain_difficulty=terrain_difficulty,
             terrain_seed=terrain_seed,
             depth_camera=camera_for(artifact.manifest),
+            dynamics=dynamics,
+            joint_noise=joint_noise,
         ),
     )
-    runtime_cfg = RuntimeConfig(command=command, zero_torque_s=0.0 if two_legged else RuntimeConfig.zero_torque_s)
+    runtime_cfg = dataclasses.replace(
+        runtime_cfg or RuntimeConfig(),
+        command=command,
+        zero_torque_s=0.0 if two_legged else RuntimeConfig.zero_torque_s,
+    )
     runtime = Runtime(artifact, _SteppedBridge(sim), runtime_cfg)
     runtime.t0 = 0.0
     policy_every = round(runtime.policy_period_s / runtime.pd_period_s)
@@ -115,8 +129,12 @@ def walk_command(
             if height < MIN_BASE_HEIGHT_FRACTION * spec.nominal_base_height or up < np.cos(MAX_TILT_RAD):
                 fell = True
                 break
+    report = runtime.report()
     return {
         "command": list(command),
+        "residual_p99_ms": report["residual_p99_ms"],
+        "residual_mean_abs_nm": report["residual_mean_abs_nm"],
+        "residual_dropped": report["residual_dropped"],
         "tracking_error_mps": float(np.mean(lin_errors)) if lin_errors else float("nan"),
         "yaw_error_radps": float(np.mean(yaw_errors)) if yaw_errors else float("nan"),
         "fell": fell,

@@ -8,6 +8,12 @@ robot does when switched on. Physics runs on its own thread, locked to the monot
 behind by more than `max_lag_s` it skips ahead and counts a slip rather than running fast. `time_scale` < 1
 runs the whole robot slower than real time (with the runtime's matching setting) on a machine too busy for it.
 
+A dynamics profile (`ogi.robots.dynamics`) makes the robot differ from the model the policy and the calibration
+know: its joints' armature, damping and dry friction and its base's mass are changed, and its motors deliver
+`strength` times the law's torque, cut by a torque-speed curve, `delay_ms` after the command was sent. It is the
+stand-in for hardware: nothing on the controller's side reads it. `start="hung"` welds the base in the air above
+the ground, as a robot hangs on a gantry for identification runs.
+
 Optionally the robot stands on a terrain course (one tile of the training terrain family, from a seed of its
 own) and carries the downward depth camera a depth student was trained with: every `depth_every` physics
 steps it takes an image by the training env's own ray marching against the ground, with the camera's noise
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import mujoco
@@ -27,9 +34,10 @@ from ogi.controllers.pd import pd_torque
 from ogi.deploy.bridge import DepthFrame, MotorCommand, RobotState
 from ogi.envs import sensing
 from ogi.envs.config import TERRAIN_KINDS, SimConfig
-from ogi.envs.scene import build_scene_model
+from ogi.envs.scene import HUNG_CLEARANCE_M, build_scene_spec, compile_scene, hang_base
 from ogi.envs.sensing import DepthCameraConfig
 from ogi.robots import STAND_KEY, RobotSpec, actuator_names
+from ogi.robots.dynamics import DynamicsProfile
 
 LYING_THIGH_RAD = 1.25  # thigh and calf folded: the resting pose of a switched-off quadruped
 LYING_CALF_FRACTION = 0.98  # of the calf's lower limit
@@ -42,7 +50,7 @@ class SimRobotConfig:
     state_every: int = 1  # publish a state sample every this many physics steps
     max_lag_s: float = 0.05  # wall seconds
     time_scale: float = 1.0  # simulated seconds per wall-clock second (below 1 on a machine too busy for real time)
-    start: str = "lying"  # "lying" (folded on the ground) or "stand" (the stand keyframe)
+    start: str = "lying"  # "lying" (folded on the ground), "stand" (the stand keyframe) or "hung" (base welded)
     terrain: str | None = None  # a terrain kind (ogi.envs.terrain) to stand on; None: the flat plane
     terrain_difficulty: float = 0.5  # in [0, 1], as a curriculum level's
     terrain_seed: int = 7  # the course's own seed; training tiles use the terrain config's (0 by default)
@@ -51,6 +59,9 @@ class SimRobotConfig:
     depth_camera: DepthCameraConfig | None = None  # the camera to carry (the artifact's), or None
     depth_every: int = 20  # physics steps per depth image (50 Hz at 1 kHz)
     depth_seed: int = 0  # the camera's noise and dropout
+    dynamics: DynamicsProfile | None = None  # how the robot differs from its model (None: it does not)
+    joint_noise: tuple[float, float] = (0.0, 0.0)  # std of the published joint angles (rad) and velocities (rad/s)
+    noise_seed: int = 0
 
     def __post_init__(self) -> None:
         if not 100.0 <= self.physics_hz <= 10000.0:
@@ -59,12 +70,14 @@ class SimRobotConfig:
             raise ValueError(f"state_every = {self.state_every} must be >= 1")
         if not 0.01 <= self.time_scale <= 1.0:
             raise ValueError(f"time_scale = {self.time_scale} must be in [0.01, 1]")
-        if self.start not in ("lying", "stand"):
-            raise ValueError(f"start = {self.start!r} must be 'lying' or 'stand'")
+        if self.start not in ("lying", "stand", "hung"):
+            raise ValueError(f"start = {self.start!r} must be 'lying', 'stand' or 'hung'")
         if self.terrain is not None and self.terrain not in TERRAIN_KINDS:
             raise ValueError(f"terrain = {self.terrain!r} is not a terrain kind; known: {', '.join(TERRAIN_KINDS)}")
         if not 0.0 <= self.terrain_difficulty <= 1.0:
             raise ValueError(f"terrain_difficulty = {self.terrain_difficulty} must be in [0, 1]")
+        if len(self.joint_noise) != 2 or not all(0.0 <= v <= 1.0 for v in self.joint_noise):
+            raise ValueError(f"joint_noise = {self.joint_noise} must be two stds in [0, 1] (rad, rad/s)")
         if self.depth_every < 1:
             raise ValueError(f"depth_every = {self.depth_every} must be >= 1")
 
@@ -94,7 +107,19 @@ class SimRobot:
                 (cfg.terrain,), 1, cfg.terrain_tile_m, 0.05, cfg.terrain_seed, difficulty=cfg.terrain_difficulty
             )
             self.start_xy = self.terrain.tile_origin(np.array([0]), np.array([0]))[0] + np.array([cfg.start_x_m, 0.0])
-        self.model = m = build_scene_model(robot, SimConfig(sim_dt_s=dt, ctrl_dt_s=dt), self.terrain)
+        self.hung = cfg.start == "hung"
+        spec = build_scene_spec(robot, SimConfig(sim_dt_s=dt, ctrl_dt_s=dt), self.terrain)
+        if self.hung:
+            ground = float(self.ground_height(self.start_xy[None])[0])
+            height = ground + robot.nominal_base_height + HUNG_CLEARANCE_M
+            hang_base(spec, robot, (*self.start_xy, height))
+        self.model = m = compile_scene(spec, robot)
+        self.dynamics = cfg.dynamics
+        if cfg.dynamics is not None:
+            cfg.dynamics.apply_to_model(m, robot)
+        # commands in flight: (physics tick from which on it acts, command)
+        self._delay_ticks = round(cfg.dynamics.delay_s * cfg.physics_hz) if cfg.dynamics is not None else 0
+        self._in_flight: deque[tuple[int, MotorCommand]] = deque()
         self.data = mujoco.MjData(m)
         pd_names, ff_names = actuator_names(robot)
         pd_ids = [m.actuator(a).id for a in pd_names]
@@ -122,6 +147,7 @@ class SimRobot:
         self.depth_camera = cfg.depth_camera
         self._depth_directions = cfg.depth_camera.ray_directions_body() if cfg.depth_camera is not None else None
         self._depth_rng = np.random.default_rng(cfg.depth_seed)
+        self._noise_rng = np.random.default_rng(cfg.noise_seed)
         self._latest_depth: DepthFrame | None = None
         self.depth_frames = 0
         self._reset(cfg.start)
@@ -130,6 +156,11 @@ class SimRobot:
     def _reset(self, start: str) -> None:
         m, d = self.model, self.data
         mujoco.mj_resetDataKeyframe(m, d, m.key(STAND_KEY).id)
+        if start == "hung":
+            mujoco.mj_forward(m, d)
+            self.tick = 0
+            self._publish()
+            return
         ground = float(self.ground_height(self.start_xy[None])[0])
         d.qpos[:2] = self.start_xy
         d.qpos[2] += ground
@@ -154,7 +185,10 @@ class SimRobot:
     def apply(self, command: MotorCommand) -> None:
         """Take a motor command (model order); it acts from the next physics step on."""
         with self._lock:
-            self._command = command
+            if self._delay_ticks:
+                self._in_flight.append((self.tick + self._delay_ticks, command))
+            else:
+                self._command = command
             self.commands_applied += 1
 
     def _physics_step(self, command: MotorCommand) -> None:
@@ -162,6 +196,10 @@ class SimRobot:
         q, dq = d.qpos[self._qpos_adr], d.qvel[self._dof_adr]
         # tau = clip(tau_ff + kp (q_cmd - q) + kd (dq_cmd - dq), -tau_max, tau_max)
         tau = pd_torque(q, dq, command.q, command.kp, command.kd, command.tau, self._limit, qd_des=command.dq)
+        if self.dynamics is not None:
+            # the motor gives strength x the law's torque, within what it can give at this speed
+            envelope = self.dynamics.torque_limit(self._limit, dq)
+            tau = np.clip(self.dynamics.strength * tau, -envelope, envelope)
         d.ctrl[self._ff_ids] = np.where(np.isfinite(tau), tau, 0.0)
         mujoco.mj_step(self.model, d)
 
@@ -169,6 +207,8 @@ class SimRobot:
         """Advance n physics steps with the current command, publishing as configured (no clock)."""
         for _ in range(n):
             with self._lock:
+                while self._in_flight and self._in_flight[0][0] <= self.tick:
+                    self._command = self._in_flight.popleft()[1]
                 command = self._command
             self._physics_step(command)
             self.tick += 1
@@ -181,14 +221,18 @@ class SimRobot:
 
     def _publish(self) -> None:
         d = self.data
+        q, dq = d.qpos[self._qpos_adr].copy(), d.qvel[self._dof_adr].copy()
+        if any(self.cfg.joint_noise):  # encoders and their differentiation are not exact
+            q += self._noise_rng.normal(0.0, self.cfg.joint_noise[0], q.shape)
+            dq += self._noise_rng.normal(0.0, self.cfg.joint_noise[1], dq.shape)
         state = RobotState(
             sequence=self.tick,
             received_s=time.monotonic(),
             quat_wxyz=self._read("imu_quat"),
             gyro_body=self._read("imu_gyro"),
             accel_body=self._read("imu_acc"),
-            q=d.qpos[self._qpos_adr].copy(),
-            dq=d.qvel[self._dof_adr].copy(),
+            q=q,
+            dq=dq,
             tau_est=d.qfrc_actuator[self._dof_adr].copy(),
             foot_force=np.concatenate([self._read(f"{f}_touch") for f in self.robot.foot_sites]),
         )

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
+import tomllib
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ogi.envs.curriculum import CurriculumConfig
 from ogi.envs.sensing import DepthCameraConfig, HeightScanConfig
 from ogi.validation import ConfigError, check_choice, check_int, check_interval, check_range, config_from_toml
+
+if TYPE_CHECKING:
+    from ogi.robots.dynamics import DynamicsProfile
 
 TERRAIN_KINDS = (
     "flat",
@@ -39,6 +44,10 @@ class SimConfig:
     # go2_mjx.xml: 1 and 5): Newton with a warm start converges on a walking robot's few contacts in one step
     solver_iterations: int = 100
     ls_iterations: int = 50
+    # how long after a policy step starts its PD targets (and gravity feed-forward) act; until then the previous
+    # step's do. Rounded to whole physics steps (`delay_substeps`); a robot's command latency, e.g. from a
+    # `DynamicsProfile`'s motors.delay_ms
+    command_delay_s: float = 0.0
 
     def __post_init__(self) -> None:
         check_range("sim.sim_dt_s", self.sim_dt_s, 1e-5, 0.01)
@@ -51,10 +60,21 @@ class SimConfig:
         check_range("sim.nthread", self.nthread, 0, 1024)
         check_range("sim.solver_iterations", self.solver_iterations, 1, 1000)
         check_range("sim.ls_iterations", self.ls_iterations, 1, 1000)
+        check_range("sim.command_delay_s", self.command_delay_s, 0.0, 1.0)
+        if self.command_delay_s >= self.ctrl_dt_s:
+            raise ConfigError(
+                f"sim.command_delay_s = {self.command_delay_s!r} must be below the control period "
+                f"sim.ctrl_dt_s = {self.ctrl_dt_s!r} s: a command must act within the step that sent it"
+            )
 
     @property
     def substeps(self) -> int:
         return round(self.ctrl_dt_s / self.sim_dt_s)
+
+    @property
+    def delay_substeps(self) -> int:
+        """Physics steps of each policy step that still run on the previous step's targets."""
+        return min(round(self.command_delay_s / self.sim_dt_s), self.substeps)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -233,6 +253,71 @@ class GaitConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DynamicsConfig:
+    """A calibrated robot: a `DynamicsProfile` (`ogi.robots.dynamics`) simulated in place of the model's own joints
+    and motors. See `WalkVecEnv` for what the env does with each of its values.
+
+    profile: the profile's path (relative to the working directory), as given; "" for the model's own dynamics.
+    toml: the profile's text. Set, it is what the env simulates and the path is a record, so that a run and its
+        checkpoints keep the robot they trained on whatever later happens to the file (`from_file` fills it in);
+        empty, the env reads the file.
+    sha256: hex digest of the text's UTF-8 bytes (the file's bytes); set, a text that does not match it is an error.
+    """
+
+    profile: str = ""
+    toml: str = ""
+    sha256: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.toml or self.sha256) and not self.profile:
+            raise ConfigError("dynamics.toml and dynamics.sha256 describe a profile file: set dynamics.profile too")
+        if self.sha256 and (len(self.sha256) != 64 or set(self.sha256) - set("0123456789abcdef")):
+            raise ConfigError(f"dynamics.sha256 = {self.sha256!r} must be 64 lowercase hex digits")
+
+    @staticmethod
+    def from_file(path: str | Path) -> DynamicsConfig:
+        """The profile at `path` with its text and hash recorded; a missing or malformed profile is a
+        `ProfileError` (a `ValueError`) naming the file and the field."""
+        text = _read_profile_text(Path(path))
+        recorded = DynamicsConfig(profile=str(path), toml=text, sha256=hashlib.sha256(text.encode()).hexdigest())
+        recorded.load()
+        return recorded
+
+    def load(self) -> DynamicsProfile | None:
+        """The `DynamicsProfile` to simulate, or None without one; its text is `toml`, or the file's if empty."""
+        if not self.profile:
+            return None
+        from ogi.robots.dynamics import ProfileError, parse_profile
+
+        text = self.toml or _read_profile_text(Path(self.profile))
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        if self.sha256 and digest != self.sha256:
+            raise ProfileError(
+                f"{self.profile}: its sha256 is {digest}, not the {self.sha256} recorded with this config: "
+                "the profile changed"
+            )
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise ProfileError(f"{self.profile}: not valid TOML: {err}") from None
+        return parse_profile(doc, self.profile)
+
+
+def _read_profile_text(path: Path) -> str:
+    from ogi.robots.dynamics import ProfileError
+
+    try:
+        # bytes, not read_text: newline translation would change what the hash covers
+        return path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ProfileError(f"{path}: no such dynamics profile") from None
+    except IsADirectoryError:
+        raise ProfileError(f"{path}: a dynamics profile must be a TOML file, not a directory") from None
+    except UnicodeDecodeError as err:
+        raise ProfileError(f"{path}: not valid TOML: {err}") from None
+
+
+@dataclass(frozen=True, kw_only=True)
 class WalkConfig:
     """The `walk` task: track a commanded base velocity (vx, vy, yaw rate)."""
 
@@ -254,6 +339,7 @@ class WalkConfig:
     height_scan: HeightScanConfig = field(default_factory=HeightScanConfig)
     depth_camera: DepthCameraConfig = field(default_factory=DepthCameraConfig)
     gait: GaitConfig = field(default_factory=GaitConfig)
+    dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
 
     def __post_init__(self) -> None:
         check_int("num_envs", self.num_envs, 1, 1 << 20)

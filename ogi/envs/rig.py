@@ -20,6 +20,7 @@ from ogi.robots import STAND_KEY, RobotSpec, actuator_names
 
 if TYPE_CHECKING:
     from ogi.envs.terrain_grid import TerrainGrid
+    from ogi.robots.dynamics import DynamicsProfile
 
 # the IMU sensors serve the robot side (ogi.deploy.sim_robot); task code reads base motion from the free joint.
 # MuJoCo computes every sensor at every physics step, and the accelerometer alone makes it run the
@@ -43,8 +44,14 @@ class Rig:
         randomize: bool,
         terrain: TerrainGrid | None = None,
         add_to_scene: Callable[[mujoco.MjSpec], None] | None = None,
+        dynamics: DynamicsProfile | None = None,
     ):
-        """`add_to_scene` edits the scene's spec before it compiles (e.g. an arena's static objects)."""
+        """`add_to_scene` edits the scene's spec before it compiles (e.g. an arena's static objects).
+
+        `dynamics`: a calibrated robot's joint dynamics and base mass offset, written into the model before anything
+        reads it (the nominal masses below include the offset). Its motor strength scales the model's PD gains and
+        torque limits only without randomization; with it, `apply_domain` writes the strength it is given.
+        """
         self.robot = robot
         self.sim = sim
         self.randomize = randomize
@@ -55,12 +62,19 @@ class Rig:
         if add_to_scene is not None:
             add_to_scene(self.spec)
         self.model = m = compile_scene(self.spec, robot)
+        if dynamics is not None:
+            dynamics.apply_to_model(m, robot)
         self.joint_ids = np.array([m.joint(j).id for j in robot.joint_names])
         self.qpos_adr = m.jnt_qposadr[self.joint_ids]
         self.dof_adr = m.jnt_dofadr[self.joint_ids]
         pd_names, ff_names = actuator_names(robot)
         self.pd_ids = np.array([m.actuator(a).id for a in pd_names])
         self.ff_ids = np.array([m.actuator(a).id for a in ff_names])
+        if dynamics is not None and not randomize:
+            # no reset rewrites these; position actuator: force = kp ctrl - kp q - kd qd
+            m.actuator_gainprm[self.pd_ids, 0] *= dynamics.strength
+            m.actuator_biasprm[self.pd_ids, 1:3] *= dynamics.strength
+            m.jnt_actfrcrange[self.joint_ids] *= dynamics.strength
         self.foot_site_ids = np.array([m.site(s).id for s in robot.foot_sites])
         self.touch_adr = np.array([m.sensor_adr[m.sensor(f"{s}_touch").id] for s in robot.foot_sites])
         self.termination_adr = np.array(
@@ -171,10 +185,15 @@ class Rig:
     def set_push(self, force_world: np.ndarray) -> None:
         self._xfrc[:, self.base_id, :3] = force_world
 
-    def set_targets(self, q_des: np.ndarray, tau_ff: np.ndarray) -> None:
-        """PD targets (n, j) rad and feed-forward torques (n, j) N*m, held for the next policy step."""
-        self._ctrl[:, self.pd_ids] = q_des
-        self._ctrl[:, self.ff_ids] = tau_ff
+    def set_targets(self, q_des: np.ndarray, tau_ff: np.ndarray, ids: np.ndarray | None = None) -> None:
+        """PD targets (k, j) rad and feed-forward torques (k, j) N*m of simulations `ids` (all n if None), held
+        until set again."""
+        if ids is None:
+            self._ctrl[:, self.pd_ids] = q_des
+            self._ctrl[:, self.ff_ids] = tau_ff
+            return
+        self._ctrl[np.ix_(ids, self.pd_ids)] = q_des
+        self._ctrl[np.ix_(ids, self.ff_ids)] = tau_ff
 
     def pd_gains(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(kp, kd), each (k, j), of the PD actuators of simulations `ids` as the physics applies them."""

@@ -97,3 +97,32 @@ def compile_scene(spec: mujoco.MjSpec, robot: RobotSpec) -> mujoco.MjModel:
         return spec.compile()
     except ValueError as err:
         raise ValueError(f"robot '{robot.name}' ({robot.source}) failed to compile: {err}") from None
+
+
+HUNG_CLEARANCE_M = 0.35  # how far above the stand height a hung robot's base is: no foot reaches the ground
+
+
+def hang_base(spec: mujoco.MjSpec, robot: RobotSpec, pos: tuple[float, float, float]) -> mujoco.MjSpec:
+    """Weld the robot's base upright to the world at `pos` (its free joint removed), as on a test gantry; in place.
+
+    Keyframes keep their joint angles and lose the free joint's seven numbers. A robot whose base has no free
+    joint is an error (nothing to hang).
+    """
+    base = spec.body(robot.base_body)
+    free = [j for j in base.joints if j.type == mujoco.mjtJoint.mjJNT_FREE]
+    if not free:
+        raise ValueError(f"robot '{robot.name}': base body '{robot.base_body}' has no free joint to remove")
+    model = spec.compile()
+    adr = int(model.jnt_qposadr[model.joint(free[0].name).id])
+    keys = []
+    for key in list(spec.keys):
+        qpos = np.asarray(key.qpos, dtype=float)
+        qpos = np.concatenate([qpos[:adr], qpos[adr + 7 :]]) if qpos.size == model.nq else qpos
+        keys.append({"name": key.name, "qpos": qpos.tolist(), "ctrl": list(key.ctrl), "time": key.time})
+        spec.delete(key)
+    spec.delete(free[0])
+    for key in keys:
+        spec.add_key(**key)
+    base.pos = [float(v) for v in pos]
+    base.quat = [1.0, 0.0, 0.0, 0.0]
+    return spec

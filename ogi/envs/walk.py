@@ -1,12 +1,14 @@
 """`walk`: n simulations of one robot on `mujoco.batch.Batch`, tracking commanded base velocities.
 
 One policy step sets the PD targets (and gravity feed-forward) of every simulation, runs
-`ctrl_dt / sim_dt` physics steps on the batch's thread pool in one call, then computes
-observations, rewards and terminations with numpy over the whole batch.
+`ctrl_dt / sim_dt` physics steps on the batch's thread pool in one call (two with a command delay: the
+previous targets act for the delay's substeps), then computes observations, rewards and terminations with
+numpy over the whole batch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -18,7 +20,7 @@ from mujoco import batch as mjbatch
 
 from ogi.envs import gait, sensing
 from ogi.envs import randomization as dr
-from ogi.envs.config import WalkConfig, held_joint_mask
+from ogi.envs.config import RandomizationConfig, SimConfig, WalkConfig, held_joint_mask
 from ogi.envs.curriculum import (
     command_scale,
     curriculum_summary,
@@ -37,11 +39,13 @@ from ogi.envs.observations import (
 from ogi.envs.rewards import RewardComposer, Signals
 from ogi.envs.rig import Rig
 from ogi.robots import RobotSpec, get_robot
+from ogi.validation import ConfigError
 
 if TYPE_CHECKING:
     import mujoco
 
     from ogi.envs.terrain_grid import TerrainGrid
+    from ogi.robots.dynamics import DynamicsProfile
 
 CONTACT_FORCE_THRESHOLD_N = 1.0
 
@@ -54,6 +58,14 @@ class WalkVecEnv(VectorEnv):
     starts in the same call; the ended episode's last observation is in `info["final_obs"]` with the
     mask `info["_final_obs"]`. A diverged simulation (MuJoCo's bad-state warnings or non-finite
     state) ends with `terminated`, `info["diverged"]` set and zero reward, never silently.
+
+    A calibrated robot (`config.dynamics`, a `DynamicsProfile`): its armature, damping and friction loss per joint
+    class and its base mass offset are written into the model every simulation is built from (randomized added
+    mass comes on top of the offset); the randomized motor strength interval is multiplied by its `strength`, so
+    training is centred on the calibrated motors (without randomization every simulation has that strength); its
+    `delay_ms` becomes the command delay (`sim.command_delay_s`, which must then be left at 0). The profile's
+    torque-speed curve is not modelled: a motor gives its (scaled) torque limit at any speed. `self.sim` and
+    `self.randomization` are the settings in force; `self.cfg` stays as given.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
@@ -87,8 +99,15 @@ class WalkVecEnv(VectorEnv):
                 f"terrain grid has {self.terrain.num_levels} levels but terrain.curriculum.num_levels is "
                 f"{cfg.terrain.curriculum.num_levels}"
             )
+        self.dynamics = cfg.dynamics.load()
+        self.sim, self.randomization = calibrated_settings(cfg, self.dynamics)
         self.rig = Rig(
-            self.robot, cfg.sim, randomize=cfg.randomization.enabled, terrain=self.terrain, add_to_scene=add_to_scene
+            self.robot,
+            cfg.sim,
+            randomize=cfg.randomization.enabled,
+            terrain=self.terrain,
+            add_to_scene=add_to_scene,
+            dynamics=self.dynamics,
         )
         self.model = self.rig.model
         self.batch = mjbatch.Batch(self.model, n, nthread=cfg.sim.nthread)
@@ -197,7 +216,10 @@ class WalkVecEnv(VectorEnv):
         if k == 0:
             return
         rig, cfg = self.rig, self.cfg
-        params = dr.sample_domain_params(cfg.randomization, k, self.rng)
+        params = dr.sample_domain_params(self.randomization, k, self.rng)
+        if self.dynamics is not None and not self.randomization.enabled:
+            # the rig's model carries the profile's strength; the feed-forward and the critic's features follow it
+            params = dataclasses.replace(params, motor_strength=np.full(k, self.dynamics.strength))
         yaw = self.rng.uniform(-np.pi, np.pi, k)
         base_xyz = None
         if self.terrain is not None:
@@ -234,6 +256,9 @@ class WalkVecEnv(VectorEnv):
         self.last_foot_pos[ids] = rig.foot_pos()[ids]
         self._needs_reset[ids] = False
         self._update_feedforward(ids)
+        if self.sim.delay_substeps:
+            # the targets the first step's delay runs on: a zero action's, not the ended episode's last
+            rig.set_targets(self.default_pose + self.gait_reference()[ids], self.tau_ff[ids], ids)
 
     def actor_std_floor(self, actor_obs: str = "policy") -> np.ndarray:
         """(actor input size,) the smallest standard deviation the actor's normalizer divides each feature by:
@@ -357,8 +382,17 @@ class WalkVecEnv(VectorEnv):
             )
         rig.set_push(self.push_force)
         # the clock's phase as the policy saw it when it chose this action
-        rig.set_targets(self.default_pose + self.robot.action_scale * action + self.gait_reference(), self.tau_ff)
-        failed = rig.step(cfg.sim.substeps)
+        targets = self.default_pose + self.robot.action_scale * action + self.gait_reference()
+        delayed = self.sim.delay_substeps
+        if delayed == 0:
+            rig.set_targets(targets, self.tau_ff)
+            failed = rig.step(cfg.sim.substeps)
+        else:
+            # the previous step's targets, still in ctrl, act for the first command_delay_s
+            failed = rig.step(delayed)
+            rig.set_targets(targets, self.tau_ff)
+            if delayed < cfg.sim.substeps:
+                failed |= rig.step(cfg.sim.substeps - delayed)
         self.episode_step += 1
         if pushed.any():
             rig.set_push(np.zeros((n, 3)))
@@ -647,6 +681,32 @@ def gait_pairs(foot_sites: tuple[str, ...]) -> np.ndarray:
     if len(foot_sites) != 4 or set(legs) != {"FR", "FL", "RR", "RL"}:
         return np.zeros((0, 2), dtype=np.int64)
     return np.array([[legs["FR"], legs["RL"]], [legs["FL"], legs["RR"]]])
+
+
+def calibrated_settings(cfg: WalkConfig, profile: DynamicsProfile | None) -> tuple[SimConfig, RandomizationConfig]:
+    """(sim, randomization) of `cfg` with a dynamics profile's command delay and motor strength (as given
+    without a profile); a delay that is not below the control period, or one set twice, is a `ConfigError`."""
+    if profile is None:
+        return cfg.sim, cfg.randomization
+    ctrl_dt_s = cfg.sim.ctrl_dt_s
+    if cfg.sim.command_delay_s:
+        raise ConfigError(
+            f"sim.command_delay_s = {cfg.sim.command_delay_s!r} and the dynamics profile {profile.source} "
+            f"(motors.delay_ms = {profile.delay_ms!r}) both set the command delay: leave sim.command_delay_s at 0"
+        )
+    if profile.delay_s >= ctrl_dt_s:
+        raise ConfigError(
+            f"{profile.source}: motors.delay_ms = {profile.delay_ms!r} must be below the control period "
+            f"sim.ctrl_dt_s = {ctrl_dt_s!r} s ({ctrl_dt_s * 1e3:g} ms): a command must act within the step that sent it"
+        )
+    low, high = cfg.randomization.motor_strength
+    try:
+        randomization = dataclasses.replace(
+            cfg.randomization, motor_strength=(low * profile.strength, high * profile.strength)
+        )
+    except ConfigError as err:
+        raise ConfigError(f"{profile.source}: motors.strength = {profile.strength!r} scales {err}") from None
+    return dataclasses.replace(cfg.sim, command_delay_s=profile.delay_s), randomization
 
 
 def _assign_rows(current: dr.DomainParams, ids: np.ndarray, new: dr.DomainParams) -> dr.DomainParams:

@@ -33,7 +33,12 @@ def build_config(
     actor: str | None,
     seed: int | None,
     fall_limit: float | None = None,
+    dynamics: Path | None = None,
 ):
+    """The run's `TrainConfig`: the preset, the TOML config over it, the options over both. A dynamics profile
+    (`dynamics`, or `[env.dynamics] profile` of the config) is recorded with its text and sha256, so that the run's
+    config and checkpoints say which robot it trained on."""
+    from ogi.envs.config import DynamicsConfig
     from ogi.policies import ActorConfig
     from ogi.training.config import load_train_config, preset
 
@@ -41,6 +46,11 @@ def build_config(
     if config is not None:
         cfg = load_train_config(config, cfg)
     changes: dict = {}
+    if dynamics is not None:
+        changes["env"] = dataclasses.replace(cfg.env, dynamics=DynamicsConfig.from_file(dynamics))
+    elif cfg.env.dynamics.profile and not cfg.env.dynamics.toml:
+        cfg.env.dynamics.load()  # a sha256 the config pins must match the file
+        changes["env"] = dataclasses.replace(cfg.env, dynamics=DynamicsConfig.from_file(cfg.env.dynamics.profile))
     if iterations is not None:
         changes["iterations"] = iterations
     if minutes is not None:
@@ -82,13 +92,18 @@ def run_train(
     fall_limit: float | None = None,
     init_from: Path | None = None,
     until_walks: bool = False,
+    dynamics: Path | None = None,
 ) -> int:
+    """`dynamics`: a `DynamicsProfile` TOML, the calibrated robot to train on (see `WalkVecEnv`); a resumed run
+    keeps the profile recorded in its config."""
     from ogi.training.runner import Runner
 
     try:
         if resume:
             if run_dir is None:
                 raise ConfigError("--resume needs --run-dir")
+            if dynamics is not None:
+                raise ConfigError("--dynamics starts a new run; --resume continues one on the robot it recorded")
             from ogi.training.config import config_from_plain
 
             cfg = config_from_plain(json.loads((run_dir / "config.json").read_text()))
@@ -107,6 +122,7 @@ def run_train(
                 actor=actor,
                 seed=seed,
                 fall_limit=fall_limit,
+                dynamics=dynamics,
             )
         run_dir = run_dir or Path("runs") / f"{cfg.env.robot.replace('/', '_')}-{task}-{time.strftime('%Y%m%d-%H%M%S')}"
         if algo == "sb3-ppo":
@@ -132,6 +148,12 @@ def run_train(
     except (ConfigError, KeyError, ValueError, FileExistsError, FileNotFoundError, ckpt.CheckpointError) as err:
         return print_error(err)
     console.print(f"run directory: {run_dir}  (tensorboard --logdir {run_dir / 'tb'})", markup=False, soft_wrap=True)
+    if cfg.env.dynamics.profile:
+        console.print(
+            f"robot dynamics: {cfg.env.dynamics.profile} (sha256 {cfg.env.dynamics.sha256[:_SHORT]})",
+            markup=False,
+            soft_wrap=True,
+        )
     warning = terrain_rate_warning(cfg)
     if warning is not None:
         console.print(warning, markup=False, soft_wrap=True)
@@ -163,7 +185,7 @@ def run_train(
             runner.actor, runner.actor_normalizer, cfg.env, num_envs=16, episode_s=10.0, actor_obs=cfg.actor_obs
         )
         runner.last_eval = result.scores()
-        if runner.last_checkpoint is None or runner.last_checkpoint.iteration != runner.iteration:
+        if not _saved_now(runner):
             runner.save()
         summary["eval"] = result.as_dict()
     if judge is not None:
@@ -187,6 +209,17 @@ def run_train(
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     _print_summary(console, summary)
     return 0
+
+
+def _saved_now(runner) -> bool:
+    """Whether the run's newest checkpoint holds its current iteration: one of this run's, not the checkpoint an
+    `--init-from` run started from (whose iteration may be the same number)."""
+    last = runner.last_checkpoint
+    return (
+        last is not None
+        and last.iteration == runner.iteration
+        and last.path.parent.resolve() == (runner.run_dir / ckpt.CHECKPOINTS_DIRNAME).resolve()
+    )
 
 
 def _walk_judge(cfg, console: Console):
