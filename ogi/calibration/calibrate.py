@@ -48,6 +48,7 @@ def report_of(result: FitResult, robot_name: str) -> dict[str, Any]:
         "held_out_windows": result.held_out_windows,
         "cost_start": result.cost_start,
         "cost_end": result.cost_end,
+        "iterations": result.iterations,
         "not_fitted": ["speed_knee_rad_s", "max_speed_rad_s", "base_mass_offset_kg"],
     }
 

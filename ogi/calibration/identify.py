@@ -16,6 +16,8 @@ Windows are split into fitting and held-out ones; the report gives the held-out 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -312,10 +314,14 @@ def fit(
         custom_rollout=problem.rollout_fn(fitting),
     )
     params = problem.params
+    iterations = 0
     for round_ in range(DELAY_RESCANS + 1):
-        opt_params, result = sysid.optimize(
-            initial_params=params, residual_fn=residual_fn, optimizer="mujoco", verbose=verbose, max_iters=max_iters
-        )
+        # the backend prints every iteration whatever optimize's `verbose` says: keep it off a quiet terminal
+        with contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO()):
+            opt_params, result = sysid.optimize(
+                initial_params=params, residual_fn=residual_fn, optimizer="mujoco", verbose=verbose, max_iters=max_iters
+            )
+        iterations += len(result.get("extras", {}).get("objective", []))
         # the cost has kinks at whole ticks of delay (commands are interpolated between ticks), where
         # Gauss-Newton can stall with the other parameters compensating: look around, restart if better
         delay = float(opt_params["delay_ms"].value[0])
@@ -340,7 +346,7 @@ def fit(
         held_out_windows=len(held),
         held_out_rms_before_rad=before,
         held_out_rms_after_rad=after,
-        iterations=int(getattr(result, "nit", 0) or 0),
+        iterations=iterations,
         cost_start=start_cost,
         cost_end=end_cost,
     )

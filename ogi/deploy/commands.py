@@ -35,6 +35,13 @@ def export(
             "fall_predictor.onnx, run by the runtime every policy step to trip the fallback."
         ),
     ] = None,
+    residual: Annotated[
+        Path | None,
+        typer.Option(
+            help="An actuator residual for this robot (`ogi train-residual`): exported as residual.onnx, run by the "
+            "runtime every 1 kHz tick while the policy drives."
+        ),
+    ] = None,
 ) -> None:
     """Export a trained policy to ONNX with a manifest of everything a robot program needs."""
     from ogi.checkpoints import CheckpointError
@@ -42,7 +49,7 @@ def export(
     from ogi.deploy.export import export_policy
 
     try:
-        artifact = export_policy(run, out, fall_predictor=fall_predictor)
+        artifact = export_policy(run, out, fall_predictor=fall_predictor, residual=residual)
     except (ArtifactError, CheckpointError, FileNotFoundError, KeyError, ValueError) as err:
         fail(err)
     policy = artifact.manifest["policy"]
@@ -56,6 +63,7 @@ def export(
             if "fall_predictor" in artifact.manifest
             else ""
         )
+        + (", residual.onnx (1 kHz actuator residual)" if "residual" in artifact.manifest else "")
     )
 
 
@@ -153,6 +161,20 @@ def deploy(
     ] = True,
     terrain: Annotated[str | None, typer.Option(help=TERRAIN_HELP + " With --bridge sim only.")] = None,
     terrain_difficulty: Annotated[float, typer.Option(min=0.0, max=1.0, help=DIFFICULTY_HELP)] = 0.5,
+    log: Annotated[
+        Path | None,
+        typer.Option(help="Record every state read and command sent to this motor log (MCAP), e.g. for calibration."),
+    ] = None,
+    dynamics: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --bridge sim: a dynamics profile (TOML) making the simulated robot differ from its model."
+        ),
+    ] = None,
+    residual: Annotated[
+        bool,
+        typer.Option(help="Add the artifact's 1 kHz actuator residual, if it carries one, while the policy drives."),
+    ] = True,
 ) -> None:
     """Run an exported policy: start-up ramp, 50 Hz policy, 1 kHz PD, safety supervisor; damping on exit."""
     from ogi.deploy.artifact import ArtifactError
@@ -176,6 +198,9 @@ def deploy(
             use_fall_predictor=fall_predictor,
             terrain=terrain,
             terrain_difficulty=terrain_difficulty,
+            log_path=log,
+            dynamics=dynamics,
+            use_residual=residual,
         )
     except (ArtifactError, KeyError, ValueError) as err:
         fail(err)

@@ -61,14 +61,22 @@ def deploy(
     use_fall_predictor: bool = True,
     terrain: str | None = None,
     terrain_difficulty: float = 0.5,
+    log_path: Path | None = None,
+    dynamics: Path | None = None,
+    use_residual: bool = True,
 ) -> dict[str, Any]:
     """Run an artifact on a bridge for `seconds` (controller time); returns the runtime's report.
+
+    log_path: record every state read and command sent to this motor log (MCAP, `ogi.deploy.motorlog`).
+    dynamics: with the sim bridge, a profile TOML making the simulated robot differ from its model.
 
     bridge "sim": a simulated robot in this process (the report adds its base displacement and height);
     "dds": the robot on the DDS domain (`ogi sim-robot --bridge dds` or a real robot).
     """
     if bridge not in BRIDGES:
         raise ValueError(f"bridge {bridge!r} must be one of {', '.join(BRIDGES)}")
+    if dynamics is not None and bridge != "sim":
+        raise ValueError(f"--dynamics shapes the simulated robot; with --bridge {bridge} give it to `ogi sim-robot`")
     if terrain is not None and bridge != "sim":
         raise ValueError(f"--terrain places the simulated robot; with --bridge {bridge} give it to `ogi sim-robot`")
     artifact = load_artifact(artifact_dir)
@@ -78,6 +86,7 @@ def deploy(
         pd_site=pd_site,
         recover=recover,
         use_fall_predictor=use_fall_predictor,
+        use_residual=use_residual,
     )
     sim = None
     if bridge == "sim":
@@ -90,6 +99,7 @@ def deploy(
                 terrain=terrain,
                 terrain_difficulty=terrain_difficulty,
                 depth_camera=camera_for(artifact.manifest),
+                dynamics=load_profile(dynamics) if dynamics is not None else None,
             ),
         )
         link = SimBridge(sim)
@@ -106,7 +116,14 @@ def deploy(
             depth=camera_for(artifact.manifest) is not None,
         )
     start_xyz = sim.base_position() if sim is not None else None
-    runtime = Runtime(artifact, link, cfg)
+    log = None
+    if log_path is not None:
+        from ogi.deploy.motorlog import MotorLogWriter
+
+        robot = get_robot(artifact.robot_name)
+        meta = {"routine": "deploy", "bridge": bridge, "artifact": str(artifact_dir), "time_scale": time_scale}
+        log = MotorLogWriter(log_path, robot, tick_hz=1000.0, meta=meta)
+    runtime = Runtime(artifact, link, cfg, log=log)
     # a full garbage collection over set-up's objects (torch, onnx) would stall both loops for tens of ms
     gc.freeze()
     with stop_on_signals() as stop:
@@ -120,6 +137,8 @@ def deploy(
             link.close()
             if sim is not None:
                 sim.stop()
+            if log is not None:
+                log.close()
             gc.unfreeze()
     report = runtime.report()
     report["interrupted"] = stop.is_set()
