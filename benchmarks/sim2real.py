@@ -199,6 +199,7 @@ def main() -> None:
         timings["finetune_s"] = time.monotonic() - started
         result["finetune_command"] = " ".join(command[2:])
 
+    result["finetune_run"] = str(finetune)
     artifacts = {
         "nominal": export_policy(SHIPPED, out / "artifacts" / "nominal"),
         "calibrated": export_policy(finetune, out / "artifacts" / "calibrated"),

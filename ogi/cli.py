@@ -207,6 +207,20 @@ def train(
             "--init-from to fine-tune a trained policy on it."
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Data-parallel PPO replicas on Ray (pip install 'ogi[scale]'): each steps num_envs / workers "
+            "simulations and all average gradients; rank 0 writes logs and checkpoints; a dead worker is replaced "
+            "from the last checkpoint.",
+        ),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="With --workers: a running Ray cluster ('auto' on one of its nodes); default a local Ray."),
+    ] = None,
+    threads_per_worker: Annotated[int, typer.Option(min=1, help="With --workers: CPU threads per replica.")] = 1,
 ) -> None:
     """Train a walking policy with PPO; live progress, TensorBoard logs, checkpoints with lineage."""
     from ogi.training.cli_train import run_train
@@ -229,6 +243,9 @@ def train(
         init_from=init_from,
         until_walks=until_walks,
         dynamics=dynamics,
+        workers=workers,
+        ray_address=ray_address,
+        threads_per_worker=threads_per_worker,
     )
     raise typer.Exit(code)
 

@@ -1,10 +1,13 @@
 """Training the 1 kHz actuator residual (`ogi.controllers.residual`) from excitation logs: `ogi train-residual`.
 
 Each logged tick k of an excitation says what was asked of the motors (the law's torque from the command sent,
-`tau_sent`) and how the joints moved. One step of the reference model (the hung robot's identification model,
-`ogi.calibration.identify`, with the reference's joint dynamics and motor strength, no delay) from the measured
-state under the same command gives the velocity the reference expected; the torque the reference would have
-needed to move as the robot did is `tau_eff = tau_sent + (M + dt D) (dq_measured - dq_expected) / dt`.
+`tau_sent`) and how the joints moved. The reference model (the hung robot's identification model,
+`ogi.calibration.identify`, with the reference's joint dynamics and motor strength, no delay) run for
+TARGET_HORIZON_TICKS from the measured state under the commands that followed gives the velocity the reference
+expected; the torque the reference would have needed to move as the robot did is
+`tau_eff = tau_sent + (M + dt D) (dq_measured - dq_expected) / (h dt)`. Over one tick the velocity difference would
+be mostly encoder noise, which the net would learn to echo back as torque (negative damping); over ten, with the
+velocities the targets read averaged over a few ticks, it is the motors.
 Turned round, that is an inverse actuator model: to have the reference feel `tau_eff`, send `tau_sent`. The
 residual learns `tau_sent - tau_eff` from (`tau_eff`, recent joint velocities), and at run time is asked with
 the law's torque in `tau_eff`'s place. Logs held out judge it (R^2 of the residual torque).
@@ -33,7 +36,8 @@ from ogi.deploy.motorlog import MotorLog, read_motor_log
 from ogi.robots import RobotSpec, get_robot
 from ogi.robots.dynamics import DynamicsProfile, nominal_profile
 
-PHASES_USED = ("hold", "excite", "hold_after")  # the routine's phases with the robot's own gains and no feed-forward
+TARGET_HORIZON_TICKS = 10  # the reference runs this long from each state: a 1-tick difference amplifies noise
+SMOOTH_TICKS = 2  # velocities the targets read are means over this many ticks either side
 
 
 @dataclass
@@ -57,39 +61,44 @@ def log_dataset(log: MotorLog, robot: RobotSpec, reference: DynamicsProfile, cfg
     last = log.events[names.index("done")]["sequence"] if "done" in names else int(seq[-1])
     # the command sent from each state (the log's commands name their source state)
     by_source = {int(s): i for i, s in enumerate(log.commands["source_sequence"])}
+    cmd_of = np.array([by_source.get(int(s), -1) for s in seq])
+    h = TARGET_HORIZON_TICKS
+    steady = np.r_[seq[1:] == seq[:-1] + 1, False]  # the next state is the next tick
     rows = [
         i
-        for i in range(cfg.history, len(seq) - 1)
-        if first <= seq[i] < last and seq[i + 1] == seq[i] + 1 and int(seq[i]) in by_source
+        for i in range(max(cfg.history, SMOOTH_TICKS), len(seq) - h - SMOOTH_TICKS)
+        if first <= seq[i] and seq[i + h] < last and steady[i : i + h].all() and (cmd_of[i : i + h] >= 0).all()
     ]
     if not rows:
         raise CalibrationError(f"{log.path}: no consecutive ticks with commands in its hold and excite phases")
     rows = np.array(rows)
     q, dq = log.states["q"], log.states["dq"]
-    cmd = np.array([by_source[int(s)] for s in seq[rows]])
-    q_des = log.commands["q"][cmd]
+    q_des = log.commands["q"][cmd_of[rows]]
     kp, kd, limit = np.asarray(robot.kp), np.asarray(robot.kd), np.asarray(robot.torque_limit)
     tau_sent = np.clip(kp * (q_des - q[rows]) - kd * dq[rows], -limit, limit)
-    # one step of the reference from each measured state under its command
+    # the reference run for h ticks from each measured state under the commands that followed it; its start
+    # velocity is smoothed over a few ticks either side, so encoder noise does not teach the net to echo it
     qadr = np.array([model.jnt_qposadr[model.joint(j).id] for j in robot.joint_names])
     dadr = np.array([model.jnt_dofadr[model.joint(j).id] for j in robot.joint_names])
+    window = np.arange(-SMOOTH_TICKS, SMOOTH_TICKS + 1)
+    dq_start = dq[rows[:, None] + window[None]].mean(axis=1)
     size = mujoco.mj_stateSize(model, mujoco.mjtState.mjSTATE_FULLPHYSICS.value)
     states = np.zeros((len(rows), size))
     mass = np.zeros((len(rows), model.nv, model.nv))
     for n, i in enumerate(rows):
-        data.qpos[qadr], data.qvel[dadr] = q[i], dq[i]
+        data.qpos[qadr], data.qvel[dadr] = q[i], dq_start[n]
         mujoco.mj_forward(model, data)
         mujoco.mj_getState(model, data, states[n], mujoco.mjtState.mjSTATE_FULLPHYSICS.value)
         mujoco.mj_fullM(model, data, mass[n])
-    ctrl = np.zeros((len(rows), 1, model.nu))
-    ctrl[:, 0, :] = q_des  # actuators were added in action order
+    ctrl = log.commands["q"][cmd_of[rows[:, None] + np.arange(h)[None]]]  # (N, h, J): actuators in action order
     nxt, _ = mj_rollout.rollout(model, [mujoco.MjData(model) for _ in range(2)], states, ctrl)
-    vel_cols = 1 + model.nq + dadr
-    expected = nxt[:, 0, vel_cols]
+    expected = nxt[:, -1, 1 + model.nq + dadr]
+    measured = dq[rows[:, None] + h + window[None]].mean(axis=1)
     mass_eff = mass[:, dadr][:, :, dadr] + dt * np.diag(model.dof_damping[dadr])
-    e = np.einsum("nij,nj->ni", mass_eff, dq[rows + 1] - expected) / dt
+    # the mean torque over the window the reference lacked to move as the robot did
+    e = np.einsum("nij,nj->ni", mass_eff, measured - expected) / (h * dt)
     tau_eff = tau_sent + e
-    history = np.stack([dq[rows - h] for h in range(cfg.history)], axis=1)  # (N, H, J) newest first
+    history = np.stack([dq[rows - k] for k in range(cfg.history)], axis=1)  # (N, HISTORY, J) newest first
     bound = cfg.bound_fraction * limit
     return ResidualData(x=features(cfg, tau_eff, limit, history), y=np.clip(tau_sent - tau_eff, -bound, bound))
 

@@ -41,6 +41,13 @@ class Recorder:
     """
 
     def __init__(self, env: WalkVecEnv, path: str | Path, *, meta: dict[str, Any] | None = None):
+        if getattr(getattr(env, "sim", None), "delay_substeps", 0):
+            # a delayed env steps its physics in two parts per control step, each with its own targets; the
+            # recording format holds one control per step, so its replay would not reproduce the run
+            raise ValueError(
+                "cannot record an env with a command delay (sim.command_delay_s, or a dynamics profile's delay_ms): "
+                "recordings hold one set of targets per control step; record with the delay at 0"
+            )
         self.env = env
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -93,6 +93,9 @@ def run_train(
     init_from: Path | None = None,
     until_walks: bool = False,
     dynamics: Path | None = None,
+    workers: int | None = None,
+    ray_address: str | None = None,
+    threads_per_worker: int = 1,
 ) -> int:
     """`dynamics`: a `DynamicsProfile` TOML, the calibrated robot to train on (see `WalkVecEnv`); a resumed run
     keeps the profile recorded in its config."""
@@ -133,6 +136,14 @@ def run_train(
             return 0
         if init_from is not None and resume:
             raise ConfigError("--init-from starts a new run; --resume continues one: pass only one of them")
+        if workers is not None:
+            if until_walks:
+                raise ConfigError("--until-walks judges one process's policy; it does not combine with --workers")
+            return _train_workers(
+                cfg, run_dir, console, workers, ray_address, threads_per_worker, resume, init_from, evaluate_after
+            )
+        if ray_address is not None:
+            raise ConfigError("--ray-address places --workers; pass --workers N with it")
         runner = Runner(cfg, run_dir, resume=resume)
         if resume and runner.last_checkpoint is not None:
             console.print(
@@ -208,6 +219,42 @@ def run_train(
     summary["checkpoint"] = str(runner.last_checkpoint.path) if runner.last_checkpoint else None
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     _print_summary(console, summary)
+    return 0
+
+
+def _train_workers(
+    cfg, run_dir: Path, console: Console, workers, ray_address, threads, resume, init_from, evaluate_after
+) -> int:
+    """`ogi train --workers`: replicas on Ray (ogi.training.scale); the driver evaluates rank 0's last checkpoint."""
+    from ogi.training.scale import ScaleError, train_distributed
+
+    console.print(
+        f"run directory: {run_dir}  ({workers} workers x {cfg.env.num_envs // workers} simulations; "
+        f"tensorboard --logdir {run_dir / 'tb'})",
+        markup=False,
+        soft_wrap=True,
+    )
+    try:
+        summary = train_distributed(
+            cfg,
+            run_dir,
+            workers=workers,
+            ray_address=ray_address,
+            threads=threads,
+            resume=resume,
+            init_from=init_from,
+        )
+    except ScaleError as err:
+        return print_error(err)
+    if evaluate_after and summary.get("checkpoint"):
+        from ogi.training.evaluate import evaluate
+        from ogi.training.policy_loading import load_policy
+
+        actor, normalizer, _, _ = load_policy(Path(summary["checkpoint"]))
+        result = evaluate(actor, normalizer, cfg.env, num_envs=16, episode_s=10.0, actor_obs=cfg.actor_obs)
+        summary["eval"] = result.as_dict()
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    _print_summary(console, {k: v for k, v in summary.items() if k != "replicas"})
     return 0
 
 

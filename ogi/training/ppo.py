@@ -199,6 +199,7 @@ class PPO:
         self.cfg = cfg
         self.num_envs = num_envs
         self.learning_rate = cfg.learning_rate
+        self.collective = None  # set by a data-parallel replica (ogi.training.distributed)
         self.optimizer = torch.optim.Adam([*actor.parameters(), *critic.parameters()], lr=cfg.learning_rate)
         if lagrangian is not None:
             self.optimizer.add_param_group({"params": list(lagrangian.cost_critic.parameters())})
@@ -316,6 +317,8 @@ class PPO:
         # once per iteration, from how far the last epoch had moved the policy: adapting per minibatch
         # compounds (Adam moves every weight by ~lr, so KL stays high while the rate is cut 1.5x per
         # minibatch) and collapsed the rate to its floor within one iteration
+        if self.collective is not None:  # one learning rate for every replica, from the KL over the global batch
+            last_epoch_kl = self.collective.mean_scalar(last_epoch_kl)
         if cfg.adaptive_lr:
             self.learning_rate = adapt_learning_rate(self.learning_rate, last_epoch_kl, cfg)
             for group in self.optimizer.param_groups:
@@ -400,6 +403,8 @@ class PPO:
 
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.collective is not None:  # data-parallel replicas: every one steps with the mean gradient
+            self.collective.mean_grads([p for group in self.optimizer.param_groups for p in group["params"]])
         nn.utils.clip_grad_norm_(
             [p for group in self.optimizer.param_groups for p in group["params"]], cfg.max_grad_norm
         )

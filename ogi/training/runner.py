@@ -68,6 +68,7 @@ class Runner:
         self.episode_stats: dict[str, float] = {}
         self.last_eval: dict[str, float] = {}
         self.last_stats: dict[str, float] = {}  # the last iteration's figures
+        self.checkpoint_config: TrainConfig | None = None  # the config checkpoints record, when not this runner's
         if resume:
             self._resume()
         else:
@@ -264,7 +265,7 @@ class Runner:
             iteration=self.iteration,
             weights=weights,
             state=state,
-            config=config_to_dict(self.cfg),
+            config=config_to_dict(self.checkpoint_config or self.cfg),
             reward_weights=dict(self.cfg.env.rewards.weights),
             data_manifest=data,
             eval_scores=eval_scores or self.last_eval,

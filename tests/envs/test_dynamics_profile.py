@@ -280,3 +280,16 @@ def test_d_a_missing_or_changed_profile_is_an_error(tmp_path, profile_path):
         DynamicsConfig(profile=str(profile_path), sha256="abc")
     with pytest.raises(ConfigError, match="set dynamics.profile"):
         DynamicsConfig(toml=PROFILE)
+
+
+def test_recording_a_delayed_env_is_refused_rather_than_unreplayable(tmp_path):
+    import dataclasses
+
+    from ogi.envs import WalkConfig, WalkVecEnv
+    from ogi.replay import Recorder
+
+    cfg = WalkConfig()
+    cfg = dataclasses.replace(cfg, num_envs=2, sim=dataclasses.replace(cfg.sim, command_delay_s=0.004))
+    env = WalkVecEnv(cfg)
+    with pytest.raises(ValueError, match="cannot record an env with a command delay"):
+        Recorder(env, tmp_path / "r.mcap")

@@ -1,0 +1,125 @@
+"""Training beyond one process: the engine's overhead here, what it sends, and how that projects to a cluster.
+
+1. `single`: one process, the go2 walk preset at `--num-envs` simulations, 2 threads (mujoco.batch and torch);
+2. `workers_2`: the same run as two data-parallel replicas on a local Ray (`ogi train --workers 2`), one thread
+   each, `--num-envs / 2` simulations each: the same global batch.
+Both run `--seconds` of training after start-up (Ray's start and the replicas' set-up are not counted; the
+steps/s are each loop's own), side by side, `--rounds` times alternating; medians.
+
+Communication: the bytes each replica sends per iteration (ring all-reduce: 2 (N - 1) / N of every reduced
+tensor) and the seconds it spends in collectives, measured on the two local replicas. The projection to N
+machines (weak scaling: each machine keeps its share, the global batch grows) assumes a ring all-reduce over a
+network of `--bandwidth-gbps` with `--latency-us` per message step: per iteration
+`t_comm(N) = calls x 2 (N - 1) x latency + 2 (N - 1) / N x payload / bandwidth`, and efficiency
+`t_compute / (t_compute + t_comm(N))` with `t_compute` the replica's measured time per iteration outside
+collectives.
+
+Prints one JSON object (last on stdout).
+
+    python benchmarks/scale_out.py [--seconds 60] [--rounds 2] [--num-envs 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def config(num_envs: int, seconds: float):
+    from ogi.training.config import preset
+
+    cfg = preset("go2", "walk")
+    env = dataclasses.replace(cfg.env, num_envs=num_envs, sim=dataclasses.replace(cfg.env.sim, nthread=2))
+    return dataclasses.replace(cfg, env=env, iterations=1_000_000, max_minutes=seconds / 60, checkpoint_every=10_000)
+
+
+def single(cfg, out: Path) -> dict:
+    from ogi.training.runner import Runner
+
+    runner = Runner(dataclasses.replace(cfg, collect_threads=1, update_threads=2), out)
+    summary = runner.train(progress=False, log=False, save_final=False)
+    return {"steps_per_s": summary["env_steps_per_s"], "iterations": summary["iterations"]}
+
+
+def workers(cfg, out: Path, n: int) -> dict:
+    from ogi.training.scale import train_distributed
+
+    summary = train_distributed(cfg, out, workers=n, threads=1, progress=False)
+    ranks = summary["replicas"]
+    rank0 = ranks[0]
+    return {
+        "steps_per_s": summary["env_steps_per_s"],
+        "iterations": summary["iterations"],
+        "comm_bytes_per_iter": float(np.mean([r["comm_bytes_per_iter"] for r in ranks])),
+        "comm_s_per_iter": float(np.mean([r["comm_s_per_iter"] for r in ranks])),
+        "compute_s_per_iter": summary["compute_s_per_iter"],
+        "collective_calls_per_iter": summary["collective_calls_per_iter"],
+        "rank0": rank0,
+    }
+
+
+def project(payload_bytes: float, calls: float, compute_s: float, machines: int, gbps: float, latency_us: float):
+    steps = 2 * (machines - 1)
+    comm = calls * steps * latency_us * 1e-6 + steps / machines * payload_bytes / (gbps * 1e9 / 8)
+    return compute_s / (compute_s + comm), comm
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--num-envs", type=int, default=64)
+    parser.add_argument("--bandwidth-gbps", type=float, default=10.0)
+    parser.add_argument("--latency-us", type=float, default=50.0)
+    args = parser.parse_args()
+
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
+    cfg = config(args.num_envs, args.seconds)
+    rounds = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            one = single(cfg, Path(tmp) / f"single{r}")
+            two = workers(cfg, Path(tmp) / f"workers{r}", 2)
+            rounds.append({"single": one, "workers_2": two})
+            print(json.dumps({"round": r, "single": one["steps_per_s"], "workers_2": two["steps_per_s"]}), flush=True)
+    ray.shutdown()
+    single_rate = float(np.median([r["single"]["steps_per_s"] for r in rounds]))
+    two_rate = float(np.median([r["workers_2"]["steps_per_s"] for r in rounds]))
+    comm_bytes = float(np.median([r["workers_2"]["comm_bytes_per_iter"] for r in rounds]))
+    comm_s = float(np.median([r["workers_2"]["comm_s_per_iter"] for r in rounds]))
+    compute_s = float(np.median([r["workers_2"]["compute_s_per_iter"] for r in rounds]))
+    calls = float(np.median([r["workers_2"]["collective_calls_per_iter"] for r in rounds]))
+    payload = comm_bytes  # at N = 2 a replica sends 2 (2 - 1) / 2 = 1 x the reduced payload
+    projected, projected_comm = {}, {}
+    for machines in (8, 64):
+        eff, t = project(payload, calls, compute_s, machines, args.bandwidth_gbps, args.latency_us)
+        projected[str(machines)], projected_comm[str(machines)] = eff, t
+    result = {
+        "engine": "ray actors as data-parallel PPO replicas, gloo all-reduce (torch.distributed) between them",
+        "steps_per_s": {"single": single_rate, "workers_2": two_rate},
+        "ratio_2workers": two_rate / single_rate,
+        "comm_bytes_per_iter": comm_bytes,
+        "comm_s_per_iter": comm_s,
+        "compute_s_per_iter": compute_s,
+        "collective_calls_per_iter": calls,
+        "projected_efficiency": projected,
+        "projected_comm_s_per_iter": projected_comm,
+        "projection_network": {"bandwidth_gbps": args.bandwidth_gbps, "latency_us": args.latency_us},
+        "num_envs": args.num_envs,
+        "seconds_per_run": args.seconds,
+        "rounds": rounds,
+        "created_unix_s": time.time(),
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""`ogi train --workers` on a local Ray: two replicas finish a run; a killed worker is replaced from a checkpoint."""
+
+import json
+import os
+import signal
+import threading
+import time
+
+import pytest
+import ray
+
+from ogi import checkpoints as ckpt
+from ogi.training.scale import train_distributed
+
+from .test_distributed import load_train_config_from_text
+
+TINY = """
+iterations = {iterations}
+checkpoint_every = 2
+[env]
+num_envs = 4
+episode_length_s = 0.5
+[env.sim]
+sim_dt_s = 0.002
+nthread = 1
+[ppo]
+rollout_steps = 8
+epochs = 1
+minibatches = 2
+[actor]
+hidden_sizes = [32]
+recurrent_size = 16
+[critic]
+hidden_sizes = [32]
+"""
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _events(run_dir):
+    return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+
+
+def test_two_workers_finish_a_run(local_ray, tmp_path):
+    cfg = load_train_config_from_text(TINY.format(iterations=3))
+    summary = train_distributed(cfg, tmp_path / "run", workers=2, progress=False)
+    assert summary["iterations"] == 3 and summary["restarts"] == 0
+    assert len(summary["replicas"]) == 2 and all(r["comm_bytes_per_iter"] > 0 for r in summary["replicas"])
+    assert [e["kind"] for e in _events(tmp_path / "run")] == ["start", "finish"]
+    assert ckpt.verify_path(tmp_path / "run").ok
+
+
+def test_a_killed_worker_is_replaced_and_the_run_finishes(local_ray, tmp_path):
+    run = tmp_path / "run"
+    cfg = load_train_config_from_text(TINY.format(iterations=14))
+    result = {}
+
+    def train():
+        result["summary"] = train_distributed(cfg, run, workers=2, progress=False)
+
+    thread = threading.Thread(target=train)
+    thread.start()
+    deadline = time.time() + 240
+    while not ckpt.list_checkpoints(run) or not (run / "workers" / "rank1.pid").exists():
+        assert time.time() < deadline and thread.is_alive(), "no checkpoint came"
+        time.sleep(0.2)
+    os.kill(int((run / "workers" / "rank1.pid").read_text()), signal.SIGKILL)
+    thread.join(timeout=300)
+    assert not thread.is_alive()
+    summary = result["summary"]
+    assert summary["restarts"] == 1 and summary["iterations"] == 14
+    kinds = [e["kind"] for e in _events(run)]
+    assert kinds == ["start", "worker_lost", "start", "finish"]
+    assert ckpt.verify_path(run).ok
