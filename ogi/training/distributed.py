@@ -33,7 +33,8 @@ import torch.distributed as dist
 from ogi.training.config import TrainConfig
 
 WORKER_SEED_STRIDE = 1_000_003  # replica r simulates and samples from seed + r * stride
-LOGGED_MEAN_PREFIXES = ("reward/", "episode/", "terrain/", "safety/", "loss/", "policy/")
+LOGGED_MEAN_PREFIXES = ("reward/", "terrain/", "safety/", "loss/", "policy/")
+EPISODE_KEYS = ("episode/return", "episode/length_s", "episode/fall_rate")
 
 
 class Collective:
@@ -215,8 +216,7 @@ def run_replica(
             runner.env_steps += (world - 1) * local_cfg.env.num_envs * cfg.ppo.rollout_steps
             stats.update(runner.update())
             runner.iteration += 1
-            keys = sorted(k for k in stats if k.startswith(LOGGED_MEAN_PREFIXES))
-            stats.update(dict(zip(keys, collective.mean_values(np.array([stats[k] for k in keys])).tolist())))
+            stats.update(_mean_stats(stats, collective))
             elapsed = time.perf_counter() - started
             stats["perf/env_steps_per_s"] = (runner.env_steps - start_steps) / max(elapsed, 1e-9)
             stats["perf/iteration_s"] = time.perf_counter() - t0
@@ -262,6 +262,24 @@ def run_replica(
     return summary
 
 
+def _mean_stats(stats: dict[str, float], collective: Collective) -> dict[str, float]:
+    """The logged figures averaged over replicas. Every replica reduces the same keys in the same order: those
+    every iteration has, then the episode figures, which a replica has only once an episode of its ended (a
+    replica without one counts for none of their means)."""
+    keys = sorted(k for k in stats if k.startswith(LOGGED_MEAN_PREFIXES) and not k.startswith("episode/"))
+    values = [float(stats[k]) for k in keys]
+    present = [k in stats for k in EPISODE_KEYS]
+    values += [float(stats[k]) if p else 0.0 for k, p in zip(EPISODE_KEYS, present)] + [float(p) for p in present]
+    total = collective.sum_tensor(torch.tensor(values, dtype=torch.float64)).numpy()
+    n = len(keys)
+    out = dict(zip(keys, (total[:n] / collective.world).tolist()))
+    counts = total[n + len(EPISODE_KEYS) :]
+    for i, key in enumerate(EPISODE_KEYS):
+        if counts[i] > 0:
+            out[key] = float(total[n + i] / counts[i])
+    return out
+
+
 def _config_dict(cfg: TrainConfig) -> dict:
     from ogi.training.config import config_to_dict
 
@@ -274,8 +292,11 @@ def _shared_tensors(runner) -> list[torch.Tensor]:
     tensors += [*runner.actor_normalizer.state_dict().values(), *runner.critic_normalizer.state_dict().values()]
     if runner.ppo.lagrangian is not None:
         tensors += list(runner.ppo.lagrangian.cost_critic.state_dict().values())
-    for state in runner.ppo.optimizer.state.values():
-        tensors += [v for v in state.values() if torch.is_tensor(v)]
+    optimizer = runner.ppo.optimizer
+    for group in optimizer.param_groups:  # parameter order, then key order: a loaded state keeps the file's order
+        for p in group["params"]:
+            state = optimizer.state[p]
+            tensors += [state[key] for key in sorted(state) if torch.is_tensor(state[key])]
     return [t for t in tensors if t.is_floating_point() or t.dtype in (torch.int64, torch.float64)]
 
 

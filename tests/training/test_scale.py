@@ -11,8 +11,7 @@ import ray
 
 from ogi import checkpoints as ckpt
 from ogi.training.scale import train_distributed
-
-from .test_distributed import load_train_config_from_text
+from tests.training.test_distributed import load_train_config_from_text
 
 TINY = """
 iterations = {iterations}
@@ -77,3 +76,23 @@ def test_a_killed_worker_is_replaced_and_the_run_finishes(local_ray, tmp_path):
     kinds = [e["kind"] for e in _events(run)]
     assert kinds == ["start", "worker_lost", "start", "finish"]
     assert ckpt.verify_path(run).ok
+
+
+def test_ogi_train_workers_from_the_command_line(local_ray, tmp_path):
+    from typer.testing import CliRunner
+
+    from ogi.cli import app
+
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY.format(iterations=2))
+    run = tmp_path / "run"
+    args = ["train", "--config", str(config), "--run-dir", str(run), "--workers", "2", "--no-eval"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "2 workers x 2 simulations" in result.output
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["iterations"] == 2 and summary["workers"] == 2
+    bad = CliRunner().invoke(
+        app, ["train", "--config", str(config), "--workers", "3", "--run-dir", str(tmp_path / "b")]
+    )
+    assert bad.exit_code != 0 and "must be a multiple of --workers 3" in bad.output
