@@ -14,6 +14,10 @@ network of `--bandwidth-gbps` with `--latency-us` per message step: per iteratio
 `t_compute / (t_compute + t_comm(N))` with `t_compute` the replica's measured time per iteration outside
 collectives.
 
+`--rollout-workers` adds the other shape to each round: two Ray actors each stepping half the simulations with a
+copy of the networks and sending their rollouts to one learner (this process, 2 threads) that runs the whole
+update (`ogi.training.rollout_workers`): its steps/s and the bytes each way per iteration.
+
 Learning (`--learning-minutes M`): the go2 walk preset (256 simulations, seed 0) trained M minutes in one process
 and M minutes as two replicas; the mean reward per step against env steps from each run's TensorBoard log, and
 each final policy judged by `ogi.training.evaluate` (32 episodes of 10 s). Per-sample learning should match within
@@ -136,6 +140,7 @@ def main() -> None:
     parser.add_argument("--latency-us", type=float, default=50.0)
     parser.add_argument("--learning-minutes", type=float, default=0.0, help="also compare learning (0: skip)")
     parser.add_argument("--png", type=Path, default=None, help="plot the learning curves here")
+    parser.add_argument("--rollout-workers", action="store_true", help="also time rollout workers + one learner")
     args = parser.parse_args()
 
     import ray
@@ -148,6 +153,13 @@ def main() -> None:
             one = single(cfg, Path(tmp) / f"single{r}")
             two = workers(cfg, Path(tmp) / f"workers{r}", 2)
             rounds.append({"single": one, "workers_2": two})
+            if args.rollout_workers:
+                from ogi.training.rollout_workers import run_rollout_workers
+
+                rounds[-1]["rollout_workers_2"] = run_rollout_workers(
+                    cfg, Path(tmp) / f"rollout{r}", workers=2, threads=1, seconds=args.seconds
+                )
+                print(json.dumps({"round": r, "rollout_workers_2": rounds[-1]["rollout_workers_2"]}), flush=True)
             print(json.dumps({"round": r, "single": one["steps_per_s"], "workers_2": two["steps_per_s"]}), flush=True)
         learned = learning(args.learning_minutes, Path(tmp) / "learning") if args.learning_minutes else None
     ray.shutdown()
@@ -166,7 +178,20 @@ def main() -> None:
         projected[str(machines)], projected_comm[str(machines)] = eff, t
     result = {
         "engine": "ray actors as data-parallel PPO replicas, gloo all-reduce (torch.distributed) between them",
-        "steps_per_s": {"single": single_rate, "workers_2": two_rate},
+        "steps_per_s": {
+            "single": single_rate,
+            "workers_2": two_rate,
+            **(
+                {"rollout_workers_2": float(np.median([r["rollout_workers_2"]["steps_per_s"] for r in rounds]))}
+                if args.rollout_workers
+                else {}
+            ),
+        },
+        "ratio_rollout_workers_2": float(
+            np.median([r["rollout_workers_2"]["steps_per_s"] / r["single"]["steps_per_s"] for r in rounds])
+        )
+        if args.rollout_workers
+        else None,
         # each round runs both side by side: the median of its ratios is robust to the machine's load drifting
         "ratio_2workers": float(
             np.median([r["workers_2"]["steps_per_s"] / r["single"]["steps_per_s"] for r in rounds])

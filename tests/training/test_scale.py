@@ -96,3 +96,12 @@ def test_ogi_train_workers_from_the_command_line(local_ray, tmp_path):
         app, ["train", "--config", str(config), "--workers", "3", "--run-dir", str(tmp_path / "b")]
     )
     assert bad.exit_code != 0 and "must be a multiple of --workers 3" in bad.output
+
+
+def test_rollout_workers_feed_one_learner(local_ray, tmp_path):
+    from ogi.training.rollout_workers import run_rollout_workers
+
+    cfg = load_train_config_from_text(TINY.format(iterations=3))
+    figures = run_rollout_workers(cfg, tmp_path, workers=2, threads=1, seconds=2.0)
+    assert figures["iterations"] >= 1 and figures["steps_per_s"] > 0
+    assert figures["bytes_from_workers_per_iter"] > 0 and figures["bytes_to_workers_per_iter"] > 0
