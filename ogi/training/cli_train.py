@@ -196,7 +196,7 @@ def run_train(
             runner.actor, runner.actor_normalizer, cfg.env, num_envs=16, episode_s=10.0, actor_obs=cfg.actor_obs
         )
         runner.last_eval = result.scores()
-        if not _saved_now(runner):
+        if not runner.saved_now():
             runner.save()
         summary["eval"] = result.as_dict()
     if judge is not None:
@@ -256,17 +256,6 @@ def _train_workers(
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     _print_summary(console, {k: v for k, v in summary.items() if k != "replicas"})
     return 0
-
-
-def _saved_now(runner) -> bool:
-    """Whether the run's newest checkpoint holds its current iteration: one of this run's, not the checkpoint an
-    `--init-from` run started from (whose iteration may be the same number)."""
-    last = runner.last_checkpoint
-    return (
-        last is not None
-        and last.iteration == runner.iteration
-        and last.path.parent.resolve() == (runner.run_dir / ckpt.CHECKPOINTS_DIRNAME).resolve()
-    )
 
 
 def _walk_judge(cfg, console: Console):

@@ -223,7 +223,7 @@ class Runner:
         finally:
             if writer is not None:
                 writer.close()
-        if save_final and (self.last_checkpoint is None or self.last_checkpoint.iteration != self.iteration):
+        if save_final and not self.saved_now():
             self.save()
         summary = {
             "iterations": self.iteration,
@@ -236,6 +236,16 @@ class Runner:
         return summary
 
     # ---- checkpoints -------------------------------------------------------------------------
+    def saved_now(self) -> bool:
+        """Whether this run's newest checkpoint holds the current iteration: one of this run's own, not the one an
+        `--init-from` run started from (whose iteration may be the same number)."""
+        last = self.last_checkpoint
+        return (
+            last is not None
+            and last.iteration == self.iteration
+            and last.path.parent.resolve() == (self.run_dir / ckpt.CHECKPOINTS_DIRNAME).resolve()
+        )
+
     def save(self, eval_scores: dict[str, float] | None = None) -> ckpt.Checkpoint:
         weights = {f"actor/{k}": v for k, v in self.actor.state_dict().items()}
         weights.update({f"actor_normalizer/{k}": v for k, v in self.actor_normalizer.state_dict().items()})

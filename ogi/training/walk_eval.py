@@ -73,6 +73,7 @@ def full_fidelity(env_cfg: WalkConfig) -> WalkConfig:
         elliptic_cone=env_cfg.sim.elliptic_cone,
         gravity_feedforward=env_cfg.sim.gravity_feedforward,
         ctrl_dt_s=env_cfg.sim.ctrl_dt_s,
+        command_delay_s=env_cfg.sim.command_delay_s,  # the robot's latency is the robot's, at any physics rate
     )
     return dataclasses.replace(env_cfg, sim=sim)
 

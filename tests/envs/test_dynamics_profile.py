@@ -293,3 +293,15 @@ def test_recording_a_delayed_env_is_refused_rather_than_unreplayable(tmp_path):
     env = WalkVecEnv(cfg)
     with pytest.raises(ValueError, match="cannot record an env with a command delay"):
         Recorder(env, tmp_path / "r.mcap")
+
+
+def test_the_1khz_judge_keeps_the_robots_command_delay():
+    import dataclasses
+
+    from ogi.envs import WalkConfig
+    from ogi.training.walk_eval import full_fidelity
+
+    cfg = WalkConfig()
+    cfg = dataclasses.replace(cfg, sim=dataclasses.replace(cfg.sim, command_delay_s=0.006))
+    judged = full_fidelity(cfg)
+    assert judged.sim.sim_dt_s == 0.001 and judged.sim.command_delay_s == 0.006 and judged.sim.delay_substeps == 6

@@ -96,3 +96,14 @@ def test_bad_profiles_and_resume_give_clear_errors(runs, tmp_path):
     assert result.exit_code != 0 and "no such dynamics profile" in result.output
     result = runner.invoke(app, ["train", "--resume", "--run-dir", str(tuned), "--dynamics", str(profile)])
     assert result.exit_code != 0 and "--dynamics starts a new run" in result.output
+
+
+def test_an_init_from_run_without_evaluation_saves_its_own_final_checkpoint(runs, tmp_path):
+    root, _, nominal, _ = runs
+    run = tmp_path / "warm"
+    args = ["train", "--config", str(root / "tiny.toml"), "--iterations", "1", "--no-eval"]
+    result = runner.invoke(app, [*args, "--run-dir", str(run), "--init-from", str(nominal)])
+    assert result.exit_code == 0, result.output
+    own = ckpt.latest_valid_checkpoint(run)
+    assert own is not None and own.path.parent.parent == run
+    assert own.parent_sha256 == ckpt.latest_valid_checkpoint(nominal).checkpoint_sha256
