@@ -26,6 +26,7 @@ from torch import nn
 
 from ogi import checkpoints as ckpt
 from ogi.robots import get_robot
+from ogi.validation import check_int, check_range
 
 DQ_SCALE = 0.1
 KIND = "actuator_residual"  # the checkpoint config's kind
@@ -39,14 +40,10 @@ class ResidualConfig:
     bound_fraction: float = 0.3  # of each joint's torque limit
 
     def __post_init__(self) -> None:
-        if self.num_joints < 1:
-            raise ValueError(f"num_joints = {self.num_joints} must be >= 1")
-        if not 1 <= self.history <= 50:
-            raise ValueError(f"history = {self.history} must be in [1, 50]")
-        if not 4 <= self.hidden <= 1024:
-            raise ValueError(f"hidden = {self.hidden} must be in [4, 1024]")
-        if not 0.0 < self.bound_fraction <= 1.0:
-            raise ValueError(f"bound_fraction = {self.bound_fraction} must be in (0, 1]")
+        check_int("num_joints", self.num_joints, 1, 1000)
+        check_int("history", self.history, 1, 50)
+        check_int("hidden", self.hidden, 4, 1024)
+        check_range("bound_fraction", self.bound_fraction, 1e-3, 1.0)
 
     @property
     def feature_dim(self) -> int:

@@ -109,35 +109,19 @@ def load_artifact(path: Path) -> Artifact:
             f"{str(manifest['manifest_sha256'])[:12]}: the manifest was edited or damaged"
         )
     policy = manifest["policy"]
-    onnx_path = directory / policy["file"]
-    if Path(policy["file"]).name != policy["file"] or not onnx_path.is_file():
-        raise ArtifactError(f"{onnx_path}: the policy file named by the manifest is missing")
-    data = _verified_graph(onnx_path, policy, onnx)
-    _check_signature(onnx.load_from_string(data), policy, onnx_path)
+    data = _section_graph(directory, policy, "policy", onnx)
     _check_consistency(manifest, manifest_path)
-    predictor_data = None
     predictor = manifest.get("fall_predictor")
-    if predictor is not None:
-        predictor_path = directory / str(predictor.get("file"))
-        if Path(predictor["file"]).name != predictor["file"] or not predictor_path.is_file():
-            raise ArtifactError(f"{predictor_path}: the fall predictor file named by the manifest is missing")
-        predictor_data = _verified_graph(predictor_path, predictor, onnx)
-        _check_signature(onnx.load_from_string(predictor_data), predictor, predictor_path)
-        if predictor["obs_dim"] != manifest["observation"]["size"]:
-            raise ArtifactError(
-                f"{manifest_path}: fall_predictor.obs_dim {predictor['obs_dim']} differs from the observation size "
-                f"{manifest['observation']['size']}"
-            )
-    residual_data = None
+    predictor_data = _section_graph(directory, predictor, "fall predictor", onnx) if predictor else None
+    if predictor is not None and predictor["obs_dim"] != manifest["observation"]["size"]:
+        raise ArtifactError(
+            f"{manifest_path}: fall_predictor.obs_dim {predictor['obs_dim']} differs from the observation size "
+            f"{manifest['observation']['size']}"
+        )
     residual = manifest.get("residual")
-    if residual is not None:
-        residual_path = directory / str(residual.get("file"))
-        if Path(residual["file"]).name != residual["file"] or not residual_path.is_file():
-            raise ArtifactError(f"{residual_path}: the residual file named by the manifest is missing")
-        residual_data = _verified_graph(residual_path, residual, onnx)
-        _check_signature(onnx.load_from_string(residual_data), residual, residual_path)
-        if residual["config"]["num_joints"] != len(manifest["robot"]["joint_names"]):
-            raise ArtifactError(f"{manifest_path}: residual.config.num_joints differs from the robot's joints")
+    residual_data = _section_graph(directory, residual, "residual", onnx) if residual else None
+    if residual is not None and residual["config"]["num_joints"] != len(manifest["robot"]["joint_names"]):
+        raise ArtifactError(f"{manifest_path}: residual.config.num_joints differs from the robot's joints")
     return Artifact(
         path=directory,
         manifest=manifest,
@@ -145,6 +129,17 @@ def load_artifact(path: Path) -> Artifact:
         fall_predictor_bytes=predictor_data,
         residual_bytes=residual_data,
     )
+
+
+def _section_graph(directory: Path, section: Mapping[str, Any], what: str, onnx: Any) -> bytes:
+    """The ONNX graph a manifest section names: present in the directory, hashes matching, inputs and outputs as
+    declared."""
+    path = directory / str(section.get("file"))
+    if Path(section["file"]).name != section["file"] or not path.is_file():
+        raise ArtifactError(f"{path}: the {what} file named by the manifest is missing")
+    data = _verified_graph(path, section, onnx)
+    _check_signature(onnx.load_from_string(data), section, path)
+    return data
 
 
 def _verified_graph(path: Path, section: Mapping[str, Any], onnx: Any) -> bytes:

@@ -23,6 +23,7 @@ import numpy as np
 from ogi.deploy.bridge import Bridge, MotorCommand
 from ogi.deploy.motorlog import MotorLogWriter
 from ogi.robots import RobotSpec
+from ogi.validation import check_range
 
 PHASES = ("waiting", "zero_torque", "ramp", "hold", "excite", "hold_after", "done")
 
@@ -43,21 +44,16 @@ class ExciteConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not 1.0 <= self.seconds <= 3600.0:
-            raise ValueError(f"seconds = {self.seconds} must be in [1, 3600]")
-        if not 0.0 <= self.chirp_fraction <= 1.0:
-            raise ValueError(f"chirp_fraction = {self.chirp_fraction} must be in [0, 1]")
-        if not 0.0 < self.amplitude_rad <= 1.0:
-            raise ValueError(f"amplitude_rad = {self.amplitude_rad} must be in (0, 1]")
-        if not 0.0 < self.f_low_hz < self.f_high_hz <= 20.0:
+        check_range("seconds", self.seconds, 1.0, 3600.0)
+        check_range("chirp_fraction", self.chirp_fraction, 0.0, 1.0)
+        check_range("amplitude_rad", self.amplitude_rad, 0.01, 1.0)
+        check_range("f_high_hz", self.f_high_hz, 0.0, 20.0)
+        if not 0.0 < self.f_low_hz < self.f_high_hz:
             raise ValueError(f"need 0 < f_low_hz ({self.f_low_hz}) < f_high_hz ({self.f_high_hz}) <= 20")
-        if not 0.05 <= self.step_hold_s <= 10.0:
-            raise ValueError(f"step_hold_s = {self.step_hold_s} must be in [0.05, 10]")
+        check_range("step_hold_s", self.step_hold_s, 0.05, 10.0)
         for name in ("zero_torque_s", "ramp_s", "hold_s"):
-            if not 0.0 <= getattr(self, name) <= 60.0:
-                raise ValueError(f"{name} = {getattr(self, name)} must be in [0, 60] s")
-        if not 100.0 <= self.pd_hz <= 10000.0:
-            raise ValueError(f"pd_hz = {self.pd_hz} must be in [100, 10000]")
+            check_range(name, getattr(self, name), 0.0, 60.0)
+        check_range("pd_hz", self.pd_hz, 100.0, 10000.0)
 
     @property
     def total_s(self) -> float:
@@ -108,6 +104,8 @@ class Exciter:
         self._sequence: int | None = None
         self.kp, self.kd = np.asarray(robot.kp, float), np.asarray(robot.kd, float)
         self.pose = np.asarray(robot.default_pose, float)
+        # the excitation's targets on the PD rate's grid, computed once (each tick looks its own up)
+        self._targets = excitation_targets(robot, cfg, np.arange(round(cfg.seconds * cfg.pd_hz) + 1) / cfg.pd_hz)
         self.ticks = 0
 
     @property
@@ -144,22 +142,19 @@ class Exciter:
         elif self.phase == "hold_after" and elapsed >= cfg.hold_s:
             self._enter("done", now)
         elapsed = now - self._since
+        kp, kd = self.kp, self.kd
         if self.phase == "zero_torque":
-            command = MotorCommand(q=state.q.copy(), dq=zeros, kp=zeros, kd=zeros, tau=zeros)
+            q_des, kp, kd = state.q.copy(), zeros, zeros
         elif self.phase == "done":
-            command = MotorCommand(q=zeros, dq=zeros, kp=zeros, kd=self.kd, tau=zeros)
+            q_des, kp = zeros, zeros
+        elif self.phase == "ramp":
+            s = _smoothstep(elapsed / max(cfg.ramp_s, 1e-9))
+            q_des = self._ramp_from + s * (self.pose - self._ramp_from)
+        elif self.phase == "excite":
+            q_des = self._targets[min(round(elapsed * cfg.pd_hz), len(self._targets) - 1)]
         else:
-            if self.phase == "ramp":
-                s = _smoothstep(elapsed / max(cfg.ramp_s, 1e-9))
-                q_des = self._ramp_from + s * (self.pose - self._ramp_from)
-            elif self.phase == "excite":
-                q_des = excitation_targets(self.robot, cfg, np.array([elapsed]))[0]
-            else:
-                q_des = self.pose
-            command = MotorCommand(q=q_des, dq=zeros, kp=self.kp, kd=self.kd, tau=zeros)
-        command = MotorCommand(
-            q=command.q, dq=command.dq, kp=command.kp, kd=command.kd, tau=command.tau, source_sequence=state.sequence
-        )
+            q_des = self.pose
+        command = MotorCommand(q=q_des, dq=zeros, kp=kp, kd=kd, tau=zeros, source_sequence=state.sequence)
         self.bridge.send(command)
         if self.log is not None:
             self.log.command(now, command)

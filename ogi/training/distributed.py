@@ -107,21 +107,28 @@ def normalizer_moments(norm) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return count, norm.mean * count, (norm.var + norm.mean.square()) * count
 
 
-def merge_normalizer(norm, before, collective: Collective) -> None:
-    """Replace each replica's statistics by those of the global batch: the start plus every replica's increment."""
-    count0, sum0, sq0 = before
+def normalizer_increment(norm, before) -> torch.Tensor:
+    """[count, sum (dim), sum of squares (dim)] a normalizer has seen since its moments were `before`."""
     count, total, sq = normalizer_moments(norm)
-    delta = torch.cat([(count - count0).reshape(1), total - sum0, sq - sq0])
-    merged = collective.sum_tensor(delta)
-    dim = total.numel()
-    n = count0 + merged[0]
+    return torch.cat([(count - before[0]).reshape(1), total - before[1], sq - before[2]])
+
+
+def apply_increment(norm, before, increment: torch.Tensor) -> None:
+    """Set a normalizer to the moments `before` plus `increment` (several replicas' increments summed)."""
+    count0, sum0, sq0 = before
+    dim = sum0.numel()
+    n = count0 + increment[0]
     if n <= 0:
         return
-    mean = (sum0 + merged[1 : 1 + dim]) / n
-    var = torch.clamp((sq0 + merged[1 + dim :]) / n - mean.square(), min=0.0)
+    mean = (sum0 + increment[1 : 1 + dim]) / n
     norm.mean.copy_(mean)
-    norm.var.copy_(var)
+    norm.var.copy_(torch.clamp((sq0 + increment[1 + dim :]) / n - mean.square(), min=0.0))
     norm.count.copy_(n)
+
+
+def merge_normalizer(norm, before, collective: Collective) -> None:
+    """Replace each replica's statistics by those of the global batch: the start plus every replica's increment."""
+    apply_increment(norm, before, collective.sum_tensor(normalizer_increment(norm, before)))
 
 
 def replica_config(cfg: TrainConfig, rank: int, world: int, threads: int) -> TrainConfig:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ogi.training.config import TrainConfig
-from ogi.training.distributed import normalizer_moments, replica_config
+from ogi.training.distributed import apply_increment, normalizer_increment, normalizer_moments, replica_config
 
 STORAGE_FIELDS = (
     "policy_obs",
@@ -81,10 +81,8 @@ class Worker:
         collect_s = time.perf_counter() - started
         runner.ppo._step = 0  # what the update would do: the next rollout fills the storage from its start
         st = runner.ppo.storage
-        increments = []
-        for norm, (count0, sum0, sq0) in zip((runner.actor_normalizer, runner.critic_normalizer), before):
-            count, total, sq = normalizer_moments(norm)
-            increments.append(torch.cat([(count - count0).reshape(1), total - sum0, sq - sq0]).numpy())
+        norms = (runner.actor_normalizer, runner.critic_normalizer)
+        increments = [normalizer_increment(norm, b).numpy() for norm, b in zip(norms, before)]
         return {
             "storage": {name: getattr(st, name).numpy() for name in STORAGE_FIELDS},
             "state0": [s.numpy() for s in st.state0],
@@ -129,14 +127,8 @@ def run_rollout_workers(cfg: TrainConfig, scratch: Path, *, workers: int, thread
         )
         st.log_std_at_collection = learner.actor.log_std.detach().clone()
         for k, norm in enumerate((learner.actor_normalizer, learner.critic_normalizer)):
-            count0, sum0, sq0 = normalizer_moments(norm)
             merged = torch.from_numpy(np.sum([r["normalizer_increments"][k] for r in results], axis=0))
-            dim = sum0.numel()
-            n = count0 + merged[0]
-            mean = (sum0 + merged[1 : 1 + dim]) / n
-            norm.mean.copy_(mean)
-            norm.var.copy_(torch.clamp((sq0 + merged[1 + dim :]) / n - mean.square(), min=0.0))
-            norm.count.copy_(n)
+            apply_increment(norm, normalizer_moments(norm), merged)
         t1 = time.perf_counter()
         learner.update()
         update_s += time.perf_counter() - t1

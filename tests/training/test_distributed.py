@@ -12,26 +12,9 @@ from ogi import checkpoints as ckpt
 from ogi.policies import EmpiricalNormalizer
 from ogi.training.config import load_train_config, preset
 from ogi.training.distributed import merge_normalizer, normalizer_moments, replica_config
+from tests.training.test_cli_train import TINY as CLI_TINY
 
-TINY = """
-iterations = 3
-checkpoint_every = 2
-[env]
-num_envs = 4
-episode_length_s = 0.5
-[env.sim]
-sim_dt_s = 0.002
-nthread = 1
-[ppo]
-rollout_steps = 8
-epochs = 1
-minibatches = 2
-[actor]
-hidden_sizes = [32]
-recurrent_size = 16
-[critic]
-hidden_sizes = [32]
-"""
+TINY = "iterations = 3\ncheckpoint_every = 2\n" + CLI_TINY  # top-level keys before the tables
 
 
 class _SumOf:

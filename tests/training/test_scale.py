@@ -11,27 +11,13 @@ import ray
 
 from ogi import checkpoints as ckpt
 from ogi.training.scale import train_distributed
+from tests.training.test_cli_train import TINY as CLI_TINY
 from tests.training.test_distributed import load_train_config_from_text
 
-TINY = """
-iterations = {iterations}
-checkpoint_every = 2
-[env]
-num_envs = 4
-episode_length_s = 0.5
-[env.sim]
-sim_dt_s = 0.002
-nthread = 1
-[ppo]
-rollout_steps = 8
-epochs = 1
-minibatches = 2
-[actor]
-hidden_sizes = [32]
-recurrent_size = 16
-[critic]
-hidden_sizes = [32]
-"""
+
+def tiny(iterations: int) -> str:
+    """The CLI tests' smallest run, `iterations` long, checkpointing every 2 (top-level keys before the tables)."""
+    return f"iterations = {iterations}\ncheckpoint_every = 2\n" + CLI_TINY
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +32,7 @@ def _events(run_dir):
 
 
 def test_two_workers_finish_a_run(local_ray, tmp_path):
-    cfg = load_train_config_from_text(TINY.format(iterations=3))
+    cfg = load_train_config_from_text(tiny(3))
     summary = train_distributed(cfg, tmp_path / "run", workers=2, progress=False)
     assert summary["iterations"] == 3 and summary["restarts"] == 0
     assert len(summary["replicas"]) == 2 and all(r["comm_bytes_per_iter"] > 0 for r in summary["replicas"])
@@ -56,7 +42,7 @@ def test_two_workers_finish_a_run(local_ray, tmp_path):
 
 def test_a_killed_worker_is_replaced_and_the_run_finishes(local_ray, tmp_path):
     run = tmp_path / "run"
-    cfg = load_train_config_from_text(TINY.format(iterations=14))
+    cfg = load_train_config_from_text(tiny(14))
     result = {}
 
     def train():
@@ -84,7 +70,7 @@ def test_ogi_train_workers_from_the_command_line(local_ray, tmp_path):
     from ogi.cli import app
 
     config = tmp_path / "tiny.toml"
-    config.write_text(TINY.format(iterations=2))
+    config.write_text(tiny(2))
     run = tmp_path / "run"
     args = ["train", "--config", str(config), "--run-dir", str(run), "--workers", "2", "--no-eval"]
     result = CliRunner().invoke(app, args)
@@ -101,7 +87,7 @@ def test_ogi_train_workers_from_the_command_line(local_ray, tmp_path):
 def test_rollout_workers_feed_one_learner(local_ray, tmp_path):
     from ogi.training.rollout_workers import run_rollout_workers
 
-    cfg = load_train_config_from_text(TINY.format(iterations=3))
+    cfg = load_train_config_from_text(tiny(3))
     figures = run_rollout_workers(cfg, tmp_path, workers=2, threads=1, seconds=2.0)
     assert figures["iterations"] >= 1 and figures["steps_per_s"] > 0
     assert figures["bytes_from_workers_per_iter"] > 0 and figures["bytes_to_workers_per_iter"] > 0

@@ -11,24 +11,9 @@ from ogi import checkpoints as ckpt
 from ogi.cli import app
 from ogi.envs import WalkVecEnv
 from ogi.training.config import config_from_plain
+from tests.training.test_cli_train import TINY as CLI_TINY
 
-TINY = """
-[env]
-num_envs = 4
-episode_length_s = 0.5
-[env.sim]
-sim_dt_s = 0.002
-nthread = 1
-[ppo]
-rollout_steps = 8
-epochs = 1
-minibatches = 2
-[actor]
-hidden_sizes = [32]
-recurrent_size = 16
-[critic]
-hidden_sizes = [32]
-"""
+TINY = CLI_TINY  # the CLI tests' smallest run
 
 PROFILE = """\
 [joints.calf]
