@@ -221,6 +221,15 @@ def train(
         typer.Option(help="With --workers: a running Ray cluster ('auto' on one of its nodes); default a local Ray."),
     ] = None,
     threads_per_worker: Annotated[int, typer.Option(min=1, help="With --workers: CPU threads per replica.")] = 1,
+    adversary: Annotated[
+        bool,
+        typer.Option(
+            "--adversary",
+            help="Adversarial self-play: a push adversary (its own small PPO policy) learns where, when and how hard "
+            "to push within a budget, alternating with the walker and against a league of its frozen snapshots; "
+            "its pushes replace the random ones. Budget and schedule: [adversary] in --config.",
+        ),
+    ] = False,
 ) -> None:
     """Train a walking policy with PPO; live progress, TensorBoard logs, checkpoints with lineage."""
     from ogi.training.cli_train import run_train
@@ -246,6 +255,7 @@ def train(
         workers=workers,
         ray_address=ray_address,
         threads_per_worker=threads_per_worker,
+        adversary=adversary,
     )
     raise typer.Exit(code)
 

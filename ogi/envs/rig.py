@@ -182,8 +182,10 @@ class Rig:
         self._xfrc[ids] = 0.0
         self.batch.forward(ids)
 
-    def set_push(self, force_world: np.ndarray) -> None:
+    def set_push(self, force_world: np.ndarray, torque_world: np.ndarray | None = None) -> None:
+        """Forces (n, 3) N, and torques (n, 3) N*m (none if None), on each base, world frame, until set again."""
         self._xfrc[:, self.base_id, :3] = force_world
+        self._xfrc[:, self.base_id, 3:6] = 0.0 if torque_world is None else torque_world
 
     def set_targets(self, q_des: np.ndarray, tau_ff: np.ndarray, ids: np.ndarray | None = None) -> None:
         """PD targets (k, j) rad and feed-forward torques (k, j) N*m of simulations `ids` (all n if None), held

@@ -161,6 +161,7 @@ class WalkVecEnv(VectorEnv):
         self.episode_return = np.zeros(n)
         self.push_countdown = np.zeros(n, dtype=np.int64)
         self.push_force = np.zeros((n, 3))
+        self._external_push: tuple[np.ndarray, np.ndarray] | None = None  # see push_next
         self.foot_air_time = np.zeros((n, nf))
         self.foot_swing_peak = np.zeros((n, nf))
         # gravity feed-forward for the next step, from the state the last step ended in
@@ -357,6 +358,19 @@ class WalkVecEnv(VectorEnv):
             return np.zeros(xy.shape[:-1])
         return self.terrain.height_at(xy)
 
+    def push_next(self, force_world: np.ndarray, torque_world: np.ndarray | None = None) -> None:
+        """Push the bases during the next step only (one policy period), on top of any random push: forces (n, 3)
+        N and torques (n, 3) N*m about each base's centre of mass, world frame; a zero row leaves its simulation
+        alone. The privileged observation sees the force as it sees a random push's."""
+        n = self.num_envs
+        force = np.asarray(force_world, dtype=np.float64)
+        torque = np.zeros((n, 3)) if torque_world is None else np.asarray(torque_world, dtype=np.float64)
+        if force.shape != (n, 3) or torque.shape != (n, 3):
+            raise ValueError(f"push_next needs forces and torques of shape ({n}, 3), got {force.shape}, {torque.shape}")
+        if not (np.isfinite(force).all() and np.isfinite(torque).all()):
+            raise ValueError("push_next got a non-finite force or torque")
+        self._external_push = (force.copy(), torque.copy())
+
     # ---- step --------------------------------------------------------------------------------
     def step(self, actions):
         cfg, rig, n = self.cfg, self.rig, self.num_envs
@@ -380,7 +394,13 @@ class WalkVecEnv(VectorEnv):
             self.push_countdown[ids] = dr.sample_push_delay_steps(
                 cfg.randomization, len(ids), cfg.sim.ctrl_dt_s, self.rng
             )
-        rig.set_push(self.push_force)
+        push_torque = None
+        if self._external_push is not None:  # an adversary's or an evaluation's push, on top of the random ones
+            force, push_torque = self._external_push
+            self._external_push = None
+            self.push_force += force
+            pushed = pushed | (force != 0.0).any(axis=1) | (push_torque != 0.0).any(axis=1)
+        rig.set_push(self.push_force, push_torque)
         # the clock's phase as the policy saw it when it chose this action
         targets = self.default_pose + self.robot.action_scale * action + self.gait_reference()
         delayed = self.sim.delay_substeps

@@ -34,6 +34,7 @@ def build_config(
     seed: int | None,
     fall_limit: float | None = None,
     dynamics: Path | None = None,
+    adversary: bool = False,
 ):
     """The run's `TrainConfig`: the preset, the TOML config over it, the options over both. A dynamics profile
     (`dynamics`, or `[env.dynamics] profile` of the config) is recorded with its text and sha256, so that the run's
@@ -65,6 +66,8 @@ def build_config(
     if fall_limit is not None:
         # Pr(fall | pi) <= delta through PPO-Lagrangian
         changes["safety"] = dataclasses.replace(cfg.safety, enabled=True, fall_limit=fall_limit)
+    if adversary:
+        changes["adversary"] = dataclasses.replace(cfg.adversary, enabled=True)
     if actor is not None:
         changes["actor"] = (
             dataclasses.replace(cfg.actor, kind=actor)
@@ -96,6 +99,7 @@ def run_train(
     workers: int | None = None,
     ray_address: str | None = None,
     threads_per_worker: int = 1,
+    adversary: bool = False,
 ) -> int:
     """`dynamics`: a `DynamicsProfile` TOML, the calibrated robot to train on (see `WalkVecEnv`); a resumed run
     keeps the profile recorded in its config."""
@@ -126,9 +130,12 @@ def run_train(
                 seed=seed,
                 fall_limit=fall_limit,
                 dynamics=dynamics,
+                adversary=adversary,
             )
         run_dir = run_dir or Path("runs") / f"{cfg.env.robot.replace('/', '_')}-{task}-{time.strftime('%Y%m%d-%H%M%S')}"
         if algo == "sb3-ppo":
+            if cfg.adversary.enabled:
+                raise ConfigError("the push adversary trains beside OGI's PPO; it does not combine with --algo sb3-ppo")
             from ogi.training.sb3 import train_sb3
 
             summary = train_sb3(cfg, run_dir, console=console)
@@ -139,6 +146,8 @@ def run_train(
         if workers is not None:
             if until_walks:
                 raise ConfigError("--until-walks judges one process's policy; it does not combine with --workers")
+            if cfg.adversary.enabled:
+                raise ConfigError("the push adversary trains in one process; it does not combine with --workers")
             return _train_workers(
                 cfg, run_dir, console, workers, ray_address, threads_per_worker, resume, init_from, evaluate_after
             )

@@ -22,6 +22,75 @@ from ogi.training.ppo import PPOConfig
 from ogi.validation import ConfigError, check_range, config_from_dict, read_toml, unknown_field
 
 TASKS = ("walk",)
+
+
+def _adversary_ppo() -> PPOConfig:
+    # a small MLP learner over short rollouts: a fixed, lower learning rate (its reward is the walker's loss,
+    # noisier than the walker's own) and more exploration of where and when to push
+    return PPOConfig(learning_rate=3e-4, adaptive_lr=False, entropy_coef=0.003, epochs=4, minibatches=4)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdversaryConfig:
+    """Adversarial self-play (`ogi train --adversary`): a push adversary, its own small policy trained with PPO,
+    alternating with the walker and also trained against a league of frozen earlier walkers.
+
+    Budget: each push changes the base velocity by at most `max_push_velocity_mps` over one policy step, lands within `point_offset_m` (body x, y) of the base's centre, comes at least
+    `min_interval_s` after the episode's start and the previous push, and an episode holds at most
+    `pushes_per_episode`. Schedule: `walker_iterations` walker updates (the adversary pushing, frozen), then
+    `adversary_iterations` adversary rollouts and updates (the walker frozen: the current one, or with
+    `league_probability` a snapshot taken every `snapshot_every` walker iterations, the newest `league_size`
+    kept). The adversary is rewarded `fall_reward` per fall and `walker_reward_coef` times minus the walker's
+    reward per step.
+    """
+
+    enabled: bool = False
+    max_push_velocity_mps: float = 0.8
+    point_offset_m: tuple[float, float] = (0.15, 0.05)
+    min_interval_s: float = 2.0
+    pushes_per_episode: int = 4
+    walker_iterations: int = 4
+    adversary_iterations: int = 1
+    league_size: int = 4
+    snapshot_every: int = 20
+    league_probability: float = 0.5
+    fall_reward: float = 1.0
+    walker_reward_coef: float = 1.0
+    random_pushes: bool = False  # keep the randomization's random pushes too
+    hidden_sizes: tuple[int, ...] = (128, 64)
+    ppo: PPOConfig = field(default_factory=_adversary_ppo)
+
+    def __post_init__(self) -> None:
+        check_range("adversary.max_push_velocity_mps", self.max_push_velocity_mps, 0.0, 10.0)
+        if len(self.point_offset_m) != 2:
+            raise ConfigError(f"adversary.point_offset_m = {self.point_offset_m!r} must be two lengths (x, y), m")
+        for index, offset in enumerate(self.point_offset_m):
+            check_range(f"adversary.point_offset_m[{index}]", offset, 0.0, 1.0)
+        check_range("adversary.min_interval_s", self.min_interval_s, 0.02, 1e4)
+        for name in (
+            "pushes_per_episode",
+            "walker_iterations",
+            "adversary_iterations",
+            "league_size",
+            "snapshot_every",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"adversary.{name} = {value!r} must be a whole number")
+        check_range("adversary.pushes_per_episode", self.pushes_per_episode, 1, 10_000)
+        check_range("adversary.walker_iterations", self.walker_iterations, 1, 10_000)
+        check_range("adversary.adversary_iterations", self.adversary_iterations, 1, 10_000)
+        check_range("adversary.league_size", self.league_size, 0, 1000)
+        check_range("adversary.snapshot_every", self.snapshot_every, 1, 10**9)
+        check_range("adversary.league_probability", self.league_probability, 0.0, 1.0)
+        check_range("adversary.fall_reward", self.fall_reward, 0.0, 1e4)
+        check_range("adversary.walker_reward_coef", self.walker_reward_coef, 0.0, 1e4)
+        if not self.hidden_sizes or any(
+            isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden_sizes
+        ):
+            raise ConfigError(f"adversary.hidden_sizes = {self.hidden_sizes!r} must be positive layer widths")
+
+
 # what the actor sees: "policy" (what the robot measures: a deployable policy) or "privileged" (the policy group
 # followed by the simulator's privileged group: a teacher for distillation)
 ACTOR_OBS = ("policy", "privileged")
@@ -79,6 +148,7 @@ class TrainConfig:
     critic: CriticConfig = field(default_factory=CriticConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)  # the fall constraint (PPO-Lagrangian), off by default
+    adversary: AdversaryConfig = field(default_factory=AdversaryConfig)  # adversarial self-play, off by default
     iterations: int = 1500
     max_minutes: float = 0.0  # wall-clock limit, 0: none
     checkpoint_every: int = 50  # iterations

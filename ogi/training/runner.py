@@ -24,7 +24,9 @@ from rich.table import Table
 from ogi import checkpoints as ckpt
 from ogi.envs import WalkVecEnv
 from ogi.policies import Critic, EmpiricalNormalizer, make_actor
+from ogi.training.adversary import PushAdversary, without_random_pushes
 from ogi.training.config import TrainConfig, actor_observation, actor_observation_size, config_to_dict
+from ogi.training.hooks import RolloutHook
 from ogi.training.lagrangian import CostLagrangian, DualState, episode_fall_probability
 from ogi.training.ppo import PPO, FrozenPolicy
 
@@ -38,7 +40,11 @@ class Runner:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         torch.manual_seed(cfg.seed)
-        self.env = WalkVecEnv(cfg.env)
+        adversary = cfg.adversary
+        # an adversary's pushes replace the random ones unless it is told to keep them
+        self.env = WalkVecEnv(
+            without_random_pushes(cfg.env) if adversary.enabled and not adversary.random_pushes else cfg.env
+        )
         self.obs, _ = self.env.reset(seed=cfg.seed)
         policy_dim = actor_observation_size(self.env.policy_layout.size, self.env.privileged_layout.size, cfg.actor_obs)
         critic_dim = self.env.policy_layout.size + self.env.privileged_layout.size
@@ -69,6 +75,9 @@ class Runner:
         self.last_eval: dict[str, float] = {}
         self.last_stats: dict[str, float] = {}  # the last iteration's figures
         self.checkpoint_config: TrainConfig | None = None  # the config checkpoints record, when not this runner's
+        self.hooks: list[RolloutHook] = []  # see RolloutHook
+        if adversary.enabled:
+            self.hooks.append(PushAdversary(adversary, self))
         if resume:
             self._resume()
         else:
@@ -105,7 +114,11 @@ class Runner:
             # a teacher's actor reads the critic's input; build it once
             actor_obs = critic_obs if self.cfg.actor_obs == "privileged" else torch.as_tensor(self.obs["policy"])
             action = self.ppo.act(actor_obs, critic_obs)
+            for hook in self.hooks:
+                hook.before_step(self)
             obs, reward, terminated, truncated, info = self.env.step(action.numpy())
+            for hook in self.hooks:
+                reward = hook.after_step(self, action.numpy(), reward, terminated, truncated, info)
             final = None
             if "final_obs" in info:
                 final = self._critic_obs(info["final_obs"])
@@ -142,6 +155,8 @@ class Runner:
             }
         stats.update(self.episode_stats)
         stats.update({f"terrain/{k}": v for k, v in self.env.curriculum_summary().items() if isinstance(v, float)})
+        for hook in self.hooks:
+            stats.update(hook.after_rollout(self))
         return stats
 
     def update(self) -> dict[str, float]:
@@ -269,6 +284,11 @@ class Runner:
         }
         if self.ppo.lagrangian is not None:
             data["lagrangian"] = self.ppo.lagrangian.dual.to_dict()
+        for hook in self.hooks:
+            if hook.name:
+                tensors, hook_data = hook.checkpoint_state()
+                state.update({f"{hook.name}/{k}": v for k, v in tensors.items()})
+                data.setdefault("hooks", {})[hook.name] = hook_data
         self.last_checkpoint = ckpt.save_checkpoint(
             self.run_dir,
             step=self.env_steps,
@@ -309,6 +329,12 @@ class Runner:
         self.env.set_state(env_arrays, data["env"])
         self.obs = {k.removeprefix("obs/"): v.numpy().copy() for k, v in s.items() if k.startswith("obs/")}
         self.episode_stats = dict(data.get("episode_stats", {}))
+        for hook in self.hooks:
+            if hook.name and hook.name in data.get("hooks", {}):
+                prefix = f"{hook.name}/"
+                hook.load_checkpoint_state(
+                    {k.removeprefix(prefix): v for k, v in s.items() if k.startswith(prefix)}, data["hooks"][hook.name]
+                )
         self.iteration = loaded.checkpoint.iteration
         self.env_steps = loaded.checkpoint.step
 
