@@ -129,17 +129,48 @@ def judge(runner: Runner, episodes: int, seed: int) -> dict:
         seed=seed,
         actor_obs=cfg.actor_obs,
     )
-    return {
-        "held_out": results,
-        "fall_rate": float(np.mean([r["fall_rate"] for r in results.values()])),
-        "distance_m": float(np.mean([r["distance_m"] for r in results.values()])),
-        "flat_tracking_error_mps": flat.tracking_error_mps,
-        "flat_fall_rate": flat.fall_rate,
-    }
+    return {"held_out": results, "flat_tracking_error_mps": flat.tracking_error_mps, "flat_fall_rate": flat.fall_rate}
+
+
+def _mean(arm: dict, key: str, names: list[str]) -> float:
+    return float(np.mean([arm["held_out"][name][key] for name in names]))
+
+
+def summarize_robustness(report: dict) -> dict:
+    """The headline figures from the per-schedule results: falls and distance over the push schedules (their
+    pooled mean), the rough-ground schedule apart, and the adversary against each random arm."""
+    pushes = [s.name for s in HELD_OUT if s.rough_level is None]
+    ground = [s.name for s in HELD_OUT if s.rough_level is not None]
+    for arm in [report["shipped"], *report["arms"].values()]:
+        arm["fall_rate_pushes"] = _mean(arm, "fall_rate", pushes)
+        arm["distance_m_pushes"] = _mean(arm, "distance_m", pushes)
+        arm["fall_rate_all"] = _mean(arm, "fall_rate", pushes + ground)
+        if ground:
+            arm["fall_rate_rough"] = _mean(arm, "fall_rate", ground)
+    arms = report["arms"]
+    summary: dict = {}
+    if "adversary" not in arms:
+        return summary
+    adversary = arms["adversary"]
+    for baseline, suffix in (("random", ""), ("random_budget", "_at_budget")):
+        if baseline not in arms:
+            continue
+        base = arms[baseline]
+        summary[f"fall_reduction_vs_random{suffix}"] = (
+            1.0 - adversary["fall_rate_pushes"] / base["fall_rate_pushes"] if base["fall_rate_pushes"] > 0 else None
+        )
+        summary[f"fall_reduction_vs_random{suffix}_with_rough"] = (
+            1.0 - adversary["fall_rate_all"] / base["fall_rate_all"] if base["fall_rate_all"] > 0 else None
+        )
+        summary[f"distance_gain_vs_random{suffix}"] = adversary["distance_m_pushes"] / base["distance_m_pushes"] - 1.0
+        summary[f"flat_tracking_loss{suffix}"] = (
+            adversary["flat_tracking_error_mps"] / base["flat_tracking_error_mps"] - 1.0
+        )
+    return summary
 
 
 def robustness(out: Path, cpu_minutes: float, episodes: int, seed: int, arms: tuple[str, ...]) -> dict:
-    report: dict = {"arms": {}}
+    report: dict = {"arms": {}, "cpu_minutes_per_arm": cpu_minutes, "episodes_per_schedule": episodes}
     shipped_runner = Runner(arm_config("random", seed), out / "shipped")
     start_from_shipped(shipped_runner)
     log("shipped walker, before fine-tuning")
@@ -149,22 +180,42 @@ def robustness(out: Path, cpu_minutes: float, episodes: int, seed: int, arms: tu
         runner, info = train_arm(arm, out, cpu_minutes, seed)
         log(f"arm {arm}: {info['iterations']} iterations in {info['wall_minutes']:.1f} min; judging")
         report["arms"][arm] = {"training": info, **judge(runner, episodes, seed + 1)}
-    arms_report = report["arms"]
-    if "random" in arms_report and "adversary" in arms_report:
-        random_falls = arms_report["random"]["fall_rate"]
-        adversary_falls = arms_report["adversary"]["fall_rate"]
-        report["fall_reduction_vs_random"] = 1.0 - adversary_falls / random_falls if random_falls > 0 else None
-        report["distance_gain_vs_random"] = (
-            arms_report["adversary"]["distance_m"] / arms_report["random"]["distance_m"] - 1.0
-        )
-        random_error = arms_report["random"]["flat_tracking_error_mps"]
-        report["flat_tracking_loss"] = arms_report["adversary"]["flat_tracking_error_mps"] / random_error - 1.0
-    if "random_budget" in arms_report and "adversary" in arms_report:
-        budget_falls = arms_report["random_budget"]["fall_rate"]
-        report["fall_reduction_vs_random_at_budget"] = (
-            1.0 - arms_report["adversary"]["fall_rate"] / budget_falls if budget_falls > 0 else None
-        )
+    report.update(summarize_robustness(report))
     return report
+
+
+def headline(result: dict) -> dict:
+    """The issue's keys, from whichever parts `result` holds (the first robustness seed's figures)."""
+    keys: dict = {}
+    runs = result.get("robustness_seeds") or ([result["robustness"]] if "robustness" in result else [])
+    if runs:
+        for key in ("fall_reduction_vs_random", "flat_tracking_loss"):
+            values = [run.get(key) for run in runs if run.get(key) is not None]
+            keys[key] = float(np.mean(values)) if values else None
+    if "preference" in result:
+        keys["style_win_rate"] = result["preference"]["style_win_rate"]
+        keys["rm_accuracy_drift"] = result["preference"]["rm_accuracy_drift"]
+    if "critic" in result:
+        keys["critic_success_gain"] = result["critic"]["critic_success_gain"]
+    return keys
+
+
+def merge(paths: list[Path]) -> dict:
+    """One result from several runs of this script: every robustness run (one per seed) under
+    `robustness_seeds`, the other parts as they are, the headline keys recomputed (robustness: the seeds' mean)."""
+    result: dict = {"merged_from": [str(p) for p in paths], "robustness_seeds": []}
+    for path in paths:
+        part = json.loads(path.read_text())
+        if "robustness" in part:
+            run = part["robustness"]
+            run["seed"] = part.get("seed")
+            run.update(summarize_robustness(run))
+            result["robustness_seeds"].append(run)
+        for key in ("preference", "critic", "machine"):
+            if key in part:
+                result[key] = part[key]
+    result.update(headline(result))
+    return result
 
 
 def main() -> None:
@@ -177,7 +228,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/selfplay"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json-out", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="combine JSON files this script wrote (parts run apart, robustness for several seeds) into one",
+    )
     args = parser.parse_args()
+    if args.merge:
+        print(json.dumps(merge(args.merge), indent=1))
+        return
     parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
     unknown = set(parts) - {"robustness", "preference", "critic"}
     if unknown:
@@ -192,10 +253,9 @@ def main() -> None:
         "seed": args.seed,
     }
     if "robustness" in parts:
-        report = robustness(args.out / "robustness", args.cpu_minutes, args.episodes, args.seed, arms)
-        result["robustness"] = report
-        result["fall_reduction_vs_random"] = report.get("fall_reduction_vs_random")
-        result["flat_tracking_loss"] = report.get("flat_tracking_loss")
+        result["robustness"] = robustness(
+            args.out / f"robustness-seed{args.seed}", args.cpu_minutes, args.episodes, args.seed, arms
+        )
     if "preference" in parts:
         from ogi.training.preference import preference_benchmark
 
@@ -208,10 +268,9 @@ def main() -> None:
     if "critic" in parts:
         from ogi.hierarchy.plan_critic import critic_benchmark
 
-        report = critic_benchmark(seed=args.seed, out=args.out / "critic")
-        result["critic"] = report
-        result["critic_success_gain"] = report["critic_success_gain"]
+        result["critic"] = critic_benchmark(seed=args.seed, out=args.out / "critic")
     result["minutes"] = (time.perf_counter() - started) / 60.0
+    result.update(headline(result))
     text = json.dumps(result, indent=1)
     if args.json_out is not None:
         args.json_out.write_text(text + "\n")

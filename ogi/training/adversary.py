@@ -122,7 +122,7 @@ class PushAdversary(RolloutHook):
         self._pushes = 0
         self._push_velocity = 0.0
         self._falls = 0
-        self._episodes = 0
+        self._sim_steps = 0  # simulation steps (all simulations) behind the counts above
 
     # ---- what the adversary sees and does ----------------------------------------------------
     def observe(self, obs: dict[str, np.ndarray]) -> torch.Tensor:
@@ -156,7 +156,7 @@ class PushAdversary(RolloutHook):
         self.cooldown -= 1
         self.cooldown[done] = self.min_interval_steps
         self.pushes_left[done] = self.cfg.pushes_per_episode
-        self._episodes += int(done.sum())
+        self._sim_steps += len(done)
         self._falls += int(fell.sum())
 
     @torch.no_grad()
@@ -184,12 +184,14 @@ class PushAdversary(RolloutHook):
         return stats
 
     def _push_stats(self, prefix: str) -> dict[str, float]:
+        """Pushes and falls per simulation-minute since the last call, and the mean push's velocity change."""
+        minutes = max(self._sim_steps, 1) * self.ctrl_dt_s / 60.0
         stats = {
-            f"{prefix}pushes_per_episode": self._pushes / max(self._episodes, 1),
+            f"{prefix}pushes_per_min": self._pushes / minutes,
             f"{prefix}mean_push_mps": self._push_velocity / max(self._pushes, 1),
-            f"{prefix}falls_per_episode": self._falls / max(self._episodes, 1),
+            f"{prefix}falls_per_min": self._falls / minutes,
         }
-        self._pushes = self._falls = self._episodes = 0
+        self._pushes = self._falls = self._sim_steps = 0
         self._push_velocity = 0.0
         return stats
 

@@ -35,13 +35,13 @@ class AdversaryConfig:
     """Adversarial self-play (`ogi train --adversary`): a push adversary, its own small policy trained with PPO,
     alternating with the walker and also trained against a league of frozen earlier walkers.
 
-    Budget: each push changes the base velocity by at most `max_push_velocity_mps` over one policy step, lands within `point_offset_m` (body x, y) of the base's centre, comes at least
-    `min_interval_s` after the episode's start and the previous push, and an episode holds at most
-    `pushes_per_episode`. Schedule: `walker_iterations` walker updates (the adversary pushing, frozen), then
-    `adversary_iterations` adversary rollouts and updates (the walker frozen: the current one, or with
-    `league_probability` a snapshot taken every `snapshot_every` walker iterations, the newest `league_size`
-    kept). The adversary is rewarded `fall_reward` per fall and `walker_reward_coef` times minus the walker's
-    reward per step.
+    Budget: each push changes the base velocity by at most `max_push_velocity_mps` over one policy step, lands
+    within `point_offset_m` (body x, y) of the base's centre, comes at least `min_interval_s` after the episode's
+    start and the previous push, and an episode holds at most `pushes_per_episode`. Schedule: `walker_iterations`
+    walker updates (the adversary pushing, frozen), then `adversary_iterations` adversary rollouts and updates (the
+    walker frozen: the current one, or with `league_probability` a snapshot taken every `snapshot_every` walker
+    iterations, the newest `league_size` kept). The adversary is rewarded `fall_reward` per fall and
+    `walker_reward_coef` times minus the walker's reward per step.
     """
 
     enabled: bool = False
