@@ -268,6 +268,7 @@ def main() -> None:
     if "critic" in parts:
         from ogi.hierarchy.plan_critic import critic_benchmark
 
+        torch.set_num_threads(1)  # the planner's episodes: one thread (a second spins on a busy 2-core machine)
         result["critic"] = critic_benchmark(seed=args.seed, out=args.out / "critic")
     result["minutes"] = (time.perf_counter() - started) / 60.0
     result.update(headline(result))

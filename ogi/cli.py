@@ -21,6 +21,7 @@ from ogi.rendering import no_opengl_message, offscreen_gl_errors
 from ogi.replay.commands import register as register_replay
 from ogi.terminal import fail, plain_table, print_json
 from ogi.training.distill_commands import register as register_distill
+from ogi.training.preference_commands import register as register_preference
 from ogi.training.safety_commands import register as register_safety
 
 # rich_markup_mode=None: help texts are plain, so `[env]` or `[low, high]` in a help text stays as written
@@ -346,6 +347,7 @@ def terrain_table() -> None:
 # each layer adds its own verbs; its command module imports only typer, rich and ogi.terminal at this point
 register_replay(app)  # replay, plot
 register_safety(app)  # train-fall-predictor
+register_preference(app)  # train-gait-style
 register_distill(app)  # distill
 register_deploy(app)  # export, sim-robot, deploy
 register_calibration(app)  # excite, calibrate, train-residual

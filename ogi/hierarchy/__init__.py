@@ -21,6 +21,16 @@ _SOURCES = {
         "pretrain_planner_lm",
         "sft_planner",
     ),
+    "plan_critic": (
+        "CriticActor",
+        "CriticConfig",
+        "CriticData",
+        "SelfPlayResult",
+        "compare_with_critic",
+        "critic_benchmark",
+        "load_critic",
+        "self_play",
+    ),
     "planner_rl": ("DecisionPPO", "PlannerRLConfig", "PlannerRLResult", "rl_planner"),
     "planner_verifier": (
         "PlannerVerifier",

@@ -153,7 +153,7 @@ def matched_win_rate(labeller, ours: Clips, theirs: Clips) -> tuple[float, int]:
     return float(np.mean((margin > 0) + 0.5 * (margin == 0))), len(mine)
 
 
-def _finetune(
+def finetune_from(
     name: str,
     shipped,
     out: Path,
@@ -163,7 +163,12 @@ def _finetune(
     hook: PreferenceRewardHook | None,
     reference_kl_coef: float,
     progress: bool,
+    num_envs: int | None = None,
+    iterations: int | None = None,
 ):
+    """Fine-tune the walker `shipped` (a `load_policy` result) in `out / name` for `minutes` (or `iterations`):
+    its critic too, its normalizer held, the learning rate at most FINETUNE_LEARNING_RATE, a KL penalty of
+    `reference_kl_coef` to itself, `hook` (if any) among the runner's hooks. Returns the runner and its summary."""
     from ogi.training.ppo import FrozenPolicy
     from ogi.training.runner import Runner
 
@@ -175,7 +180,11 @@ def _finetune(
         min_learning_rate=min(cfg.ppo.min_learning_rate, FINETUNE_LEARNING_RATE),
     )
     env = dataclasses.replace(cfg.env, seed=seed, sim=dataclasses.replace(cfg.env.sim, nthread=0))
-    cfg = dataclasses.replace(cfg, env=env, ppo=ppo, seed=seed, max_minutes=minutes, iterations=10**9)
+    if num_envs is not None:
+        env = dataclasses.replace(env, num_envs=num_envs)
+    cfg = dataclasses.replace(
+        cfg, env=env, ppo=ppo, seed=seed, max_minutes=minutes, iterations=iterations or 10**9, checkpoint_every=50
+    )
     reference = FrozenPolicy(actor, normalizer, cfg.env.num_envs) if reference_kl_coef > 0 else None
     runner = Runner(cfg, out / name, reference=reference)
     runner.actor.load_state_dict(actor.state_dict())
@@ -266,7 +275,7 @@ def preference_benchmark(
                 ctrl_dt_s=dt,
                 initial_pairs=pairs,
             )
-        runner, summary = _finetune(
+        runner, summary = finetune_from(
             name,
             shipped,
             out,
