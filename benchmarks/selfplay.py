@@ -7,9 +7,9 @@
    judged under held-out perturbation schedules (`ogi.training.robustness.HELD_OUT`: stronger, longer, twisting,
    doubled pushes and rough ground, none used in training): falls and distance walked; and on flat ground without
    pushes: linear-velocity tracking error.
-2. Preferences (`ogi.training.preference.preference_benchmark`): the gait trained with a reward model learned from
-   scripted preference pairs against the hand-tuned gait, judged by a held-out labeller; the reward model's
-   accuracy on fresh samples with and without retraining.
+2. Preferences (`ogi.training.preference_benchmark.preference_benchmark`): the gait trained with a reward model
+   learned from scripted preference pairs against the hand-tuned gait, judged by a held-out labeller; the reward
+   model's accuracy on fresh samples with and without retraining.
 3. The plan critic (`ogi.hierarchy.plan_critic.critic_benchmark`): planner success on held-out instructions with
    and without the critic trained by self-play.
 
@@ -257,14 +257,11 @@ def main() -> None:
             args.out / f"robustness-seed{args.seed}", args.cpu_minutes, args.episodes, args.seed, arms
         )
     if "preference" in parts:
-        from ogi.training.preference import preference_benchmark
+        from ogi.training.preference_benchmark import preference_benchmark
 
-        report = preference_benchmark(
+        result["preference"] = preference_benchmark(
             seed=args.seed, minutes_per_arm=args.preference_minutes, out=args.out / "preference"
         )
-        result["preference"] = report
-        result["style_win_rate"] = report["style_win_rate"]
-        result["rm_accuracy_drift"] = report["rm_accuracy_drift"]
     if "critic" in parts:
         from ogi.hierarchy.plan_critic import critic_benchmark
 

@@ -159,3 +159,19 @@ def test_push_next_refuses_bad_pushes(tmp_path):
         runner.env.push_next(np.zeros((3, 3)))
     with pytest.raises(ValueError, match="non-finite"):
         runner.env.push_next(np.full((4, 3), np.nan))
+
+
+def test_ogi_train_adversary_flag_trains_and_saves_the_adversary(tmp_path):
+    from typer.testing import CliRunner
+
+    from ogi.cli import app
+
+    run = tmp_path / "run"
+    args = ["train", "--adversary", "--iterations", "1", "--num-envs", "4", "--run-dir", str(run), "--no-eval"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    loaded = ckpt.load_checkpoint(ckpt.latest_valid_checkpoint(run).path)
+    assert loaded.checkpoint.config["adversary"]["enabled"] is True
+    assert "adversary" in loaded.data_manifest["hooks"]
+    refused = CliRunner().invoke(app, [*args[:-3], "--run-dir", str(tmp_path / "w"), "--workers", "2"])
+    assert refused.exit_code == 2 and "--workers" in refused.output
