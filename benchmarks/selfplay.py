@@ -10,8 +10,8 @@
 2. Preferences (`ogi.training.preference_benchmark.preference_benchmark`): the gait trained with a reward model
    learned from scripted preference pairs against the hand-tuned gait, judged by a held-out labeller; the reward
    model's accuracy on fresh samples with and without retraining.
-3. The plan critic (`ogi.hierarchy.plan_critic.critic_benchmark`): planner success on held-out instructions with
-   and without the critic trained by self-play.
+3. The plan critic (`ogi.hierarchy.plan_critic_benchmark.critic_benchmark`): planner success on held-out
+   instructions with and without the critic trained by self-play.
 
 The fine-tuning arms stop on equal process CPU time (the machine may be shared; CPU time is the work each got)
 and report their wall-clock minutes too. Prints progress to stderr, one JSON object last on stdout.
@@ -263,7 +263,7 @@ def main() -> None:
             seed=args.seed, minutes_per_arm=args.preference_minutes, out=args.out / "preference"
         )
     if "critic" in parts:
-        from ogi.hierarchy.plan_critic import critic_benchmark
+        from ogi.hierarchy.plan_critic_benchmark import critic_benchmark
 
         torch.set_num_threads(1)  # the planner's episodes: one thread (a second spins on a busy 2-core machine)
         result["critic"] = critic_benchmark(seed=args.seed, out=args.out / "critic")

@@ -21,16 +21,8 @@ _SOURCES = {
         "pretrain_planner_lm",
         "sft_planner",
     ),
-    "plan_critic": (
-        "CriticActor",
-        "CriticConfig",
-        "CriticData",
-        "SelfPlayResult",
-        "compare_with_critic",
-        "critic_benchmark",
-        "load_critic",
-        "self_play",
-    ),
+    "plan_critic": ("CriticActor", "CriticConfig", "CriticData", "SelfPlayResult", "load_critic", "self_play"),
+    "plan_critic_benchmark": ("compare_with_critic", "critic_benchmark"),
     "planner_rl": ("DecisionPPO", "PlannerRLConfig", "PlannerRLResult", "rl_planner"),
     "planner_verifier": (
         "PlannerVerifier",
