@@ -40,7 +40,8 @@ from ogi.training.robustness import HELD_OUT, evaluate_robustness
 from ogi.training.runner import Runner
 
 SHIPPED = Path(__file__).resolve().parents[1] / "ogi" / "policies" / "pretrained" / "go2_walk_omni"
-ARMS = ("random", "random_budget", "adversary")
+ARMS = ("random", "random_budget", "adversary", "adversary_warm")
+WARMUP_ROUNDS = 60  # adversary_warm: the adversary's head start against the starting walker, inside the arm's budget
 
 
 def log(message: str) -> None:
@@ -60,6 +61,9 @@ def arm_config(arm: str, seed: int):
         cfg = dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, randomization=randomization))
     elif arm == "adversary":
         cfg = dataclasses.replace(cfg, adversary=dataclasses.replace(cfg.adversary, enabled=True))
+    elif arm == "adversary_warm":
+        adversary = dataclasses.replace(cfg.adversary, enabled=True, warmup_rounds=WARMUP_ROUNDS)
+        cfg = dataclasses.replace(cfg, adversary=adversary)
     return cfg
 
 
@@ -141,7 +145,7 @@ def summarize_robustness(report: dict) -> dict:
     pooled mean), the rough-ground schedule apart, and the adversary against each random arm."""
     pushes = [s.name for s in HELD_OUT if s.rough_level is None]
     ground = [s.name for s in HELD_OUT if s.rough_level is not None]
-    for arm in [report["shipped"], *report["arms"].values()]:
+    for arm in [*([report["shipped"]] if "shipped" in report else []), *report["arms"].values()]:
         arm["fall_rate_pushes"] = _mean(arm, "fall_rate", pushes)
         arm["distance_m_pushes"] = _mean(arm, "distance_m", pushes)
         arm["fall_rate_all"] = _mean(arm, "fall_rate", pushes + ground)
@@ -149,32 +153,39 @@ def summarize_robustness(report: dict) -> dict:
             arm["fall_rate_rough"] = _mean(arm, "fall_rate", ground)
     arms = report["arms"]
     summary: dict = {}
-    if "adversary" not in arms:
-        return summary
-    adversary = arms["adversary"]
-    for baseline, suffix in (("random", ""), ("random_budget", "_at_budget")):
-        if baseline not in arms:
+    for name, prefix in (("adversary", ""), ("adversary_warm", "warm_")):
+        if name not in arms:
             continue
-        base = arms[baseline]
-        summary[f"fall_reduction_vs_random{suffix}"] = (
-            1.0 - adversary["fall_rate_pushes"] / base["fall_rate_pushes"] if base["fall_rate_pushes"] > 0 else None
-        )
-        summary[f"fall_reduction_vs_random{suffix}_with_rough"] = (
-            1.0 - adversary["fall_rate_all"] / base["fall_rate_all"] if base["fall_rate_all"] > 0 else None
-        )
-        summary[f"distance_gain_vs_random{suffix}"] = adversary["distance_m_pushes"] / base["distance_m_pushes"] - 1.0
-        summary[f"flat_tracking_loss{suffix}"] = (
-            adversary["flat_tracking_error_mps"] / base["flat_tracking_error_mps"] - 1.0
-        )
+        adversary = arms[name]
+        for baseline, suffix in (("random", ""), ("random_budget", "_at_budget")):
+            if baseline not in arms:
+                continue
+            base = arms[baseline]
+            key = f"{prefix}fall_reduction_vs_random{suffix}"
+            summary[key] = (
+                1.0 - adversary["fall_rate_pushes"] / base["fall_rate_pushes"] if base["fall_rate_pushes"] > 0 else None
+            )
+            summary[f"{key}_with_rough"] = (
+                1.0 - adversary["fall_rate_all"] / base["fall_rate_all"] if base["fall_rate_all"] > 0 else None
+            )
+            summary[f"{prefix}distance_gain_vs_random{suffix}"] = (
+                adversary["distance_m_pushes"] / base["distance_m_pushes"] - 1.0
+            )
+            summary[f"{prefix}flat_tracking_loss{suffix}"] = (
+                adversary["flat_tracking_error_mps"] / base["flat_tracking_error_mps"] - 1.0
+            )
     return summary
 
 
-def robustness(out: Path, cpu_minutes: float, episodes: int, seed: int, arms: tuple[str, ...]) -> dict:
+def robustness(
+    out: Path, cpu_minutes: float, episodes: int, seed: int, arms: tuple[str, ...], shipped: bool = True
+) -> dict:
     report: dict = {"arms": {}, "cpu_minutes_per_arm": cpu_minutes, "episodes_per_schedule": episodes}
-    shipped_runner = Runner(arm_config("random", seed), out / "shipped")
-    start_from_shipped(shipped_runner)
-    log("shipped walker, before fine-tuning")
-    report["shipped"] = judge(shipped_runner, episodes, seed + 1)
+    if shipped:
+        shipped_runner = Runner(arm_config("random", seed), out / "shipped")
+        start_from_shipped(shipped_runner)
+        log("shipped walker, before fine-tuning")
+        report["shipped"] = judge(shipped_runner, episodes, seed + 1)
     for arm in arms:
         log(f"arm {arm}: fine-tuning for {cpu_minutes:g} CPU-minutes")
         runner, info = train_arm(arm, out, cpu_minutes, seed)
@@ -204,16 +215,24 @@ def merge(paths: list[Path]) -> dict:
     """One result from several runs of this script: every robustness run (one per seed) under
     `robustness_seeds`, the other parts as they are, the headline keys recomputed (robustness: the seeds' mean)."""
     result: dict = {"merged_from": [str(p) for p in paths], "robustness_seeds": []}
+    by_seed: dict = {}
     for path in paths:
         part = json.loads(path.read_text())
-        if "robustness" in part:
+        if "robustness" in part:  # runs of one seed (arms run apart) become one
             run = part["robustness"]
-            run["seed"] = part.get("seed")
-            run.update(summarize_robustness(run))
-            result["robustness_seeds"].append(run)
+            seed = part.get("seed")
+            if seed in by_seed:
+                by_seed[seed]["arms"].update(run["arms"])
+                if "shipped" in run:
+                    by_seed[seed].setdefault("shipped", run["shipped"])
+            else:
+                by_seed[seed] = {**run, "seed": seed}
         for key in ("preference", "critic", "machine"):
             if key in part:
                 result[key] = part[key]
+    for run in by_seed.values():
+        run.update(summarize_robustness(run))
+        result["robustness_seeds"].append(run)
     result.update(headline(result))
     return result
 
@@ -224,6 +243,9 @@ def main() -> None:
     parser.add_argument("--arms", default=",".join(ARMS), help="robustness arms: " + ", ".join(ARMS))
     parser.add_argument("--cpu-minutes", type=float, default=8.0, help="fine-tuning per robustness arm")
     parser.add_argument("--episodes", type=int, default=64, help="episodes per held-out schedule")
+    parser.add_argument(
+        "--shipped", action=argparse.BooleanOptionalAction, default=True, help="judge the starting walker too"
+    )
     parser.add_argument("--preference-minutes", type=float, default=4.0, help="fine-tuning per preference arm")
     parser.add_argument("--out", type=Path, default=Path("runs/selfplay"))
     parser.add_argument("--seed", type=int, default=0)
@@ -254,7 +276,7 @@ def main() -> None:
     }
     if "robustness" in parts:
         result["robustness"] = robustness(
-            args.out / f"robustness-seed{args.seed}", args.cpu_minutes, args.episodes, args.seed, arms
+            args.out / f"robustness-seed{args.seed}", args.cpu_minutes, args.episodes, args.seed, arms, args.shipped
         )
     if "preference" in parts:
         from ogi.training.preference_benchmark import preference_benchmark

@@ -118,6 +118,7 @@ class PushAdversary(RolloutHook):
         self.pushes_left = np.full(n, cfg.pushes_per_episode, dtype=np.int64)
         self.league = League(cfg.league_size)
         self.walker_iterations = 0  # walker updates since training began
+        self.warmup_left = cfg.warmup_rounds
         self.env_steps = 0  # the adversary's own rollout steps (all simulations)
         self._pushes = 0
         self._push_velocity = 0.0
@@ -165,6 +166,12 @@ class PushAdversary(RolloutHook):
         return (mean + self.actor.log_std.exp() * torch.randn_like(mean)).numpy()
 
     # ---- the walker's rollouts: the adversary pushes, frozen -----------------------------------
+    def before_rollout(self, runner: Runner) -> None:
+        if self.warmup_left > 0:
+            for _ in range(self.warmup_left):
+                self.train_round(runner)
+                self.warmup_left -= 1
+
     def before_step(self, runner: Runner) -> None:
         self.push(runner, self._sample(self.observe(runner.obs)))
 
@@ -287,6 +294,7 @@ class PushAdversary(RolloutHook):
             "league": len(self.league),
             "walker_iterations": self.walker_iterations,
             "env_steps": self.env_steps,
+            "warmup_left": self.warmup_left,
         }
         return tensors, data
 
@@ -305,6 +313,7 @@ class PushAdversary(RolloutHook):
         self.league.snapshots = [under(f"league/{index}/") for index in range(int(data["league"]))]
         self.walker_iterations = int(data["walker_iterations"])
         self.env_steps = int(data["env_steps"])
+        self.warmup_left = int(data.get("warmup_left", 0))
 
 
 def _copy_with(actor: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str) -> torch.nn.Module:

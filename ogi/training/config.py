@@ -40,7 +40,9 @@ class AdversaryConfig:
     start and the previous push, and an episode holds at most `pushes_per_episode`. Schedule: `walker_iterations`
     walker updates (the adversary pushing, frozen), then `adversary_iterations` adversary rollouts and updates (the
     walker frozen: the current one, or with `league_probability` a snapshot taken every `snapshot_every` walker
-    iterations, the newest `league_size` kept). The adversary is rewarded `fall_reward` per fall and
+    iterations, the newest `league_size` kept). With `warmup_rounds`, the adversary first trains alone against the
+    starting walker (a fine-tuning run's), so that the walker meets a competent adversary from its first
+    iteration. The adversary is rewarded `fall_reward` per fall and
     `walker_reward_coef` times minus the walker's reward per step.
     """
 
@@ -53,6 +55,7 @@ class AdversaryConfig:
     adversary_iterations: int = 1
     league_size: int = 4
     snapshot_every: int = 20
+    warmup_rounds: int = 0  # adversary rounds against the starting walker before the walker's first rollout
     league_probability: float = 0.5
     fall_reward: float = 1.0
     walker_reward_coef: float = 1.0
@@ -82,6 +85,7 @@ class AdversaryConfig:
         check_range("adversary.adversary_iterations", self.adversary_iterations, 1, 10_000)
         check_range("adversary.league_size", self.league_size, 0, 1000)
         check_range("adversary.snapshot_every", self.snapshot_every, 1, 10**9)
+        check_range("adversary.warmup_rounds", self.warmup_rounds, 0, 10**6)
         check_range("adversary.league_probability", self.league_probability, 0.0, 1.0)
         check_range("adversary.fall_reward", self.fall_reward, 0.0, 1e4)
         check_range("adversary.walker_reward_coef", self.walker_reward_coef, 0.0, 1e4)

@@ -23,6 +23,9 @@ class RolloutHook:
 
     name: str = ""
 
+    def before_rollout(self, runner: Runner) -> None:
+        """Called at the start of every rollout, before the walker acts."""
+
     def before_step(self, runner: Runner) -> None:
         """Called with `runner.obs` the observation the walker acts on, just before `env.step`."""
 

@@ -104,6 +104,8 @@ class Runner:
 
     def collect(self) -> dict[str, float]:
         """One rollout of `rollout_steps` policy steps in every env."""
+        for hook in self.hooks:
+            hook.before_rollout(self)
         torch.set_num_threads(self.cfg.collect_threads)
         self.ppo.begin_rollout()
         term_sums: dict[str, float] = {}

@@ -175,3 +175,16 @@ def test_ogi_train_adversary_flag_trains_and_saves_the_adversary(tmp_path):
     assert "adversary" in loaded.data_manifest["hooks"]
     refused = CliRunner().invoke(app, [*args[:-3], "--run-dir", str(tmp_path / "w"), "--workers", "2"])
     assert refused.exit_code == 2 and "--workers" in refused.output
+
+
+def test_warmup_trains_the_adversary_before_the_walker_first_acts(tmp_path):
+    runner = Runner(adversarial(warmup_rounds=2, walker_iterations=100), tmp_path / "run")
+    (adversary,) = runner.hooks
+    before = [p.detach().clone() for p in adversary.actor.parameters()]
+    runner.collect()
+    assert adversary.warmup_left == 0
+    assert adversary.env_steps == 2 * 4 * 8  # two rounds; the walker's own rollout adds none
+    assert any(not torch.equal(a, b) for a, b in zip(before, adversary.actor.parameters()))
+    runner.update()
+    runner.collect()
+    assert adversary.env_steps == 2 * 4 * 8  # no more warm-up, and no adversary round before 100 iterations
