@@ -153,6 +153,34 @@ def matched_win_rate(labeller, ours: Clips, theirs: Clips) -> tuple[float, int]:
     return float(np.mean((margin > 0) + 0.5 * (margin == 0))), len(mine)
 
 
+def first_reward_model(
+    policy,
+    pref: PreferenceConfig,
+    labeller,
+    out: Path,
+    *,
+    seconds: float,
+    num_envs: int,
+    seed: int,
+    noise_scales: tuple[float, ...] = BenchmarkSizes.noise_scales,
+):
+    """Clips of `policy` (a `load_policy` result) over `seconds` in `num_envs` simulations, each env with its own
+    share of action noise, labelled and fitted; the model saved in `out` with the policy as its parent.
+    Returns the model, its training pairs, the fit's figures, the saved checkpoint and the number of clips."""
+    actor, normalizer, train_cfg, checkpoint = policy
+    collect_cfg = dataclasses.replace(
+        train_cfg.env, num_envs=num_envs, seed=seed + 1, sim=dataclasses.replace(train_cfg.env.sim, nthread=0)
+    )
+    clips, _ = rollout_clips(
+        actor, normalizer, collect_cfg, pref, seconds=seconds, seed=seed + 1, noise_scales=noise_scales
+    )
+    model, pairs, fit = train_gait_reward_model(clips, pref, labeller, seed=seed)
+    saved = save_gait_reward_model(
+        out, model, pref, parent=checkpoint, metrics=fit, pairs=len(pairs), labeller=type(labeller).__name__
+    )
+    return model, pairs, fit, saved, len(clips)
+
+
 def finetune_from(
     name: str,
     shipped,
@@ -227,27 +255,11 @@ def preference_benchmark(
     actor, normalizer, train_cfg, checkpoint = shipped
     labeller, judge = LinearStyleLabeller(), HeldOutStyleLabeller()
 
-    collect_cfg = dataclasses.replace(
-        train_cfg.env,
-        num_envs=sizes.collect_envs,
-        seed=seed + 1,
-        sim=dataclasses.replace(train_cfg.env.sim, nthread=0),
+    model, pairs, fit, saved, clip_count = first_reward_model(
+        shipped, pref, labeller, out / "reward_model", seconds=sizes.collect_s, num_envs=sizes.collect_envs, seed=seed
     )
-    clips, _ = rollout_clips(
-        actor, normalizer, collect_cfg, pref, seconds=sizes.collect_s, seed=seed + 1, noise_scales=sizes.noise_scales
-    )
-    _say(progress, f"collected {len(clips)} clips from the shipped walker ({time.perf_counter() - start:.0f} s)")
-    model, pairs, fit = train_gait_reward_model(clips, pref, labeller, seed=seed)
+    _say(progress, f"collected {clip_count} clips from the shipped walker ({time.perf_counter() - start:.0f} s)")
     initial_accuracy = fit["accuracy"]
-    saved = save_gait_reward_model(
-        out / "reward_model",
-        model,
-        pref,
-        parent=checkpoint,
-        metrics=fit,
-        pairs=len(pairs),
-        labeller=type(labeller).__name__,
-    )
     _say(
         progress,
         f"initial reward model: held-out accuracy {initial_accuracy:.3f} on {fit['test_pairs']} pairs, "

@@ -3,7 +3,6 @@ on the main app by `register(app)`."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated
@@ -33,13 +32,8 @@ def train_gait_style_command(
     itself (RUN_DIR/walker), refitting the model on fresh clips every `retrain_every` iterations."""
     from ogi import checkpoints as ckpt
     from ogi.training.policy_loading import load_policy
-    from ogi.training.preference import (
-        PreferenceConfig,
-        PreferenceRewardHook,
-        save_gait_reward_model,
-        train_gait_reward_model,
-    )
-    from ogi.training.preference_benchmark import BenchmarkSizes, finetune_from, rollout_clips
+    from ogi.training.preference import PreferenceConfig, PreferenceRewardHook
+    from ogi.training.preference_benchmark import BenchmarkSizes, finetune_from, first_reward_model
     from ogi.training.preference_data import LinearStyleLabeller
     from ogi.validation import ConfigError
 
@@ -53,35 +47,17 @@ def train_gait_style_command(
         if ckpt.list_checkpoints(run_dir / "reward_model") or ckpt.list_checkpoints(run_dir / "walker"):
             raise FileExistsError(f"{run_dir} already holds a gait-style run; choose another --run-dir")
         policy = load_policy(run)
-        actor, normalizer, train_cfg, checkpoint = policy
-        sizes = BenchmarkSizes()
-        collect_cfg = dataclasses.replace(
-            train_cfg.env,
-            num_envs=num_envs or sizes.collect_envs,
-            seed=seed + 1,
-            sim=dataclasses.replace(train_cfg.env.sim, nthread=0),
-        )
+        train_cfg, checkpoint = policy.cfg, policy.checkpoint
+        envs = num_envs or BenchmarkSizes.collect_envs
         console.print(
-            f"collecting {collect_s:g} s x {collect_cfg.num_envs} simulations of {checkpoint.path}",
-            markup=False,
-            soft_wrap=True,
-        )
-        clips, _ = rollout_clips(
-            actor, normalizer, collect_cfg, pref, seconds=collect_s, seed=seed + 1, noise_scales=sizes.noise_scales
+            f"collecting {collect_s:g} s x {envs} simulations of {checkpoint.path}", markup=False, soft_wrap=True
         )
         labeller = LinearStyleLabeller()
-        model, pairs, fit = train_gait_reward_model(clips, pref, labeller, seed=seed)
+        model, pairs, fit, saved, _ = first_reward_model(
+            policy, pref, labeller, run_dir / "reward_model", seconds=collect_s, num_envs=envs, seed=seed
+        )
     except (ConfigError, FileNotFoundError, FileExistsError, ckpt.CheckpointError, ValueError) as err:
         return print_error(err)
-    saved = save_gait_reward_model(
-        run_dir / "reward_model",
-        model,
-        pref,
-        parent=checkpoint,
-        metrics=fit,
-        pairs=len(pairs),
-        labeller=type(labeller).__name__,
-    )
     console.print(
         f"reward model: accuracy {fit['accuracy']:.3f} on {fit['test_pairs']} held-out pairs "
         f"({fit['train_pairs']} training pairs); saved {saved.path}",
