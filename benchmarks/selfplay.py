@@ -3,7 +3,8 @@
 1. Robustness: three walkers fine-tuned for the same CPU time from the shipped omnidirectional walker
    (`go2_walk_omni`): with the preset's random pushes (domain randomization: at most 0.5 m/s, 5-10 s apart), with
    random pushes at the adversary's budget (at most 0.8 m/s, 2-8 s apart), and against the push adversary
-   (`ogi train --adversary`: at most 0.8 m/s, 2 s apart, 4 per episode, where and when it learns). Each is then
+   (`ogi train --adversary`: at most 0.8 m/s, 2 s apart, 4 per episode, where and when it learns), and against
+   the adversary with a head start (`adversary_warm`: 60 rounds against the starting walker first). Each is then
    judged under held-out perturbation schedules (`ogi.training.robustness.HELD_OUT`: stronger, longer, twisting,
    doubled pushes and rough ground, none used in training): falls and distance walked; and on flat ground without
    pushes: linear-velocity tracking error.
@@ -196,13 +197,21 @@ def robustness(
 
 
 def headline(result: dict) -> dict:
-    """The issue's keys, from whichever parts `result` holds (the first robustness seed's figures)."""
+    """The headline keys from whichever parts `result` holds (robustness: the mean over its seeds)."""
     keys: dict = {}
     runs = result.get("robustness_seeds") or ([result["robustness"]] if "robustness" in result else [])
     if runs:
-        for key in ("fall_reduction_vs_random", "flat_tracking_loss"):
-            values = [run.get(key) for run in runs if run.get(key) is not None]
-            keys[key] = float(np.mean(values)) if values else None
+        # the headline is the adversary with a head start where it was run (the configuration to use when
+        # fine-tuning), the adversary from a cold start otherwise; both are kept by arm
+        warm = all("adversary_warm" in run["arms"] for run in runs)
+        for key in ("fall_reduction_vs_random", "flat_tracking_loss", "fall_reduction_vs_random_at_budget"):
+            by_arm = {}
+            for arm, prefix in (("adversary", ""), ("adversary_warm", "warm_")):
+                values = [run.get(prefix + key) for run in runs if run.get(prefix + key) is not None]
+                if values:
+                    by_arm[arm] = float(np.mean(values))
+            keys[key] = by_arm.get("adversary_warm" if warm else "adversary")
+            keys[f"{key}_by_arm"] = by_arm
     if "preference" in result:
         keys["style_win_rate"] = result["preference"]["style_win_rate"]
         keys["rm_accuracy_drift"] = result["preference"]["rm_accuracy_drift"]
