@@ -88,3 +88,19 @@ class ColourBandit:
             unsafe=subgoals == self.planner.config.stop_subgoal,
             success=(subgoals == colours).float(),
         )
+
+
+def stub_parent(directory, stage: str = "sft"):
+    """A minimal checkpoint standing in for a trained stage: the parent a tested stage's lineage points to."""
+    from ogi.checkpoints import save_checkpoint
+
+    return save_checkpoint(
+        directory,
+        step=1,
+        iteration=1,
+        weights={"w": torch.zeros(1)},
+        state={},
+        config={"stage": stage},
+        reward_weights={},
+        data_manifest={},
+    )

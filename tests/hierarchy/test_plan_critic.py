@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ogi.checkpoints import CheckpointError, save_checkpoint
+from ogi.checkpoints import CheckpointError
 from ogi.hierarchy.plan_critic import (
     CriticActor,
     CriticConfig,
@@ -24,7 +24,7 @@ from ogi.hierarchy.planner_verifier import PlannerVerifier
 from ogi.lm.config import OptimizerConfig
 from ogi.policies.planner import save_planner
 from ogi.validation import ConfigError
-from tests.hierarchy.planner_toys import COLOURS, ColourBandit, tiny_planner
+from tests.hierarchy.planner_toys import COLOURS, ColourBandit, stub_parent, tiny_planner
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -49,16 +49,7 @@ def _colours(batch):
 def played(tmp_path_factory):
     planner = tiny_planner(seed=2)
     root = tmp_path_factory.mktemp("critic")
-    parent = save_checkpoint(
-        root / "generator",
-        step=1,
-        iteration=1,
-        weights={"w": torch.zeros(1)},
-        state={},
-        config={"stage": "sft"},
-        reward_weights={},
-        data_manifest={},
-    )
+    parent = stub_parent(root / "generator")
     before = {name: tensor.clone() for name, tensor in planner.state_dict().items()}
     seen = []
     snapshots = []

@@ -4,9 +4,8 @@ ties go to the likelier candidate, and its checkpoint is the SFT planner's child
 import pytest
 import torch
 
-from ogi.checkpoints import save_checkpoint
 from ogi.hierarchy.planner_verifier import PlannerVerifier, VerifierConfig, best_of_n_act, load_verifier, train_verifier
-from tests.hierarchy.planner_toys import COLOURS, ColourBandit, tiny_planner
+from tests.hierarchy.planner_toys import COLOURS, ColourBandit, stub_parent, tiny_planner
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -17,16 +16,7 @@ def trained(tmp_path_factory):
     generator = torch.Generator().manual_seed(0)
     data = ColourBandit(planner, seed=0)(lambda *inputs: planner.act(*inputs, generator=generator), 800)
     root = tmp_path_factory.mktemp("verifier")
-    parent = save_checkpoint(
-        root / "sft",
-        step=1,
-        iteration=1,
-        weights={"w": torch.zeros(1)},
-        state={},
-        config={"stage": "sft"},
-        reward_weights={},
-        data_manifest={},
-    )
+    parent = stub_parent(root / "sft")
     before = {name: tensor.clone() for name, tensor in planner.state_dict().items()}
     result = train_verifier(
         planner, data, VerifierConfig(steps=300, batch_size=64, heldout_fraction=0.2), root / "verifier", parent
