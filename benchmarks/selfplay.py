@@ -110,19 +110,22 @@ def train_arm(arm: str, out: Path, cpu_minutes: float, seed: int) -> tuple[Runne
     return runner, info
 
 
-def judge(runner: Runner, episodes: int, seed: int) -> dict:
-    cfg = runner.cfg
+def judge_schedules(actor, normalizer, env_cfg, schedules, episodes: int, seed: int) -> dict:
     results = {}
-    for schedule in HELD_OUT:
+    for schedule in schedules:
         t0 = time.perf_counter()
-        result = evaluate_robustness(
-            runner.actor, runner.actor_normalizer, cfg.env, schedule, num_envs=episodes, seed=seed
-        )
+        result = evaluate_robustness(actor, normalizer, env_cfg, schedule, num_envs=episodes, seed=seed)
         results[schedule.name] = result.as_dict()
         log(
             f"  {schedule.name}: falls {result.fall_rate:.3f}, distance {result.distance_m:.2f} m"
             f" ({time.perf_counter() - t0:.0f} s)"
         )
+    return results
+
+
+def judge(runner: Runner, episodes: int, seed: int) -> dict:
+    cfg = runner.cfg
+    results = judge_schedules(runner.actor, runner.actor_normalizer, cfg.env, HELD_OUT, episodes, seed)
     from ogi.training.adversary import without_random_pushes
 
     flat = evaluate(
@@ -220,6 +223,28 @@ def headline(result: dict) -> dict:
     return keys
 
 
+def rejudge_rough(path: Path) -> None:
+    """Judge again, in place, the rough-ground schedules of a robustness result this script wrote: every arm's
+    final checkpoint and the shipped walker (their figures before a fix to how the schedule holds its level)."""
+    from ogi.training.policy_loading import load_policy
+
+    part = json.loads(path.read_text())
+    run = part["robustness"]
+    rough = [s for s in HELD_OUT if s.rough_level is not None]
+    seed = part["seed"]
+    arms = {name: Path(arm["training"]["checkpoint"]) for name, arm in run["arms"].items()}
+    if "shipped" in run:
+        arms["shipped"] = SHIPPED
+    for name, checkpoint in arms.items():
+        log(f"{path.name}: {name}")
+        actor, normalizer, cfg, _ = load_policy(checkpoint)
+        target = run["shipped"] if name == "shipped" else run["arms"][name]
+        target["held_out"].update(
+            judge_schedules(actor, normalizer, cfg.env, rough, run.get("episodes_per_schedule", 64), seed + 1)
+        )
+    path.write_text(json.dumps(part, indent=1) + "\n")
+
+
 def merge(paths: list[Path]) -> dict:
     """One result from several runs of this script: every robustness run (one per seed) under
     `robustness_seeds`, the other parts as they are, the headline keys recomputed (robustness: the seeds' mean)."""
@@ -266,7 +291,12 @@ def main() -> None:
         default=None,
         help="combine JSON files this script wrote (parts run apart, robustness for several seeds) into one",
     )
+    parser.add_argument("--rejudge-rough", type=Path, nargs="+", default=None, help=rejudge_rough.__doc__)
     args = parser.parse_args()
+    if args.rejudge_rough:
+        for path in args.rejudge_rough:
+            rejudge_rough(path)
+        return
     if args.merge:
         print(json.dumps(merge(args.merge), indent=1))
         return

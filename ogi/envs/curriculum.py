@@ -115,6 +115,19 @@ class CurriculumState:
         )
 
 
+def held_curriculum(level: int, kind: np.ndarray, cfg: CurriculumConfig) -> CurriculumState:
+    """Every simulation on terrain `level`, on its `kind` (n,), commands at their full range: a state for judging
+    a policy at one difficulty (with `cfg.enabled` off, nothing moves it)."""
+    n = len(kind)
+    return CurriculumState(
+        level=np.full(n, level),
+        kind=np.asarray(kind),
+        outcomes=np.full((n, cfg.window), EMPTY, dtype=np.int8),
+        num_levels=cfg.num_levels,
+        command_level=cfg.command_levels - 1,
+    )
+
+
 def initial_curriculum(
     num_envs: int, num_kinds: int, cfg: CurriculumConfig, rng: np.random.Generator
 ) -> CurriculumState:

@@ -142,7 +142,7 @@ def terrain_success(
     judged on each simulation's first episode with deterministic actions; commands span their full range (the
     top command level); the rest of the env (randomization, pushes, terrain seed) is `env_cfg`'s.
     """
-    from ogi.envs.curriculum import EMPTY, CurriculumState
+    from ogi.envs.curriculum import held_curriculum
 
     terrain = env_cfg.terrain
     if not terrain.enabled:
@@ -162,13 +162,7 @@ def terrain_success(
     env = WalkVecEnv(cfg)
     env.reset(seed=seed)
     kind = np.arange(n) % len(kinds)
-    env.curriculum = CurriculumState(
-        level=np.full(n, level),
-        kind=kind,
-        outcomes=np.full((n, curriculum.window), EMPTY, dtype=np.int8),
-        num_levels=curriculum.num_levels,
-        command_level=curriculum.command_levels - 1,
-    )
+    env.curriculum = held_curriculum(level, kind, curriculum)
     obs, _ = env.reset()
     state = actor.initial_state(n)
     success = np.zeros(n, dtype=bool)

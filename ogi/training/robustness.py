@@ -19,6 +19,7 @@ import torch
 
 from ogi.envs import WalkVecEnv
 from ogi.envs.config import TerrainConfig, WalkConfig
+from ogi.envs.curriculum import held_curriculum
 from ogi.envs.observations import quat_rotate_inverse
 from ogi.policies import Actor, EmpiricalNormalizer
 from ogi.training.adversary import without_random_pushes, yaw_of
@@ -97,19 +98,16 @@ def schedule_env(env_cfg: WalkConfig, schedule: PerturbationSchedule, num_envs: 
     return cfg
 
 
-def _hold_level(env: WalkVecEnv, level: int) -> None:
-    """Every simulation on `level` of the terrain, commands at their full range."""
-    from ogi.envs.curriculum import EMPTY, CurriculumState
-
-    curriculum = env.cfg.terrain.curriculum
-    n = env.num_envs
-    env.curriculum = CurriculumState(
-        level=np.full(n, level),
-        kind=np.zeros(n, dtype=np.int64),
-        outcomes=np.full((n, curriculum.window), EMPTY, dtype=np.int8),
-        num_levels=curriculum.num_levels,
-        command_level=curriculum.command_levels - 1,
-    )
+def schedule_start(cfg: WalkConfig, schedule: PerturbationSchedule, seed: int) -> tuple[WalkVecEnv, dict]:
+    """The env of `schedule_env`, reset, every simulation on the schedule's terrain level; and its observation."""
+    env = WalkVecEnv(cfg)
+    obs, _ = env.reset(seed=seed)
+    if schedule.rough_level is not None:
+        env.curriculum = held_curriculum(
+            schedule.rough_level, np.zeros(cfg.num_envs, dtype=np.int64), cfg.terrain.curriculum
+        )
+        obs, _ = env.reset()  # a seeded reset would draw the curriculum afresh
+    return env, obs
 
 
 @torch.no_grad()
@@ -127,11 +125,7 @@ def evaluate_robustness(
     """One episode per simulation under `schedule`, the policy deterministic; an episode that falls ends there.
     The same seed gives every policy the same robots, commands and pushes."""
     cfg = schedule_env(env_cfg, schedule, num_envs, episode_s, seed)
-    env = WalkVecEnv(cfg)
-    obs, _ = env.reset(seed=seed)
-    if schedule.rough_level is not None:
-        _hold_level(env, schedule.rough_level)
-        obs, _ = env.reset(seed=seed)
+    env, obs = schedule_start(cfg, schedule, seed)
     rng = np.random.default_rng(seed + 1)
     dt = cfg.sim.ctrl_dt_s
     steps = cfg.max_episode_steps

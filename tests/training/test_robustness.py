@@ -5,7 +5,13 @@ import pytest
 
 from ogi.policies import EmpiricalNormalizer, make_actor
 from ogi.training.config import actor_observation_size
-from ogi.training.robustness import HELD_OUT, PerturbationSchedule, evaluate_robustness, schedule_env
+from ogi.training.robustness import (
+    HELD_OUT,
+    PerturbationSchedule,
+    evaluate_robustness,
+    schedule_env,
+    schedule_start,
+)
 from ogi.validation import ConfigError
 from tests.training.test_train_e2e import tiny_config
 
@@ -53,6 +59,13 @@ def test_a_hard_schedule_topples_a_standing_robot_that_no_pushes_leave_standing(
     assert pushed.fall_rate > 0.0
     again = evaluate_robustness(actor, normalizer, cfg.env, hard, num_envs=4, episode_s=1.5, seed=1)
     assert again == pushed  # the same seed: the same robots, commands and pushes
+
+
+def test_a_rough_schedule_holds_every_simulation_on_its_level():
+    cfg = tiny_config()
+    schedule = PerturbationSchedule(name="rough", rough_level=2)
+    env, _ = schedule_start(schedule_env(cfg.env, schedule, 4, 1.0, 0), schedule, seed=0)
+    assert env.curriculum.level.tolist() == [2, 2, 2, 2]
 
 
 def test_bad_schedules_are_refused():
