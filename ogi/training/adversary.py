@@ -205,23 +205,13 @@ class PushAdversary(RolloutHook):
     # ---- the adversary's rollouts: the walker frozen -----------------------------------------
     def _opponent(self, runner: Runner) -> tuple[FrozenPolicy, bool]:
         """The walker the adversary trains against this round, and whether it is a league snapshot."""
-        n = self.num_envs
+        opponent = FrozenPolicy(runner.actor, runner.actor_normalizer, self.num_envs)  # a frozen copy
         if len(self.league) and torch.rand(()).item() < self.cfg.league_probability:
-            index = int(torch.randint(len(self.league), ()).item())
-            snapshot = self.league.snapshots[index]
-            actor, normalizer = (
-                _copy_with(runner.actor, snapshot, "actor/"),
-                EmpiricalNormalizer(runner.actor_normalizer.mean.shape[0]),
-            )
-            normalizer.load_state_dict(
-                {
-                    k.removeprefix("actor_normalizer/"): v
-                    for k, v in snapshot.items()
-                    if k.startswith("actor_normalizer/")
-                }
-            )
-            return FrozenPolicy(actor, normalizer, n), True
-        return FrozenPolicy(runner.actor, runner.actor_normalizer, n), False
+            snapshot = self.league.snapshots[int(torch.randint(len(self.league), ()).item())]
+            opponent.actor.load_state_dict(_under("actor/", snapshot))
+            opponent.normalizer.load_state_dict(_under("actor_normalizer/", snapshot))
+            return opponent, True
+        return opponent, False
 
     def train_round(self, runner: Runner) -> dict[str, float]:
         """One adversary rollout of `ppo.rollout_steps` against a frozen walker, then one adversary update."""
@@ -299,26 +289,19 @@ class PushAdversary(RolloutHook):
         return tensors, data
 
     def load_checkpoint_state(self, tensors: dict[str, torch.Tensor], data: dict) -> None:
-        def under(prefix: str) -> dict[str, torch.Tensor]:
-            return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
-
-        self.actor.load_state_dict(under("actor/"))
-        self.critic.load_state_dict(under("critic/"))
-        self.normalizer.load_state_dict(under("actor_normalizer/"))
-        self.ppo.critic_normalizer.load_state_dict(under("critic_normalizer/"))
+        self.actor.load_state_dict(_under("actor/", tensors))
+        self.critic.load_state_dict(_under("critic/", tensors))
+        self.normalizer.load_state_dict(_under("actor_normalizer/", tensors))
+        self.ppo.critic_normalizer.load_state_dict(_under("critic_normalizer/", tensors))
         self.ppo.optimizer.load_state_dict(ckpt.optimizer_state_from_tensors(tensors, data["optimizer"]))
         self.ppo.learning_rate = float(data["learning_rate"])
         self.cooldown = tensors["cooldown"].numpy().copy()
         self.pushes_left = tensors["pushes_left"].numpy().copy()
-        self.league.snapshots = [under(f"league/{index}/") for index in range(int(data["league"]))]
+        self.league.snapshots = [_under(f"league/{index}/", tensors) for index in range(int(data["league"]))]
         self.walker_iterations = int(data["walker_iterations"])
         self.env_steps = int(data["env_steps"])
         self.warmup_left = int(data.get("warmup_left", 0))
 
 
-def _copy_with(actor: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str) -> torch.nn.Module:
-    import copy
-
-    clone = copy.deepcopy(actor)
-    clone.load_state_dict({k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)})
-    return clone
+def _under(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
