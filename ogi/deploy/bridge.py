@@ -47,6 +47,34 @@ class DepthFrame:
 
 
 @dataclass(frozen=True)
+class CameraFrame:
+    """One image of the head camera the 5 Hz planner reads: RGB-D, (height, width, 4) float32 in [0, 1] (depth as
+    a fraction of the camera's range), as `ogi.envs.camera` makes it in training."""
+
+    frame: int  # the camera's counter: strictly increasing for fresh images
+    state_tick: int  # the robot state's sequence number the image was taken at
+    received_s: float  # time.monotonic() when the image arrived at this side
+    image: np.ndarray
+
+
+@dataclass(frozen=True)
+class Odometry:
+    """Where the robot's state estimator puts its base on the ground plane (the planner's odometry)."""
+
+    state_tick: int  # the robot state's sequence number it belongs to
+    received_s: float
+    x_m: float
+    y_m: float
+    yaw_rad: float
+    speed_mps: float  # planar speed of the base
+
+    @property
+    def pose(self) -> np.ndarray:
+        """(3,) x m, y m, yaw rad."""
+        return np.array([self.x_m, self.y_m, self.yaw_rad])
+
+
+@dataclass(frozen=True)
 class MotorCommand:
     """Per motor, model order: the motor applies tau + kp (q - q_meas) + kd (dq - dq_meas), clamped."""
 
@@ -82,7 +110,9 @@ class LinkStats:
 
 
 class Bridge(Protocol):
-    """A bridge to a robot with a depth camera also has `latest_depth() -> DepthFrame | None` (never blocks)."""
+    """A bridge to a robot with a depth camera also has `latest_depth() -> DepthFrame | None` (never blocks); one
+    that serves the 5 Hz planner has `latest_image() -> CameraFrame | None` and `latest_odometry() -> Odometry |
+    None`."""
 
     stats: LinkStats
 
@@ -151,6 +181,17 @@ class SimBridge:
         """The simulated robot's newest depth image (None without a camera or before the first)."""
         return self.robot.latest_depth()
 
+    @property
+    def has_head_camera(self) -> bool:
+        return getattr(self.robot, "ray_camera", None) is not None
+
+    def latest_image(self) -> CameraFrame | None:
+        """The simulated robot's newest head-camera image (None without an arena or before the first)."""
+        return self.robot.latest_image()
+
+    def latest_odometry(self) -> Odometry | None:
+        return self.robot.latest_odometry()
+
     def close(self) -> None:
         pass
 
@@ -161,3 +202,5 @@ class SimRobotLike(Protocol):
     def apply(self, command: MotorCommand) -> None: ...
 
     def latest_depth(self) -> DepthFrame | None: ...
+    def latest_image(self) -> CameraFrame | None: ...
+    def latest_odometry(self) -> Odometry | None: ...

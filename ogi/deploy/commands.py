@@ -132,7 +132,14 @@ def sim_robot(
 def deploy(
     artifact: Annotated[Path, typer.Argument(help="Artifact directory written by `ogi export`.")],
     bridge: Annotated[str, typer.Option(help="sim: simulated robot in this process; dds: robot on DDS.")] = "sim",
-    seconds: Annotated[float, typer.Option(min=0.1, help="Seconds to run (Ctrl-C stops earlier, damping).")] = 20.0,
+    seconds: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1,
+            help="Seconds to run (Ctrl-C stops earlier, damping). Default 20; with --instruction, until it ends "
+            "(at most its time limit and 15 s to stand up).",
+        ),
+    ] = None,
     command_vx: Annotated[float, typer.Option(help="Commanded forward velocity, m/s.")] = 0.5,
     command_vy: Annotated[float, typer.Option(help="Commanded sideways velocity (left positive), m/s.")] = 0.0,
     command_yaw: Annotated[float, typer.Option(help="Commanded yaw rate (counter-clockwise positive), rad/s.")] = 0.0,
@@ -175,10 +182,43 @@ def deploy(
         bool,
         typer.Option(help="Add the artifact's 1 kHz actuator residual, if it carries one, while the policy drives."),
     ] = True,
+    instruction: Annotated[
+        str | None,
+        typer.Option(
+            help='With --bridge sim: what to do, e.g. "go to the red box". The robot stands in a random arena that '
+            "holds what the words name, and the 5 Hz planner drives the walking command from its head camera and "
+            "odometry (the --command-* options are not used); the run ends with the instruction."
+        ),
+    ] = None,
+    layout_seed: Annotated[int, typer.Option(min=0, help="With --instruction: seed of the random arena.")] = 0,
+    planner: Annotated[
+        Path | None,
+        typer.Option(help="With --instruction: planner checkpoint or run directory (default: the shipped one)."),
+    ] = None,
+    oracle: Annotated[
+        bool, typer.Option("--oracle", help="With --instruction: the scripted oracle, which knows the scene, decides.")
+    ] = False,
 ) -> None:
-    """Run an exported policy: start-up ramp, 50 Hz policy, 1 kHz PD, safety supervisor; damping on exit."""
+    """Run an exported policy: start-up ramp, 50 Hz policy, 1 kHz PD, safety supervisor; damping on exit.
+
+    With --instruction (sim bridge) the 5 Hz planner drives it: each decision is printed (and kept in --log with
+    the image it read), then the outcome judged by the instruction's criteria and the rate of each loop.
+    """
     from ogi.deploy.artifact import ArtifactError
     from ogi.deploy.launch import deploy as run_deploy
+
+    if instruction is None and (planner is not None or oracle or layout_seed):
+        fail("--planner, --oracle and --layout-seed choose how an instruction is carried out: give --instruction")
+    said: list[str] = []
+
+    def on_decision(decision) -> None:
+        from ogi.envs.layout import STOP
+
+        what = "stop" if decision.subgoal == STOP else "vx {:+.1f} vy {:+.1f} yaw {:+.1f}".format(*decision.command)
+        line = f"stage {decision.stage}: {what}"
+        if not as_json and (not said or said[-1] != line):
+            said.append(line)
+            print(f"{decision.time_s:5.1f} s  {line}", file=sys.stderr, flush=True)
 
     try:
         report = run_deploy(
@@ -193,7 +233,7 @@ def deploy(
             pd_site=pd_site,
             max_age_s=max_age_s or None,
             interface=interface,
-            on_start=_announce(bridge, seconds),
+            on_start=_announce(bridge, seconds, instruction),
             recover=recover,
             use_fall_predictor=fall_predictor,
             terrain=terrain,
@@ -201,8 +241,13 @@ def deploy(
             log_path=log,
             dynamics=dynamics,
             use_residual=residual,
+            instruction=instruction,
+            layout_seed=layout_seed,
+            planner=planner,
+            oracle=oracle,
+            on_decision=on_decision,
         )
-    except (ArtifactError, KeyError, ValueError) as err:
+    except (ArtifactError, KeyError, ValueError, FileNotFoundError) as err:
         fail(err)
     if as_json:
         print(dumps_strict(report))
@@ -211,7 +256,7 @@ def deploy(
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in report.items():
-        if key in ("events", "errors", "bridge"):
+        if key in ("events", "errors", "bridge", "instruction"):
             continue
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else Text(str(value)))
     for name, count in report["bridge"].items():
@@ -221,13 +266,25 @@ def deploy(
         print(f"  {event['time_s']:8.3f} s  {event['from_mode']} -> {event['to_mode']}  ({event['cause']})")
     for error in report["errors"]:
         print_error(error)
+    done = report.get("instruction")
+    if done is not None:
+        verdict = {True: "done", False: f"not done ({done['outcome']})", None: done["outcome"]}[done["success"]]
+        rates = done["rates_hz"]
+        print(f"{done['instruction']!r}: {verdict} after {done['seconds']} s; walked {done['path_m']} m")
+        if rates:
+            print(
+                f"rates: planner {rates['planner']:.3g} Hz, policy {rates['policy']:.3g} Hz, PD {rates['pd']:.4g} Hz "
+                f"({done['decisions']} decisions)"
+            )
 
 
-def _announce(bridge: str, seconds: float):
+def _announce(bridge: str, seconds: float | None, instruction: str | None):
     def on_start() -> None:
         # on stderr, so that --json output stays one JSON object
+        how_long = "until the instruction ends" if seconds is None and instruction else f"for {seconds or 20:g} s"
+        what = f" to {instruction!r}" if instruction else ""
         print(
-            f"deploy: running on the {bridge} bridge for {seconds:g} s; Ctrl-C stops with damping",
+            f"deploy: running{what} on the {bridge} bridge {how_long}; Ctrl-C stops with damping",
             file=sys.stderr,
             flush=True,
         )

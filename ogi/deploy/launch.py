@@ -26,6 +26,8 @@ from ogi.robots import get_robot
 from ogi.robots.dynamics import load_profile
 
 BRIDGES = ("sim", "dds")
+DEFAULT_SECONDS = 20.0
+INSTRUCTION_START_UP_S = 15.0  # allowed beyond an instruction's time limit: start-up, stand-up, a fallback or two
 
 
 @contextlib.contextmanager
@@ -47,7 +49,7 @@ def deploy(
     artifact_dir: Path,
     *,
     bridge: str,
-    seconds: float,
+    seconds: float | None,
     command_vx: float,
     command_vy: float = 0.0,
     command_yaw: float = 0.0,
@@ -64,8 +66,20 @@ def deploy(
     log_path: Path | None = None,
     dynamics: Path | None = None,
     use_residual: bool = True,
+    instruction: str | None = None,
+    layout_seed: int = 0,
+    planner: Path | None = None,
+    oracle: bool = False,
+    on_decision: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
-    """Run an artifact on a bridge for `seconds` (controller time); returns the runtime's report.
+    """Run an artifact on a bridge for `seconds` (controller time; None: 20 s, or with an instruction its time limit
+    and 15 s to stand up); returns the runtime's report.
+
+    instruction: with the sim bridge, stand the robot in a random arena that holds what the words name (the first
+    from `layout_seed`) and let the 5 Hz planner (`planner`, default the shipped go2 planner; or the scripted
+    `oracle`) drive the walking command from the head camera and odometry (`ogi.deploy.instruction`); the run
+    ends when the instruction does (or after `seconds`). The report adds `instruction`: the judged outcome, each
+    decision, the rates of the three loops; `on_decision(decision)` sees each decision as it is made.
 
     log_path: record every state read and command sent to this motor log (MCAP, `ogi.deploy.motorlog`).
     dynamics: with the sim bridge, a profile TOML making the simulated robot differ from its model.
@@ -79,6 +93,25 @@ def deploy(
         raise ValueError(f"--dynamics shapes the simulated robot; with --bridge {bridge} give it to `ogi sim-robot`")
     if terrain is not None and bridge != "sim":
         raise ValueError(f"--terrain places the simulated robot; with --bridge {bridge} give it to `ogi sim-robot`")
+    layout = instruction_text = decider = None
+    if instruction is not None:
+        if bridge != "sim":
+            raise ValueError(
+                f"--instruction needs the head camera and odometry the planner reads; the {bridge} bridge carries "
+                "neither yet: use --bridge sim"
+            )
+        if terrain is not None:
+            raise ValueError("--instruction stands the robot in an arena on flat ground: leave out --terrain")
+        from ogi.hierarchy.run import layout_for, load_decider
+
+        layout, instruction_text, layout_seed = layout_for(instruction, layout_seed)
+        decider = load_decider(planner, oracle=oracle)
+        if seconds is None:  # the instruction's own time limit, after the robot has stood up
+            from ogi.envs.instructions import time_limit_for
+
+            seconds = time_limit_for(instruction_text) + INSTRUCTION_START_UP_S
+    if seconds is None:
+        seconds = DEFAULT_SECONDS
     artifact = load_artifact(artifact_dir)
     cfg = RuntimeConfig(
         command=(command_vx, command_vy, command_yaw),
@@ -100,6 +133,7 @@ def deploy(
                 terrain_difficulty=terrain_difficulty,
                 depth_camera=camera_for(artifact.manifest),
                 dynamics=load_profile(dynamics) if dynamics is not None else None,
+                layout=layout,
             ),
         )
         link = SimBridge(sim)
@@ -124,15 +158,34 @@ def deploy(
         meta = {"routine": "deploy", "bridge": bridge, "artifact": str(artifact_dir), "time_scale": time_scale}
         log = MotorLogWriter(log_path, robot, tick_hz=1000.0, meta=meta)
     runtime = Runtime(artifact, link, cfg, log=log)
+    loop = None
+    if instruction_text is not None:
+        from ogi.deploy.instruction import InstructionLoop
+
+        runtime.set_command((0.0, 0.0, 0.0))  # nothing moves until the planner says so
+        loop = InstructionLoop(
+            runtime, link, instruction_text, decider, layout=layout, fallen=sim.fallen, on_decision=on_decision
+        )
     # a full garbage collection over set-up's objects (torch, onnx) would stall both loops for tens of ms
     gc.freeze()
     with stop_on_signals() as stop:
         runtime.start()
+        planner_thread, halt = None, threading.Event()
+        if loop is not None:
+            planner_thread = threading.Thread(target=loop.run, args=(halt,), name="planner-5hz", daemon=True)
+            planner_thread.start()
         if on_start is not None:
             on_start()
         try:
-            stop.wait(seconds / time_scale)
+            end = time.monotonic() + seconds / time_scale
+            while not stop.is_set() and time.monotonic() < end:
+                if loop is not None and loop.done.is_set():
+                    break
+                stop.wait(min(0.05, max(0.0, end - time.monotonic())))
         finally:
+            if planner_thread is not None:
+                halt.set()
+                planner_thread.join(timeout=2.0)
             runtime.stop()
             link.close()
             if sim is not None:
@@ -142,6 +195,14 @@ def deploy(
             gc.unfreeze()
     report = runtime.report()
     report["interrupted"] = stop.is_set()
+    if loop is not None:
+        outcome = loop.outcome()
+        report["instruction"] = {
+            **outcome.as_dict(),
+            "layout_seed": layout_seed,
+            "objects": [f"{o.name} at ({o.xy[0]:.1f}, {o.xy[1]:.1f})" for o in layout.objects],
+            "decision_log": [d.__dict__ for d in outcome.decisions],
+        }
     if sim is not None:
         end = sim.base_position()
         report["base_displacement_m"] = (end - start_xyz).tolist()

@@ -7,7 +7,9 @@ Two streams, each in blocks of up to `block` samples (a crash loses at most one 
 - `/ogi/lowcmd`: every motor command sent: the send time on the clock states are received on, the counter of
   the state it was computed from (`source_sequence`), and the command (q, dq, kp, kd, tau).
 
-Messages use the recording format's `ogi.arrays` encoding (ogi.replay.format). The first message, on
+Messages use the recording format's `ogi.arrays` encoding (ogi.replay.format). A run driven by the 5 Hz
+planner adds each decision as an event (with its stage, subgoal and command as `data`) and each image it read on
+`/ogi/camera` (RGB-D as uint8). The first message, on
 `/ogi/motorlog`, is JSON: robot, joint names, the robot's counter rate (`tick_hz`), and the caller's metadata
 (what routine, which profile, ...). `read_motor_log` reads a log whose writer died (no footer) up to its last
 whole message and says so (`truncated`).
@@ -20,7 +22,7 @@ import io
 import json
 import struct
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,8 @@ FORMAT_VERSION = 1
 TOPIC_INFO = "/ogi/motorlog"
 TOPIC_STATE = "/ogi/lowstate"
 TOPIC_COMMAND = "/ogi/lowcmd"
-TOPIC_EVENTS = "/ogi/motorlog_events"  # JSON {"name", "controller_s", "sequence"}: where a routine's phases begin
+TOPIC_EVENTS = "/ogi/motorlog_events"  # JSON {"name", "controller_s", "sequence"[, "data"]}: phases, decisions
+TOPIC_CAMERA = "/ogi/camera"  # the planner's head-camera images it read: frame, state_tick, controller_s, image
 STATE_FIELDS = ("sequence", "received_s", "q", "dq", "tau_est", "quat_wxyz", "gyro_body", "accel_body")
 COMMAND_FIELDS = ("sent_s", "source_sequence", "q", "dq", "kp", "kd", "tau")
 
@@ -63,6 +66,7 @@ class MotorLogWriter:
                 (TOPIC_STATE, ENCODING_ARRAYS),
                 (TOPIC_COMMAND, ENCODING_ARRAYS),
                 (TOPIC_EVENTS, ENCODING_JSON),
+                (TOPIC_CAMERA, ENCODING_ARRAYS),
             )
         }
         self.info = {
@@ -94,11 +98,22 @@ class MotorLogWriter:
         if len(self._states) >= self.block:
             self._flush_states()
 
-    def event(self, name: str, controller_s: float, sequence: int | None) -> None:
-        """Mark a moment (a phase of a routine), at controller time and the robot counter last read."""
+    def event(self, name: str, controller_s: float, sequence: int | None, data: dict[str, Any] | None = None) -> None:
+        """Mark a moment (a phase of a routine, a planner decision), at controller time and the robot counter last
+        read; `data` (JSON-serializable) rides along."""
         if not self.closed:
             event = {"name": name, "controller_s": controller_s, "sequence": sequence}
+            if data is not None:
+                event["data"] = data
             self._write(TOPIC_EVENTS, json.dumps(event).encode())
+
+    def image(self, controller_s: float, frame: int, state_tick: int, image: np.ndarray) -> None:
+        """One head-camera image (H, W, C) in [0, 1], stored as uint8."""
+        if self.closed:
+            return
+        pixels = np.round(np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0) * 255).astype(np.uint8)
+        meta = {"frame": int(frame), "state_tick": int(state_tick), "controller_s": float(controller_s)}
+        self._write(TOPIC_CAMERA, pack_arrays(meta, {"image": pixels}))
 
     def command(self, sent_s: float, command: MotorCommand) -> None:
         if self.closed:
@@ -162,6 +177,7 @@ class MotorLog:
     events: list[dict[str, Any]]
     truncated: bool
     sha256: str
+    images: list[tuple[dict[str, Any], np.ndarray]] = field(default_factory=list)  # (meta, (H, W, C) uint8)
 
     @property
     def tick_hz(self) -> float:
@@ -202,6 +218,7 @@ def read_motor_log(path: str | Path) -> MotorLog:
     info: dict[str, Any] | None = None
     blocks: dict[str, list[dict[str, np.ndarray]]] = {TOPIC_STATE: [], TOPIC_COMMAND: []}
     events: list[dict[str, Any]] = []
+    images: list[tuple[dict[str, Any], np.ndarray]] = []
     footer = False
     try:
         for record in StreamReader(io.BytesIO(raw), validate_crcs=True).records:
@@ -213,6 +230,9 @@ def read_motor_log(path: str | Path) -> MotorLog:
                     info = json.loads(record.data)
                 elif topic == TOPIC_EVENTS:
                     events.append(json.loads(record.data))
+                elif topic == TOPIC_CAMERA:
+                    meta, arrays = unpack_arrays(record.data, f"{path}: {topic}")
+                    images.append((meta, arrays["image"]))
                 elif topic in blocks:
                     blocks[topic].append(unpack_arrays(record.data, f"{path}: {topic}")[1])
             elif isinstance(record, Footer):
@@ -240,6 +260,7 @@ def read_motor_log(path: str | Path) -> MotorLog:
         events=events,
         truncated=not footer,
         sha256=hashlib.sha256(raw).hexdigest(),
+        images=images,
     )
 
 

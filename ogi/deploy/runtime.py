@@ -228,6 +228,27 @@ class Runtime:
                 self._fallback_since = None
             return ok
 
+    def set_command(self, command) -> None:
+        """The walking command from now on: (vx m/s, vy m/s, yaw rate rad/s), e.g. a planner's subgoal. A command
+        that is not three finite numbers is refused (ValueError) and the one before is kept."""
+        value = np.asarray(command, dtype=np.float64)
+        if value.shape != (3,) or not np.isfinite(value).all():
+            raise ValueError(f"command {command!r} must be three finite numbers (vx, vy, yaw rate)")
+        with self._lock:
+            self.command = value
+
+    def log_event(self, name: str, data: dict[str, Any] | None = None) -> None:
+        """Mark a moment in the motor log, if one is kept (e.g. a planner decision), beside the loops' writes."""
+        if self.log is not None:
+            with self._lock:
+                self.log.event(name, self.now(), self._last_sequence, data)
+
+    def log_image(self, frame: int, state_tick: int, image: np.ndarray) -> None:
+        """Keep a camera image the planner read in the motor log, if one is kept."""
+        if self.log is not None:
+            with self._lock:
+                self.log.image(self.now(), frame, state_tick, image)
+
     def _recoverable(self) -> bool:
         """The current fallback began with a trip that `recover` may hand back after (a limit, a prediction)."""
         last = self.supervisor.events[-1] if self.supervisor.events else None
@@ -277,10 +298,12 @@ class Runtime:
         clock = None
         if self.gait is not None:  # the env's clock: k policy steps since the start
             clock = gait.phase(np.array([self.policy_steps]), self.policy_period_s, self.gait.period_s)
+        with self._lock:
+            command = self.command.copy()
         obs = obs_def.policy_observation(
             state.gyro_body[None],
             gravity[None],
-            self.command[None],
+            command[None],
             (state.q - self.default_pose)[None],
             state.dq[None],
             self._last_action[None],

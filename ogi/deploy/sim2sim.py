@@ -17,7 +17,7 @@ import mujoco
 import numpy as np
 
 from ogi.deploy.artifact import Artifact
-from ogi.deploy.bridge import DepthFrame, LinkStats, MotorCommand, RobotState
+from ogi.deploy.bridge import CameraFrame, DepthFrame, LinkStats, MotorCommand, Odometry, RobotState
 from ogi.deploy.runtime import Runtime, RuntimeConfig
 from ogi.deploy.sim_robot import SimRobot, SimRobotConfig, camera_for
 from ogi.robots import get_robot
@@ -49,6 +49,21 @@ class _SteppedBridge:
         if frame is None:
             return None
         return dataclasses.replace(frame, received_s=frame.state_tick / self.robot.cfg.physics_hz)
+
+    @property
+    def has_head_camera(self) -> bool:
+        return self.robot.ray_camera is not None
+
+    def latest_image(self) -> CameraFrame | None:
+        frame = self.robot.latest_image()
+        return None if frame is None else dataclasses.replace(frame, received_s=self._stamp(frame.state_tick))
+
+    def latest_odometry(self) -> Odometry | None:
+        odometry = self.robot.latest_odometry()
+        return None if odometry is None else dataclasses.replace(odometry, received_s=self._stamp(odometry.state_tick))
+
+    def _stamp(self, tick: int) -> float:
+        return tick / self.robot.cfg.physics_hz
 
     def send(self, command: MotorCommand) -> None:
         self.robot.apply(command)
@@ -123,10 +138,7 @@ def walk_command(
             v_body, yaw_rate = _base_velocity_body(sim)
             lin_errors.append(float(np.linalg.norm(np.asarray(command[:2]) - v_body[:2])))
             yaw_errors.append(abs(command[2] - yaw_rate))
-            base = sim.base_position()
-            height = base[2] - float(sim.ground_height(base[None, :2])[0])
-            up = sim.data.xmat[sim._base_id].reshape(3, 3)[2, 2]  # cos(tilt)
-            if height < MIN_BASE_HEIGHT_FRACTION * spec.nominal_base_height or up < np.cos(MAX_TILT_RAD):
+            if sim.fallen(MIN_BASE_HEIGHT_FRACTION, MAX_TILT_RAD):
                 fell = True
                 break
     report = runtime.report()
@@ -181,4 +193,53 @@ def sim_to_sim(
         "fell": any(r["fell"] for r in runs),
         "physics_hz": 1000,
         "per_command": runs,
+    }
+
+
+def walk_instruction(
+    artifact: Artifact,
+    text: str,
+    decider,
+    *,
+    layout_seed: int = 0,
+    start_up_s: float = 4.0,
+    runtime_cfg: RuntimeConfig | None = None,
+    on_decision=None,
+) -> dict[str, Any]:
+    """An instruction through the deployment runtime on the 1 kHz robot standing in an arena, on one clock: the
+    robot starts lying at the layout's start, the runtime stands it up, then `decider` (`ogi.hierarchy.episodes`:
+    the planner or the oracle) drives the walking command at 5 Hz from the robot's head camera and odometry until
+    STOP, a fall or the time limit (`ogi.deploy.instruction`). The first random layout from `layout_seed` that
+    holds what `text` names (`ogi.hierarchy.run.layout_for`). Returns the judged outcome, the rates of the three
+    loops over the instruction's time and the runtime's safety events."""
+    from ogi.deploy.instruction import InstructionLoop
+    from ogi.hierarchy.run import layout_for
+
+    layout, instruction, seed = layout_for(text, layout_seed)
+    sim = SimRobot(get_robot(artifact.robot_name), SimRobotConfig(layout=layout))
+    bridge = _SteppedBridge(sim)
+    runtime = Runtime(artifact, bridge, dataclasses.replace(runtime_cfg or RuntimeConfig(), command=(0.0, 0.0, 0.0)))
+    runtime.t0 = 0.0
+    loop = InstructionLoop(
+        runtime, bridge, instruction, decider, layout=layout, fallen=sim.fallen, on_decision=on_decision
+    )
+    policy_every = round(runtime.policy_period_s / runtime.pd_period_s)
+    ticks = round((start_up_s + loop.time_limit_s + 1.0) / runtime.pd_period_s)
+    for tick in range(ticks):
+        now = tick * runtime.pd_period_s
+        if tick % policy_every == 0:
+            loop.tick(now)
+            if loop.done.is_set():
+                break
+            runtime.policy_tick(now)
+        runtime.pd_tick(now)
+        runtime.pd_ticks += 1  # as the runtime's own 1 kHz loop counts its ticks
+        sim.step(1)
+    outcome = loop.outcome()
+    return {
+        **outcome.as_dict(),
+        "layout_seed": seed,
+        "objects": [f"{o.name} at ({o.xy[0]:.1f}, {o.xy[1]:.1f})" for o in layout.objects],
+        "safety_events": [event.cause for event in runtime.events],
+        "image_frames": sim.image_frames,
     }

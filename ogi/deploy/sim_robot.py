@@ -18,6 +18,11 @@ Optionally the robot stands on a terrain course (one tile of the training terrai
 own) and carries the downward depth camera a depth student was trained with: every `depth_every` physics
 steps it takes an image by the training env's own ray marching against the ground, with the camera's noise
 and dropout, and publishes it beside the state (`latest_depth`, `on_depth`).
+
+Or it stands in an arena layout (`layout`: the objects and blocks of `ogi.envs.arena`, the robot at the layout's
+start) with the head camera the 5 Hz planner reads: every `image_every` physics steps an RGB-D image by the
+arena's own ray camera (`latest_image`). With every state it publishes odometry, the base's planar pose and speed
+(`latest_odometry`): on a real robot its state estimator's, here the simulation's own.
 """
 
 from __future__ import annotations
@@ -31,9 +36,10 @@ import mujoco
 import numpy as np
 
 from ogi.controllers.pd import pd_torque
-from ogi.deploy.bridge import DepthFrame, MotorCommand, RobotState
+from ogi.deploy.bridge import CameraFrame, DepthFrame, MotorCommand, Odometry, RobotState
 from ogi.envs import sensing
 from ogi.envs.config import TERRAIN_KINDS, SimConfig
+from ogi.envs.layout import Layout
 from ogi.envs.scene import HUNG_CLEARANCE_M, build_scene_spec, compile_scene, hang_base
 from ogi.envs.sensing import DepthCameraConfig
 from ogi.robots import STAND_KEY, RobotSpec, actuator_names
@@ -62,6 +68,8 @@ class SimRobotConfig:
     dynamics: DynamicsProfile | None = None  # how the robot differs from its model (None: it does not)
     joint_noise: tuple[float, float] = (0.0, 0.0)  # std of the published joint angles (rad) and velocities (rad/s)
     noise_seed: int = 0
+    layout: Layout | None = None  # an arena layout to stand in (objects, blocks, start), with the head camera
+    image_every: int = 20  # physics steps per head-camera image (50 Hz at 1 kHz)
 
     def __post_init__(self) -> None:
         if not 100.0 <= self.physics_hz <= 10000.0:
@@ -80,6 +88,10 @@ class SimRobotConfig:
             raise ValueError(f"joint_noise = {self.joint_noise} must be two stds in [0, 1] (rad, rad/s)")
         if self.depth_every < 1:
             raise ValueError(f"depth_every = {self.depth_every} must be >= 1")
+        if self.image_every < 1:
+            raise ValueError(f"image_every = {self.image_every} must be >= 1")
+        if self.layout is not None and (self.terrain is not None or self.start == "hung"):
+            raise ValueError("an arena layout stands on the flat plane, on the robot's own feet: no terrain, not hung")
 
 
 def camera_for(manifest) -> DepthCameraConfig | None:
@@ -108,7 +120,19 @@ class SimRobot:
             )
             self.start_xy = self.terrain.tile_origin(np.array([0]), np.array([0]))[0] + np.array([cfg.start_x_m, 0.0])
         self.hung = cfg.start == "hung"
+        self.start_yaw = 0.0
         spec = build_scene_spec(robot, SimConfig(sim_dt_s=dt, ctrl_dt_s=dt), self.terrain)
+        arena = None
+        if cfg.layout is not None:
+            from ogi.envs.arena import ArenaConfig, add_arena_geoms, check_layout
+            from ogi.envs.camera import add_head_camera
+
+            arena = ArenaConfig()
+            check_layout(arena, cfg.layout)
+            add_arena_geoms(spec, arena)
+            add_head_camera(spec, robot.base_body, arena.camera)
+            self.start_xy = np.array(cfg.layout.start[:2], dtype=np.float64)
+            self.start_yaw = float(cfg.layout.start[2])
         if self.hung:
             ground = float(self.ground_height(self.start_xy[None])[0])
             height = ground + robot.nominal_base_height + HUNG_CLEARANCE_M
@@ -121,6 +145,18 @@ class SimRobot:
         self._delay_ticks = round(cfg.dynamics.delay_s * cfg.physics_hz) if cfg.dynamics is not None else 0
         self._in_flight: deque[tuple[int, MotorCommand]] = deque()
         self.data = mujoco.MjData(m)
+        self.ray_camera = None
+        if arena is not None:
+            from ogi.envs.arena import CAMERA_GROUPS, ArenaSlots, camera_colours
+            from ogi.envs.camera import RayCamera
+
+            self.colours = camera_colours(m)
+            ArenaSlots(m, arena).write(cfg.layout, m.body_pos, m.body_quat, m.geom_rgba, m.geom_size, self.colours)
+            mujoco.mj_setConst(m, self.data)
+            self.ray_camera = RayCamera(m, arena.camera, CAMERA_GROUPS)
+        self._latest_image: CameraFrame | None = None
+        self._latest_odometry: Odometry | None = None
+        self.image_frames = 0
         pd_names, ff_names = actuator_names(robot)
         pd_ids = [m.actuator(a).id for a in pd_names]
         # the motor law is applied here, explicitly; the model's position actuators stay silent
@@ -164,6 +200,9 @@ class SimRobot:
         ground = float(self.ground_height(self.start_xy[None])[0])
         d.qpos[:2] = self.start_xy
         d.qpos[2] += ground
+        if self.start_yaw:
+            turn = np.array([np.cos(self.start_yaw / 2), 0.0, 0.0, np.sin(self.start_yaw / 2)])
+            mujoco.mju_mulQuat(d.qpos[3:7], turn, d.qpos[3:7].copy())
         mujoco.mj_forward(m, d)
         if start == "lying":
             low = np.asarray(self.robot.joint_limits)[:, 0]
@@ -236,11 +275,32 @@ class SimRobot:
             tau_est=d.qfrc_actuator[self._dof_adr].copy(),
             foot_force=np.concatenate([self._read(f"{f}_touch") for f in self.robot.foot_sites]),
         )
+        base = self.data.xpos[self._base_id]
+        rotation = self.data.xmat[self._base_id].reshape(3, 3)
+        odometry = Odometry(
+            state_tick=self.tick,
+            received_s=state.received_s,
+            x_m=float(base[0]),
+            y_m=float(base[1]),
+            yaw_rad=float(np.arctan2(rotation[1, 0], rotation[0, 0])),
+            speed_mps=float(np.linalg.norm(d.qvel[:2])),  # the free joint's linear velocity is in the world frame
+        )
         with self._lock:
             self._latest = state
+            self._latest_odometry = odometry
         self.on_state(state)
         if self.depth_camera is not None and self.tick % self.cfg.depth_every == 0:
             self._publish_depth()
+        if self.ray_camera is not None and self.tick % self.cfg.image_every == 0:
+            self._publish_image()
+
+    def _publish_image(self) -> None:
+        d = self.data
+        image = self.ray_camera.capture_data(self.model, d, d.xpos[self._base_id], d.xmat[self._base_id], self.colours)
+        self.image_frames += 1
+        frame = CameraFrame(frame=self.image_frames, state_tick=self.tick, received_s=time.monotonic(), image=image)
+        with self._lock:
+            self._latest_image = frame
 
     def _publish_depth(self) -> None:
         d, cam = self.data, self.depth_camera
@@ -276,6 +336,15 @@ class SimRobot:
         with self._lock:
             return self._latest_depth
 
+    def latest_image(self) -> CameraFrame | None:
+        """The newest head-camera image (None outside an arena)."""
+        with self._lock:
+            return self._latest_image
+
+    def latest_odometry(self) -> Odometry | None:
+        with self._lock:
+            return self._latest_odometry
+
     def ground_height(self, xy: np.ndarray) -> np.ndarray:
         """Ground height, m, under world points (..., 2): the course's heightfield, or 0 on the plane."""
         if self.terrain is None:
@@ -285,6 +354,14 @@ class SimRobot:
     # ---- ground truth for tests and summaries ------------------------------------------------
     def base_position(self) -> np.ndarray:
         return self.data.xpos[self._base_id].copy()
+
+    def fallen(self, min_height_fraction: float = 0.5, max_tilt_rad: float = 1.0) -> bool:
+        """Whether the robot is down: its base below `min_height_fraction` of the nominal height above the ground
+        under it, or tilted beyond `max_tilt_rad`."""
+        base = self.base_position()
+        height = base[2] - float(self.ground_height(base[None, :2])[0])
+        up = self.data.xmat[self._base_id].reshape(3, 3)[2, 2]  # cos(tilt)
+        return bool(height < min_height_fraction * self.robot.nominal_base_height or up < np.cos(max_tilt_rad))
 
     @property
     def sim_time_s(self) -> float:

@@ -130,6 +130,99 @@ def arena_walk_config(walk: WalkConfig, cfg: ArenaConfig) -> WalkConfig:
     )
 
 
+def camera_colours(model: mujoco.MjModel) -> np.ndarray:
+    """(ngeom, 3) float32 RGB of every geom as the ray camera sees it: its rgba, the ground its checker's mean."""
+    colours = model.geom_rgba[:, :3].astype(np.float32)
+    colours[model.geom(GROUND_GEOM).id] = np.mean(GROUND_CHECKER_RGB, axis=0)
+    return colours
+
+
+def check_layout(cfg: ArenaConfig, layout: Layout, where: str = "layout") -> None:
+    """Raises ValueError, naming `where`, for a layout the arena's slots cannot hold."""
+    counts = dict.fromkeys(SHAPES, 0)
+    for obj in layout.objects:
+        if obj.shape not in SHAPES:
+            raise ValueError(f"{where}: unknown shape {obj.shape!r}; known: {', '.join(SHAPES)}")
+        if obj.colour not in COLOURS:
+            raise ValueError(f"{where}: unknown colour {obj.colour!r}; known: {', '.join(COLOURS)}")
+        counts[obj.shape] += 1
+        _check_xy(where, obj.name, obj.xy)
+    for shape, count in counts.items():
+        if count > cfg.slots_per_shape:
+            raise ValueError(
+                f"{where}: {count} objects of shape {shape!r}, the arena holds {cfg.slots_per_shape} "
+                "(ArenaConfig.slots_per_shape)"
+            )
+    if len(layout.obstacles) > cfg.max_obstacles:
+        raise ValueError(
+            f"{where}: {len(layout.obstacles)} obstacles, the arena holds {cfg.max_obstacles} "
+            "(ArenaConfig.max_obstacles)"
+        )
+    for k, obstacle in enumerate(layout.obstacles):
+        _check_xy(where, f"obstacle {k}", obstacle.xy)
+        half = np.asarray(obstacle.half_size, dtype=np.float64)
+        if half.shape != (2,) or not (np.isfinite(half).all() and (half > 0).all() and (half <= ARENA_HALF_M).all()):
+            raise ValueError(
+                f"{where}: obstacle {k} half sizes {obstacle.half_size!r} must be 2 numbers in (0, {ARENA_HALF_M}]"
+            )
+        if not math.isfinite(obstacle.yaw):
+            raise ValueError(f"{where}: obstacle {k} yaw {obstacle.yaw!r} must be finite")
+    start = np.asarray(layout.start, dtype=np.float64)
+    if start.shape != (3,) or not np.isfinite(start).all():
+        raise ValueError(f"{where}: start {layout.start!r} must be a finite (x, y, yaw)")
+
+
+class ArenaSlots:
+    """The slot bodies and geoms `add_arena_geoms` put in a model, and how a layout fills them."""
+
+    def __init__(self, model: mujoco.MjModel, cfg: ArenaConfig):
+        self.cfg = cfg
+        m = model
+        self.slot_bodies = {
+            s: np.array([m.body(slot_name(s, i)).id for i in range(cfg.slots_per_shape)]) for s in SHAPES
+        }
+        self.slot_geoms = {
+            s: np.array([m.geom(slot_name(s, i)).id for i in range(cfg.slots_per_shape)]) for s in SHAPES
+        }
+        self.obstacle_bodies = np.array([m.body(obstacle_name(i)).id for i in range(cfg.max_obstacles)], dtype=np.int64)
+        self.obstacle_geoms = np.array([m.geom(obstacle_name(i)).id for i in range(cfg.max_obstacles)], dtype=np.int64)
+        self._all_bodies = np.concatenate([*self.slot_bodies.values(), self.obstacle_bodies])
+        self._park = np.array([m.body_pos[b] for b in self._all_bodies])
+
+    def write(
+        self,
+        layout: Layout,
+        body_pos: np.ndarray,
+        body_quat: np.ndarray,
+        rgba: np.ndarray,
+        geom_size: np.ndarray,
+        colours: np.ndarray,
+    ) -> None:
+        """Write one model's fields (one simulation's rows, or an `MjModel`'s own arrays) for `layout`: used slots
+        in place and painted, the rest parked; `colours` (ngeom, 3) the ray camera's. The caller then has MuJoCo
+        recompute what it derives from them (`set_const`)."""
+        body_pos[self._all_bodies] = self._park
+        body_quat[self._all_bodies] = (1.0, 0.0, 0.0, 0.0)
+        used = dict.fromkeys(SHAPES, 0)
+
+        def paint(geom: int, rgb: tuple[float, float, float]) -> None:
+            colours[geom] = rgb
+            rgba[geom, :3] = rgb
+
+        for obj in layout.objects:
+            slot = used[obj.shape]
+            used[obj.shape] += 1
+            body, geom = self.slot_bodies[obj.shape][slot], self.slot_geoms[obj.shape][slot]
+            body_pos[body] = (obj.xy[0], obj.xy[1], 0.0)
+            paint(geom, COLOURS[obj.colour])
+        for k, obstacle in enumerate(layout.obstacles):
+            body, geom = self.obstacle_bodies[k], self.obstacle_geoms[k]
+            body_pos[body] = (obstacle.xy[0], obstacle.xy[1], 0.0)
+            body_quat[body] = (math.cos(obstacle.yaw / 2), 0.0, 0.0, math.sin(obstacle.yaw / 2))
+            geom_size[geom] = (*obstacle.half_size, self.cfg.obstacle_height_m / 2)
+            paint(geom, OBSTACLE_RGB)
+
+
 class ArenaVecEnv:
     """n walking simulations, each in its own arena layout, with a head camera.
 
@@ -157,23 +250,15 @@ class ArenaVecEnv:
         self.single_action_space = self.walk.single_action_space
         self.observation_space, self.action_space = self.walk.observation_space, self.walk.action_space
         m = self.model
-        self.slot_bodies = {
-            s: np.array([m.body(slot_name(s, i)).id for i in range(cfg.slots_per_shape)]) for s in SHAPES
-        }
-        self.slot_geoms = {
-            s: np.array([m.geom(slot_name(s, i)).id for i in range(cfg.slots_per_shape)]) for s in SHAPES
-        }
-        self.obstacle_bodies = np.array([m.body(obstacle_name(i)).id for i in range(cfg.max_obstacles)], dtype=np.int64)
-        self.obstacle_geoms = np.array([m.geom(obstacle_name(i)).id for i in range(cfg.max_obstacles)], dtype=np.int64)
-        self._all_slot_bodies = np.concatenate([*self.slot_bodies.values(), self.obstacle_bodies])
-        self._park = np.array([m.body_pos[b] for b in self._all_slot_bodies])
+        self.slots = slots = ArenaSlots(m, cfg)
+        self.slot_bodies, self.slot_geoms = slots.slot_bodies, slots.slot_geoms
+        self.obstacle_bodies, self.obstacle_geoms = slots.obstacle_bodies, slots.obstacle_geoms
 
         self._body_pos, self._body_quat = self.batch.expand("body_pos"), self.batch.expand("body_quat")
         self._rgba = self.batch.expand("geom_rgba")
         self._geom_size = self.batch.expand("geom_size")
-        # RGB of every geom in every simulation as the ray camera sees it; the ground shows its checker's mean
-        self.colours = np.broadcast_to(m.geom_rgba[:, :3], (n, m.ngeom, 3)).astype(np.float32)
-        self.colours[:, m.geom(GROUND_GEOM).id] = np.mean(GROUND_CHECKER_RGB, axis=0)
+        # RGB of every geom in every simulation as the ray camera sees it
+        self.colours = np.broadcast_to(camera_colours(m), (n, m.ngeom, 3)).copy()
         self.ray_camera = RayCamera(m, cfg.camera, CAMERA_GROUPS)
         self._fell = np.zeros(n, dtype=bool)
         self.walk.reset(seed=walk_cfg.seed)
@@ -190,7 +275,7 @@ class ArenaVecEnv:
         if len(ids) and (ids.min() < 0 or ids.max() >= self.num_envs or len(set(ids.tolist())) != len(ids)):
             raise ValueError(f"simulation ids must be distinct and lie in 0..{self.num_envs - 1}, got {ids.tolist()}")
         for index, layout in enumerate(layouts):
-            self._check(index, layout)
+            check_layout(self.cfg, layout, f"layout {index}")
         for sim, layout in zip(ids, layouts):
             self._place(int(sim), layout)
         self.batch.set_const(np.sort(ids))
@@ -198,63 +283,10 @@ class ArenaVecEnv:
         self._fell[ids] = False
         return self.walk.reset_at(ids, starts)
 
-    def _check(self, index: int, layout: Layout) -> None:
-        cfg = self.cfg
-        where = f"layout {index}"
-        counts = dict.fromkeys(SHAPES, 0)
-        for obj in layout.objects:
-            if obj.shape not in SHAPES:
-                raise ValueError(f"{where}: unknown shape {obj.shape!r}; known: {', '.join(SHAPES)}")
-            if obj.colour not in COLOURS:
-                raise ValueError(f"{where}: unknown colour {obj.colour!r}; known: {', '.join(COLOURS)}")
-            counts[obj.shape] += 1
-            _check_xy(where, obj.name, obj.xy)
-        for shape, count in counts.items():
-            if count > cfg.slots_per_shape:
-                raise ValueError(
-                    f"{where}: {count} objects of shape {shape!r}, the arena holds {cfg.slots_per_shape} "
-                    "(ArenaConfig.slots_per_shape)"
-                )
-        if len(layout.obstacles) > cfg.max_obstacles:
-            raise ValueError(
-                f"{where}: {len(layout.obstacles)} obstacles, the arena holds {cfg.max_obstacles} "
-                "(ArenaConfig.max_obstacles)"
-            )
-        for k, obstacle in enumerate(layout.obstacles):
-            _check_xy(where, f"obstacle {k}", obstacle.xy)
-            half = np.asarray(obstacle.half_size, dtype=np.float64)
-            if half.shape != (2,) or not (
-                np.isfinite(half).all() and (half > 0).all() and (half <= ARENA_HALF_M).all()
-            ):
-                raise ValueError(
-                    f"{where}: obstacle {k} half sizes {obstacle.half_size!r} must be 2 numbers in (0, {ARENA_HALF_M}]"
-                )
-            if not math.isfinite(obstacle.yaw):
-                raise ValueError(f"{where}: obstacle {k} yaw {obstacle.yaw!r} must be finite")
-        start = np.asarray(layout.start, dtype=np.float64)
-        if start.shape != (3,) or not np.isfinite(start).all():
-            raise ValueError(f"{where}: start {layout.start!r} must be a finite (x, y, yaw)")
-
     def _place(self, sim: int, layout: Layout) -> None:
-        self._body_pos[sim, self._all_slot_bodies] = self._park
-        self._body_quat[sim, self._all_slot_bodies] = (1.0, 0.0, 0.0, 0.0)
-        used = dict.fromkeys(SHAPES, 0)
-        for obj in layout.objects:
-            slot = used[obj.shape]
-            used[obj.shape] += 1
-            body, geom = self.slot_bodies[obj.shape][slot], self.slot_geoms[obj.shape][slot]
-            self._body_pos[sim, body] = (obj.xy[0], obj.xy[1], 0.0)
-            self._paint(sim, geom, COLOURS[obj.colour])
-        for k, obstacle in enumerate(layout.obstacles):
-            body, geom = self.obstacle_bodies[k], self.obstacle_geoms[k]
-            self._body_pos[sim, body] = (obstacle.xy[0], obstacle.xy[1], 0.0)
-            self._body_quat[sim, body] = (math.cos(obstacle.yaw / 2), 0.0, 0.0, math.sin(obstacle.yaw / 2))
-            self._geom_size[sim, geom] = (*obstacle.half_size, self.cfg.obstacle_height_m / 2)
-            self._paint(sim, geom, OBSTACLE_RGB)
-
-    def _paint(self, sim: int, geom: int, rgb: tuple[float, float, float]) -> None:
-        self.colours[sim, geom] = rgb
-        self._rgba[sim, geom, :3] = rgb
+        self.slots.write(
+            layout, self._body_pos[sim], self._body_quat[sim], self._rgba[sim], self._geom_size[sim], self.colours[sim]
+        )
 
     # ---- the walk env ------------------------------------------------------------------------
     def step(self, actions: np.ndarray):

@@ -183,9 +183,7 @@ class RayCamera:
                 unique, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
                 rows = (np.asarray(base_pos)[first], np.asarray(base_orientation)[first], np.asarray(colours)[first])
                 return self.capture(batch, *rows, ids=unique)[inverse]
-        cfg = self.cfg
         rotation = _orientation_matrix(base_orientation)
-        k = rotation.shape[0]
         origin = np.asarray(base_pos, dtype=np.float64) + rotation @ self.mount  # (k, 3)
         directions = self.directions_body @ rotation.transpose(0, 2, 1)  # (k, p, 3): R d per ray
         dist, geom, normal = batch.ray(
@@ -195,6 +193,32 @@ class RayCamera:
             ids=ids,
             normal=True,
         )
+        return self._image(rotation, directions, dist, geom, normal, colours)
+
+    def capture_data(
+        self, model: mujoco.MjModel, data: mujoco.MjData, base_pos: np.ndarray, base_orientation: np.ndarray, colours
+    ) -> np.ndarray:
+        """(H, W, 4) float32 RGB-D of one simulation (`MjData`, kinematics current): the image `capture` gives,
+        from one `mj_multiRay` (every ray leaves the same point). base_pos (3,), base_orientation (4,) or (9,),
+        colours (ngeom, 3)."""
+        rotation = _orientation_matrix(np.asarray(base_orientation, dtype=np.float64)[None])
+        origin = np.asarray(base_pos, dtype=np.float64) + rotation[0] @ self.mount
+        directions = self.directions_body @ rotation[0].T  # (p, 3)
+        p = directions.shape[0]
+        geom = np.zeros(p, dtype=np.int32)
+        dist = np.zeros(p)
+        normal = np.zeros(p * 3)
+        mujoco.mj_multiRay(
+            model, data, origin, directions.ravel(), self.geomgroup, 1, -1, geom, dist, normal, p, mujoco.mjMAXVAL
+        )
+        image = self._image(
+            rotation, directions[None], dist[None], geom[None], normal.reshape(1, p, 3), np.asarray(colours)[None]
+        )
+        return image[0]
+
+    def _image(self, rotation, directions, dist, geom, normal, colours) -> np.ndarray:
+        cfg = self.cfg
+        k = rotation.shape[0]
         hit = geom >= 0
         rows = np.arange(k)[:, None]
         base_rgb = np.asarray(colours)[rows, np.maximum(geom, 0)]  # (k, p, 3)

@@ -489,6 +489,39 @@ _FIELD_RES = {
 }
 _CLAUSES = tuple((re.compile(t.pattern.format(**_FIELD_RES)), t) for t in TEMPLATES)
 _CONNECTIVE_RE = re.compile(" (?:" + "|".join(sorted(CONNECTIVES, key=len, reverse=True)) + ") ")
+# the words that say what, how far and which way: a paraphrase may change any other word of a clause, never these
+CONTENT_WORDS = frozenset(
+    [
+        *COLOURS,
+        *SHAPES,
+        *SIDES,
+        *(w for word in _NUMBER_WORDS.values() for w in word.split()),
+        *(str(value) for value in _NUMBER_WORDS),
+        "one",
+    ]
+)
+
+
+def split_clauses(text: str) -> tuple[list[str], list[str]]:
+    """(clauses, the connectives between them) of an instruction, lower-cased, spacing and a final "." dropped."""
+    cleaned = " ".join(text.lower().split()).rstrip(". ")
+    parts = re.split(" (" + "|".join(sorted(CONNECTIVES, key=len, reverse=True)) + ") ", cleaned)
+    return parts[0::2], parts[1::2]
+
+
+def clause_split(clause: str) -> str | None:
+    """The split ("train" or "heldout") of the template a clause is written from; None when no template has it."""
+    for regex, template in _CLAUSES:
+        if regex.fullmatch(clause):
+            return template.split
+    return None
+
+
+def content_words(clause: str) -> list[str]:
+    """The clause's `CONTENT_WORDS` and digits, sorted."""
+    return sorted(w for w in clause.split() if w in CONTENT_WORDS or w.isdigit())
+
+
 _EXAMPLES = (
     "walk forward two meters",
     "sidestep left 1 meter",

@@ -10,6 +10,8 @@ the base up is not one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ogi.controllers.fallback import ControlMode, FallbackConfig, fallback_command
@@ -19,16 +21,29 @@ from ogi.envs.walk import WalkVecEnv
 
 
 class SupervisedWalk:
-    """Wraps a `WalkVecEnv` (autoreset on); `step` takes the policy's actions and per-simulation fall probabilities.
+    """Wraps a `WalkVecEnv`; `step` takes the policy's actions and per-simulation fall probabilities.
 
     rearm: hand the joints back to the policy once a supervisor's re-arm condition holds (else a tripped
     simulation stays in its fallback mode until its episode ends).
+    step_fn: what steps the simulations (default `env.step`, which needs autoreset on); a layer that owns the walk
+    env and restarts its simulations itself (the arena of the hierarchy) passes its own step and calls
+    `restart(ids)` when it starts simulations afresh.
     """
 
-    def __init__(self, env: WalkVecEnv, supervisor: SupervisorConfig, fallback: FallbackConfig, *, rearm: bool = False):
-        if not env.autoreset:
-            raise ValueError("SupervisedWalk needs an env with autoreset=True")
+    def __init__(
+        self,
+        env: WalkVecEnv,
+        supervisor: SupervisorConfig,
+        fallback: FallbackConfig,
+        *,
+        rearm: bool = False,
+        step_fn: Callable[[np.ndarray], tuple] | None = None,
+    ):
+        if step_fn is None and not env.autoreset:
+            raise ValueError("SupervisedWalk needs an env with autoreset=True, or a step_fn that restarts simulations")
         self.env = env
+        self._step_fn = env.step if step_fn is None else step_fn
+        self._own_clock = step_fn is not None
         self.fallback = fallback
         self.rearm = rearm
         n, nj = env.num_envs, env.robot.num_joints
@@ -44,14 +59,24 @@ class SupervisedWalk:
             slices["joint_vel"],
         )
         self._obs: dict[str, np.ndarray] | None = None
+        # with a step_fn the simulations step on past the walk env's own episode ends: the supervisors keep their
+        # own clock, from each simulation's restart
+        self._steps = np.zeros(n, dtype=np.int64)
 
     def reset(self, *, seed: int | None = None):
         obs, info = self.env.reset(seed=seed)
-        for sup in self.supervisors:
-            sup.reset()
-        self._restore_gains(np.arange(self.env.num_envs))
-        self._obs = obs
+        self.restart(np.arange(self.env.num_envs), obs)
         return obs, info
+
+    def restart(self, ids: np.ndarray, obs: dict[str, np.ndarray]) -> None:
+        """Simulations `ids` started afresh (by the caller): their supervisors back in POLICY with nominal gains;
+        `obs` are every simulation's observations now."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        for i in ids:
+            self.supervisors[i].reset()
+        self._restore_gains(ids)
+        self._steps[ids] = 0
+        self._obs = obs
 
     def _restore_gains(self, ids: np.ndarray) -> None:
         rig = self.env.rig
@@ -61,9 +86,18 @@ class SupervisedWalk:
         self.nominal_kp[ids], self.nominal_kd[ids] = rig.pd_gains(ids)
         self.modes[ids] = ControlMode.POLICY.value
 
-    def step(self, actions: np.ndarray, fall_probability: np.ndarray | None = None):
+    def step(
+        self,
+        actions: np.ndarray,
+        fall_probability: np.ndarray | None = None,
+        *,
+        obs: dict[str, np.ndarray] | None = None,
+    ):
         """The env's step with fallback actions where a supervisor tripped; info adds `mode` (n,), `tripped` and
-        `rearmed` (n,) bool."""
+        `rearmed` (n,) bool. `obs`: the observations the policy acted on, when the caller changed them since the
+        last step (e.g. a new command); the supervisor reads the measured signals in them."""
+        if obs is not None:
+            self._obs = obs
         if self._obs is None:
             raise RuntimeError("call reset() before step()")
         env, rig = self.env, self.env.rig
@@ -72,7 +106,8 @@ class SupervisedWalk:
         gravity = policy[:, self._gravity]
         ang_vel = policy[:, self._ang_vel] / ANG_VEL_SCALE
         joint_vel = policy[:, self._joint_vel] / JOINT_VEL_SCALE
-        time_s = env.episode_step * env.cfg.sim.ctrl_dt_s
+        own_clock = self._own_clock
+        time_s = (self._steps if own_clock else env.episode_step) * env.cfg.sim.ctrl_dt_s
         actions = np.array(actions, dtype=np.float64).reshape(n, -1)
         tripped = np.zeros(n, dtype=bool)
         rearmed = np.zeros(n, dtype=bool)
@@ -117,12 +152,14 @@ class SupervisedWalk:
             strength_kd = self.nominal_kd[ids] / np.where(rig.kd > 0, rig.kd, 1.0)
             rig.set_pd_gains(ids, kp * strength_kp, kd * strength_kd)
             actions[ids] = (q_des - env.default_pose) / env.robot.action_scale
-        obs, reward, terminated, truncated, info = env.step(actions)
+        obs, reward, terminated, truncated, info = self._step_fn(actions)
         info["mode"] = self.modes.copy()
         info["rearmed"] = rearmed  # handed back this step: a caller's fall-predictor window starts over
 
         info["tripped"] = tripped
-        done = terminated | truncated
+        self._steps += 1
+        # an autoreset env started the ended simulations afresh; with a step_fn they step on (the caller restarts)
+        done = np.zeros(n, dtype=bool) if own_clock else terminated | truncated
         if done.any():
             ids = np.flatnonzero(done)
             for i in ids:

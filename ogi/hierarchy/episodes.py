@@ -19,9 +19,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ogi.controllers.clock import ControlClock
+from ogi.controllers.fallback import FallbackConfig
+from ogi.controllers.supervisor import SafetyEvent, SupervisorConfig
 from ogi.envs.instructions import GoTo, Instruction, Tracker, obstacle_distance, time_limit_for
 from ogi.envs.layout import STOP, Layout, subgoal_command
 from ogi.envs.oracle import DECISION_S, Oracle
+from ogi.envs.supervised import SupervisedWalk
 
 POLICY_HZ = 50.0
 LOOKAHEAD_S = 0.6  # how far ahead a subgoal is checked for heading into something
@@ -151,6 +154,8 @@ class Outcomes:
     path_m: np.ndarray  # (E,) distance walked
     decisions: np.ndarray  # (E,) decisions taken
     reasons: list[str]
+    trips: np.ndarray | None = None  # (E,) times the safety supervisor took the joints (None: unsupervised)
+    fallback_s: np.ndarray | None = None  # (E,) simulated seconds the fallback drove the joints
 
     @property
     def success_rate(self) -> float:
@@ -168,6 +173,22 @@ class Rates:
     @property
     def hz(self) -> dict[str, float]:
         return {name: count / self.simulated_s if self.simulated_s else 0.0 for name, count in self.calls.items()}
+
+
+@dataclass(frozen=True)
+class Safety:
+    """The safety supervisor between the walking policy and the PD (`ogi.envs.supervised.SupervisedWalk`): limits
+    on the measured signals, the fallback it switches to, and whether a calm robot is handed back to the policy
+    (`recover`; its recurrent state starts over). The planner keeps deciding while a fallback drives; its commands
+    reach the joints again once the policy has them back."""
+
+    supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
+    fallback: FallbackConfig = field(default_factory=FallbackConfig)
+    recover: bool = True
+
+
+SafetyFn = Callable[[int, SafetyEvent], None]
+"""on_safety(episode index, event): each switch of an episode's supervisor."""
 
 
 def hierarchy_clock(sim_dt_s: float) -> ControlClock:
@@ -234,6 +255,8 @@ def play_episodes(
     on_wave: Callable[[object], None] | None = None,
     max_seconds: float | None = None,
     capture_images: bool = False,
+    safety: Safety | None = None,
+    on_safety: SafetyFn | None = None,
 ) -> tuple[Outcomes, Decisions | None]:
     """Play `episodes` on `env` (an `ArenaVecEnv`) in waves of `env.num_envs`; returns outcomes and, with `keep`,
     every decision. `on_wave(env)` runs once each wave's layouts are in place, before its first step (e.g. to start
@@ -241,7 +264,9 @@ def play_episodes(
     the calls of each loop and the simulated time. `max_seconds` caps every instruction's time limit (for quick
     checks; a capped episode that runs out of time fails as a time-out). The camera is read at each decision when
     the decider needs it, when decisions are kept (a planner learns from them whoever decided) or with
-    `capture_images` (e.g. for a recording)."""
+    `capture_images` (e.g. for a recording). With `safety`, a supervisor per simulation sits between the walking
+    policy and the PD; `on_safety(episode, event)` sees each of its switches, and the outcomes count the trips and
+    the seconds in the fallback."""
     if not episodes:
         raise ValueError("play_episodes needs at least one episode")
     total = len(episodes)
@@ -252,6 +277,8 @@ def play_episodes(
         path_m=np.zeros(total),
         decisions=np.zeros(total, dtype=np.int64),
         reasons=[""] * total,
+        trips=None if safety is None else np.zeros(total, dtype=np.int64),
+        fallback_s=None if safety is None else np.zeros(total),
     )
     kept = Decisions() if keep else None
     rates = rates if rates is not None else Rates()
@@ -260,14 +287,30 @@ def play_episodes(
         wave = list(episodes[first : first + env.num_envs])
         indices = np.arange(first, first + len(wave))
         _play_wave(
-            env, walker, wave, indices, decide, kept, on_decision, on_wave, outcomes, rates, max_seconds, capture
+            env,
+            walker,
+            wave,
+            indices,
+            decide,
+            kept,
+            on_decision,
+            on_wave,
+            outcomes,
+            rates,
+            max_seconds,
+            capture,
+            safety,
+            on_safety,
         )
         if progress is not None:
             progress(first + len(wave), total)
     return outcomes, kept
 
 
-def _play_wave(env, walker, wave, indices, decide, kept, on_decision, on_wave, outcomes, rates, max_seconds, capture):
+def _play_wave(
+    env, walker, wave, indices, decide, kept, on_decision, on_wave, outcomes, rates, max_seconds, capture, safety,
+    on_safety,
+):  # fmt: skip
     n, k = env.num_envs, len(wave)
     sim = env.walk.cfg.sim
     clock = hierarchy_clock(sim.sim_dt_s)
@@ -279,6 +322,13 @@ def _play_wave(env, walker, wave, indices, decide, kept, on_decision, on_wave, o
     obs = env.set_layouts(np.arange(n), [e.layout for e in wave] + [wave[0].layout] * (n - k))
     if on_wave is not None:
         on_wave(env)
+    supervised = None
+    if safety is not None:
+        supervised = SupervisedWalk(
+            env.walk, safety.supervisor, safety.fallback, rearm=safety.recover, step_fn=env.step
+        )
+        supervised.restart(np.arange(n), obs)
+        logged = np.zeros(k, dtype=np.int64)  # events of each episode's supervisor already passed on
     decide.begin(wave, indices)
     starts = np.array([e.layout.start for e in wave], dtype=np.float64)
     limits = np.array([time_limit_for(e.instruction) for e in wave])
@@ -336,8 +386,22 @@ def _play_wave(env, walker, wave, indices, decide, kept, on_decision, on_wave, o
             raise RuntimeError(f"the clock is at tick {clock.tick}, between policy steps")
         rates.calls["planner"] += decided
         rates.calls["policy"] += 1
-        obs, *_ = env.step(walker(obs, reset_walker))
+        actions = walker(obs, reset_walker)
         reset_walker[:] = False
+        if supervised is None:
+            obs, *_ = env.step(actions)
+        else:
+            obs, *_, info = supervised.step(actions, obs=obs)
+            reset_walker[info["rearmed"]] = True  # handed back: the policy's recurrent state starts over
+            fallback = info["mode"][:k] != "policy"
+            outcomes.fallback_s[indices[running & fallback]] += sim.ctrl_dt_s
+            for i in np.flatnonzero(running):
+                events = supervised.supervisors[i].events
+                for event in events[logged[i] :]:
+                    outcomes.trips[indices[i]] += event.from_mode == "policy"
+                    if on_safety is not None:
+                        on_safety(int(indices[i]), event)
+                logged[i] = len(events)
         for _ in range(sim.substeps):  # the PD ran at each physics step of env.step
             rates.calls["pd"] += "pd" in clock.due()
             clock.advance()

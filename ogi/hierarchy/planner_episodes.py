@@ -24,27 +24,37 @@ Encode = Callable[[Sequence[str]], tuple[torch.Tensor, torch.Tensor]]
 
 class PlannerDecider(Decider):
     """Decides with `act_fn(images, states, prev_stages, prompt_ids, prompt_lengths) -> (stages, subgoals,
-    log_probs)`. A blind planner (`needs_images=False`) is handed zero images of `image_shape` (H, W)."""
+    log_probs)`. A blind planner (`needs_images=False`) is handed zero images of `image_shape` (H, W). With
+    `rewrite` (e.g. `ogi.hierarchy.rewrite.InstructionRewriter`) each instruction is said again before the planner
+    reads it; `read_texts` holds what it read, by episode."""
 
     def __init__(
-        self, act_fn: ActFn, encode: Encode, *, needs_images: bool = True, image_shape: tuple[int, int] = (24, 32)
+        self,
+        act_fn: ActFn,
+        encode: Encode,
+        *,
+        needs_images: bool = True,
+        image_shape: tuple[int, int] = (24, 32),
+        rewrite: Callable[[str], str] | None = None,
     ):
         self.act_fn, self.encode = act_fn, encode
         self.needs_images = needs_images
         self.image_shape = image_shape
+        self.rewrite = rewrite
+        self.read_texts: dict[int, str] = {}
         self._prompts: dict[int, tuple[torch.Tensor, int]] = {}
 
     @classmethod
-    def of(cls, planner: Planner, act_fn: ActFn) -> PlannerDecider:
+    def of(cls, planner: Planner, act_fn: ActFn, *, rewrite: Callable[[str], str] | None = None) -> PlannerDecider:
         """A decider that asks `act_fn` with `planner`'s prompts and its image shape (zeros for a blind one)."""
         config = planner.config
         shape = (config.image_height, config.image_width)
-        return cls(act_fn, planner.encode, needs_images=config.vision, image_shape=shape)
+        return cls(act_fn, planner.encode, needs_images=config.vision, image_shape=shape, rewrite=rewrite)
 
     @classmethod
-    def greedy(cls, planner: Planner) -> PlannerDecider:
+    def greedy(cls, planner: Planner, *, rewrite: Callable[[str], str] | None = None) -> PlannerDecider:
         """The planner's most likely (stage, subgoal) at every decision."""
-        return cls.of(planner, functools.partial(planner.act, greedy=True))
+        return cls.of(planner, functools.partial(planner.act, greedy=True), rewrite=rewrite)
 
     @classmethod
     def sampling(cls, planner: Planner, generator: torch.Generator) -> PlannerDecider:
@@ -53,7 +63,13 @@ class PlannerDecider(Decider):
 
     @classmethod
     def best_of_n(
-        cls, planner: Planner, verifier: PlannerVerifier, n: int, generator: torch.Generator
+        cls,
+        planner: Planner,
+        verifier: PlannerVerifier,
+        n: int,
+        generator: torch.Generator,
+        *,
+        rewrite: Callable[[str], str] | None = None,
     ) -> PlannerDecider:
         """`n` drawn candidates per decision, the one `verifier` scores highest taken."""
 
@@ -61,10 +77,14 @@ class PlannerDecider(Decider):
             stages, subgoals, log_probs, _ = best_of_n_act(planner, verifier, inputs, n, generator=generator)
             return stages, subgoals, log_probs
 
-        return cls.of(planner, act)
+        return cls.of(planner, act, rewrite=rewrite)
 
     def begin(self, episodes: Sequence[Episode], indices: np.ndarray) -> None:
-        ids, lengths = self.encode([e.instruction.text for e in episodes])
+        texts = [e.instruction.text for e in episodes]
+        if self.rewrite is not None:
+            texts = [self.rewrite(text) for text in texts]
+        self.read_texts.update({int(i): text for i, text in zip(indices, texts)})
+        ids, lengths = self.encode(texts)
         self._prompts = {int(i): (ids[row], int(lengths[row])) for row, i in enumerate(indices)}
 
     def __call__(self, inputs: DecisionInputs) -> Choice:

@@ -5,7 +5,7 @@ on the full-fidelity model, recorded to MCAP with every planner decision as an e
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from ogi.hierarchy.episodes import (
     OracleDecider,
     Outcomes,
     Rates,
+    Safety,
     play_episodes,
 )
 from ogi.hierarchy.pipeline import SHIPPED_WALKER, make_arena
@@ -37,6 +38,8 @@ class RunResult:
     outcomes: Outcomes
     rates: Rates
     recording: Path | None
+    safety_events: list[dict] = field(default_factory=list)
+    """Each switch of the safety supervisor: time_s, from, to, cause (empty when unsupervised or never tripped)."""
 
 
 def layout_for(text: str, seed: int, *, tries: int = 500) -> tuple[Layout, Instruction, int]:
@@ -52,23 +55,35 @@ def layout_for(text: str, seed: int, *, tries: int = 500) -> tuple[Layout, Instr
     raise ValueError(f"no layout in {tries} tried holds what the instruction names: {last_error}")
 
 
-def load_decider(planner: Path | None, *, oracle: bool, best_of_n: int = 1, verifier: Path | None = None) -> Decider:
-    """The oracle, or a planner checkpoint (greedy; best-of-N with a verifier checkpoint)."""
+def load_decider(
+    planner: Path | None,
+    *,
+    oracle: bool,
+    best_of_n: int = 1,
+    verifier: Path | None = None,
+    rewrite: bool = True,
+) -> Decider:
+    """The oracle, or a planner checkpoint (greedy; best-of-N with a verifier checkpoint). With `rewrite`, the
+    planner reads each instruction as its own pretrained language model says it in training wording
+    (`ogi.hierarchy.rewrite`), where the planner's lineage holds that model."""
     if oracle:
         return OracleDecider()
     import torch
 
     from ogi.hierarchy.planner_episodes import PlannerDecider
     from ogi.hierarchy.planner_verifier import load_verifier
+    from ogi.hierarchy.rewrite import pretrained_rewriter
     from ogi.policies.planner import load_planner
 
     path = SHIPPED_PLANNER if planner is None else Path(planner)
     model = load_planner(path, expect_stage=("sft", "rl")).planner
+    rewriter = pretrained_rewriter(path) if rewrite else None
     if best_of_n <= 1:
-        return PlannerDecider.greedy(model)
+        return PlannerDecider.greedy(model, rewrite=rewriter)
     if verifier is None:
         raise ValueError("--best-of-n needs --verifier (a verifier checkpoint)")
-    return PlannerDecider.best_of_n(model, load_verifier(Path(verifier)), best_of_n, torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(0)
+    return PlannerDecider.best_of_n(model, load_verifier(Path(verifier)), best_of_n, generator, rewrite=rewriter)
 
 
 def run_instruction(
@@ -80,10 +95,14 @@ def run_instruction(
     record: Path | None = None,
     sim_dt_s: float = DEPLOY_SIM_DT_S,
     on_decision: Callable[[DecisionInputs, Choice, float], None] | None = None,
+    safety: Safety | None = None,
+    on_safety: Callable[[dict], None] | None = None,
 ) -> RunResult:
     """Play `text` once in a random arena that holds what it names. With `record`, the run is written to MCAP:
     every step (replayable bit for bit), a `planner` event per decision (stage, subgoal, command, action tokens)
-    and the head camera's image at each decision. `on_decision(inputs, choice, limit_s)` sees each decision."""
+    and the head camera's image at each decision. `on_decision(inputs, choice, limit_s)` sees each decision.
+    With `safety`, the supervisor sits under the walking policy; each of its switches is a `safety` event in the
+    recording and goes to `on_safety(event)` as a dict (time_s, from, to, cause)."""
     layout, instruction, seed = layout_for(text, layout_seed)
     env, walk_fn = make_arena(walker, 1, sim_dt_s, seed=layout_seed)
     recorder = None
@@ -122,6 +141,17 @@ def run_instruction(
         if on_decision is not None:
             on_decision(inputs, choice, limit)
 
+    events: list[dict] = []
+
+    def switched(_episode: int, event) -> None:
+        data = {"time_s": round(event.time_s, 3), "from": event.from_mode, "to": event.to_mode, "cause": event.cause}
+        events.append(data)
+        if recorder is not None:
+            # the supervisor judged the signals before the step just recorded: the event belongs to that step
+            recorder.add_event("safety", sim=0, cause=event.cause, data=data, step=max(0, recorder.step_index - 1))
+        if on_safety is not None:
+            on_safety(data)
+
     rates = Rates()
     try:
         outcomes, _ = play_episodes(
@@ -134,9 +164,11 @@ def run_instruction(
             rates=rates,
             on_wave=on_wave,
             capture_images=record is not None,  # the recording shows what the robot saw, whoever decides
+            safety=safety,
+            on_safety=switched,
         )
     finally:
         if recorder is not None:
             recorder.close()
         env.close()
-    return RunResult(instruction, layout, seed, outcomes, rates, record)
+    return RunResult(instruction, layout, seed, outcomes, rates, record, events)

@@ -143,3 +143,64 @@ def test_planner_state_reads_progress_since_the_start_and_since_the_deciders_own
     state = planner_state(start, pose, np.array([0.3]), stage_pose, np.array([3.0]), 4.0)
     expected = [0.0, 2.0, 0.0, 1.0, 0.3, 1.0, 0.0, 1.0, 0.0, 0.5]  # 1 s into the stage, of a 2 s clock
     assert state.tolist()[0] == pytest.approx(expected, abs=1e-6)
+
+
+def test_the_safety_supervisor_takes_a_shaking_policy_off_the_joints_and_hands_it_back_when_calm():
+    from ogi.controllers.supervisor import SupervisorConfig
+    from ogi.hierarchy.episodes import Safety
+
+    env = arena(1, 0.004)
+    calls = {"n": 0, "resets": 0}
+
+    def shake(obs, done):
+        calls["n"] += 1
+        calls["resets"] += int(done[0]) if calls["n"] > 1 else 0
+        return np.full((len(done), 12), 0.6 if calls["n"] % 2 else -0.6)
+
+    instruction = Instruction("stand still", (Stop(),), "train", "stop")
+    safety = Safety(supervisor=SupervisorConfig(max_joint_vel_radps=4.0, rearm_stable_s=0.3))
+    events = []
+    outcomes, _ = play_episodes(
+        env,
+        shake,
+        [Episode(LAYOUT, instruction)],
+        Scripted(None),
+        keep=False,
+        max_seconds=4.0,
+        safety=safety,
+        on_safety=lambda episode, event: events.append((episode, event)),
+    )
+    causes = [event.cause for _, event in events]
+    assert outcomes.trips[0] >= 2 and causes.count("joint_vel") == outcomes.trips[0]
+    assert "rearm" in causes and all(episode == 0 for episode, _ in events)
+    # modes alternate, policy first; the fallback drove for part of the run only
+    assert [(e.from_mode, e.to_mode) for _, e in events[:2]] == [("policy", "crouch"), ("crouch", "policy")]
+    assert 0.0 < outcomes.fallback_s[0] < outcomes.seconds[0]
+    # each hand-back starts the policy's recurrent state over
+    assert calls["resets"] == causes.count("rearm")
+    unsupervised, _ = play_episodes(
+        env, shake, [Episode(LAYOUT, instruction)], Scripted(None), keep=False, max_seconds=1.0
+    )
+    assert unsupervised.trips is None and unsupervised.fallback_s is None
+    env.close()
+
+
+def test_a_supervisor_that_never_trips_leaves_the_run_as_it_was():
+    from ogi.hierarchy.episodes import Safety
+
+    instruction = Instruction("walk forward one meter", (Move(1.0, 0.0),), "train", "move")
+
+    def forward(obs, done):  # a steady trot-like pattern: joints move, nothing near a limit
+        return np.tile(np.sin(np.arange(12)) * 0.2, (len(done), 1))
+
+    runs = []
+    for safety in (None, Safety()):
+        env = arena(1, 0.004)  # the same seed: the same randomization
+        outcomes, _ = play_episodes(
+            env, forward, [Episode(LAYOUT, instruction)], Scripted(None), keep=False, max_seconds=2.0, safety=safety
+        )
+        runs.append((outcomes.seconds[0], outcomes.path_m[0], env.pose().copy()))
+        env.close()
+    assert runs[0][0] == runs[1][0] and runs[0][1] == runs[1][1]
+    np.testing.assert_array_equal(runs[0][2], runs[1][2])
+    assert outcomes.trips[0] == 0 and outcomes.fallback_s[0] == 0.0

@@ -25,12 +25,15 @@ def test_ogi_run_walks_an_instruction_and_records_a_replayable_run(tmp_path):
     assert summary["success"] is True and summary["outcome"] == "success"
     assert summary["rates_hz"] == {"planner": 5.0, "policy": 50.0, "pd": 1000.0}
     assert 0.7 < summary["path_m"] < 1.5
+    # supervised by default; a calm walk never trips it
+    assert summary["safety"] == {"trips": 0, "fallback_s": 0.0, "events": []}
     recording = Recording(path)
     assert recording.info["instruction"] == summary["instruction"]
     decisions = [e for e in recording.events if e["kind"] == "planner"]
     assert len(decisions) == summary["decisions"] == recording.camera_frames
     assert decisions[-1]["cause"] == "stop" and decisions[0]["data"]["command"][0] > 0.0
     assert decisions[0]["data"]["tokens"][0] == "<act_0>"
+    assert not [e for e in recording.events if e["kind"] == "safety"]
     meta, image = next(recording.images(sim=0))
     assert image.shape == (24, 32, 4) and image.dtype.name == "uint8"
     replayed = replay_check(recording)
@@ -43,16 +46,22 @@ def test_ogi_run_explains_words_it_does_not_know():
     assert "dance a little jig" in result.output
 
 
+def test_ogi_run_refuses_recovery_settings_without_a_supervisor():
+    result = runner.invoke(app, ["run", "--instruction", "stop", "--no-supervisor", "--no-recover", "--no-record"])
+    assert result.exit_code == 2 and "--no-recover" in result.output
+
+
 def test_ogi_run_refuses_a_robot_without_a_walker():
     result = runner.invoke(app, ["run", "--robot", "biped", "--instruction", "stop"])
     assert result.exit_code == 2 and "go2" in result.output
 
 
 def test_ogi_run_drives_the_shipped_planner_by_default():
-    result = runner.invoke(app, ["run", "--instruction", "stand still", "--no-record", "--json"])
+    result = runner.invoke(app, ["run", "--instruction", "stand still", "--no-record", "--no-supervisor", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["recording"] is None and summary["decisions"] >= 1
+    assert summary["safety"] is None
     assert summary["rates_hz"] == {"planner": 5.0, "policy": 50.0, "pd": 1000.0}
 
 
