@@ -4,9 +4,15 @@ decision latency on one core; the three loops' measured rates on the 1 kHz model
 
 Every stage trains from scratch (the language model too) and runs its episodes in the arena with the shipped
 omnidirectional walker at its training physics (250 Hz); checkpoints of every stage, with lineage, stay under
---out. Prints progress lines, then one JSON object (last on stdout).
+--out. The planners read each instruction as their pretrained language model says it in training wording
+(`ogi.hierarchy.rewrite`); `sft_rl_literal` is the RL planner reading the words as given. Prints progress lines,
+then one JSON object (last on stdout).
 
     python benchmarks/planner.py [--out runs/planner-bench] [--eval-episodes 200] [--seed 0] [--quick]
+
+`--evaluate CKPT` trains nothing: it plays the held-out episodes with the oracle and with a trained planner (the
+shipped one: `--evaluate shipped`), reading the words as given and rewritten, on the same layouts and simulator
+noise, and prints `success` (`oracle`, `planner`, `planner_rewrite`) with the per-novelty detail.
 """
 
 from __future__ import annotations
@@ -51,14 +57,65 @@ def quick_config(seed: int) -> PipelineConfig:
     )
 
 
+def evaluate(path: Path | None, episodes: int, seed: int) -> dict:
+    """A trained planner on held-out episodes, reading the words as given and rewritten, beside the oracle."""
+    from ogi.hierarchy.episodes import play_episodes
+    from ogi.hierarchy.pipeline import SHIPPED_WALKER, _summary, make_arena, sample_episodes
+    from ogi.hierarchy.planner_episodes import PlannerDecider
+    from ogi.hierarchy.rewrite import pretrained_rewriter
+    from ogi.hierarchy.run import SHIPPED_PLANNER
+    from ogi.policies.planner import load_planner
+
+    path = SHIPPED_PLANNER if path is None else path
+    loaded = load_planner(path, expect_stage=("sft", "rl"))
+    rewriter = pretrained_rewriter(path)
+    heldout = sample_episodes(episodes, "heldout", seed)
+    arms = {
+        "oracle": lambda: OracleDecider(),
+        "planner": lambda: PlannerDecider.greedy(loaded.planner),
+        "planner_rewrite": lambda: PlannerDecider.greedy(loaded.planner, rewrite=rewriter),
+    }
+    success, detail = {}, {}
+    for name, decider in arms.items():
+        begin = time.perf_counter()
+        env, walker = make_arena(SHIPPED_WALKER, 64, 0.004, seed=seed + 1)  # the same noise for every arm
+        outcomes, _ = play_episodes(env, walker, heldout, decider(), keep=False)
+        env.close()
+        success[name] = round(outcomes.success_rate, 4)
+        detail[name] = _summary(outcomes, heldout)
+        print(f"held-out {name}: success {success[name]:.3f}, {time.perf_counter() - begin:.0f} s", file=sys.stderr)
+    rewritten = [rewriter(e.instruction.text) for e in heldout]
+    changed = [(e.instruction.text, r) for e, r in zip(heldout, rewritten) if r != e.instruction.text]
+    return {
+        "success": success,
+        "success_over_oracle": {
+            name: round(value / success["oracle"], 4) if success["oracle"] else None for name, value in success.items()
+        },
+        "episodes": episodes,
+        "detail": detail,
+        "rewritten": {"instructions": len(changed), "examples": changed[:12]},
+        "planner": str(loaded.checkpoint.path),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/planner-bench"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-episodes", type=int, default=200)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: check that every stage runs")
+    parser.add_argument(
+        "--evaluate", metavar="CKPT", help="train nothing: judge this planner ('shipped': the shipped one)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(min(2, os.cpu_count() or 1))  # training; the latency is measured on one thread
+    if args.evaluate is not None:
+        start = time.perf_counter()
+        report = evaluate(None if args.evaluate == "shipped" else Path(args.evaluate), args.eval_episodes, args.seed)
+        report["minutes"] = round((time.perf_counter() - start) / 60, 2)
+        report["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform()}
+        print(json.dumps(report))
+        return
     cfg = quick_config(args.seed) if args.quick else PipelineConfig(seed=args.seed, eval_episodes=args.eval_episodes)
     start = time.perf_counter()
     pipeline = PlannerPipeline(cfg, args.out, log=lambda line: print(line, file=sys.stderr, flush=True))

@@ -292,6 +292,11 @@ def main() -> None:
         help="combine JSON files this script wrote (parts run apart, robustness for several seeds) into one",
     )
     parser.add_argument("--rejudge-rough", type=Path, nargs="+", default=None, help=rejudge_rough.__doc__)
+    parser.add_argument(
+        "--critic-literal",
+        action="store_true",
+        help="the critic's generator reads held-out wording as given (default: as its pretrained model rewrites it)",
+    )
     args = parser.parse_args()
     if args.rejudge_rough:
         for path in args.rejudge_rough:
@@ -327,7 +332,7 @@ def main() -> None:
         from ogi.hierarchy.plan_critic_benchmark import critic_benchmark
 
         torch.set_num_threads(1)  # the planner's episodes: one thread (a second spins on a busy 2-core machine)
-        result["critic"] = critic_benchmark(seed=args.seed, out=args.out / "critic")
+        result["critic"] = critic_benchmark(seed=args.seed, out=args.out / "critic", rewrite=not args.critic_literal)
     result["minutes"] = (time.perf_counter() - started) / 60.0
     result.update(headline(result))
     text = json.dumps(result, indent=1)

@@ -42,7 +42,7 @@ class SupervisedWalk:
         if step_fn is None and not env.autoreset:
             raise ValueError("SupervisedWalk needs an env with autoreset=True, or a step_fn that restarts simulations")
         self.env = env
-        self._step_fn = env.step if step_fn is None else step_fn
+        self._step_fn = step_fn  # None: the env's own step, looked up at each step (a recorder may wrap it)
         self._own_clock = step_fn is not None
         self.fallback = fallback
         self.rearm = rearm
@@ -152,7 +152,8 @@ class SupervisedWalk:
             strength_kd = self.nominal_kd[ids] / np.where(rig.kd > 0, rig.kd, 1.0)
             rig.set_pd_gains(ids, kp * strength_kp, kd * strength_kd)
             actions[ids] = (q_des - env.default_pose) / env.robot.action_scale
-        obs, reward, terminated, truncated, info = self._step_fn(actions)
+        step = self.env.step if self._step_fn is None else self._step_fn
+        obs, reward, terminated, truncated, info = step(actions)
         info["mode"] = self.modes.copy()
         info["rearmed"] = rearmed  # handed back this step: a caller's fall-predictor window starts over
 

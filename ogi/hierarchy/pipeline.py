@@ -11,6 +11,7 @@ held-out split are only ever used for evaluation.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +31,7 @@ from ogi.hierarchy.planner_episodes import PlannerDecider, concat_datasets, deci
 from ogi.hierarchy.planner_rl import PlannerRLConfig, rl_planner
 from ogi.hierarchy.planner_training import PlannerPretrainConfig, PlannerSFTConfig, pretrain_planner_lm, sft_planner
 from ogi.hierarchy.planner_verifier import VerifierConfig, train_verifier
+from ogi.hierarchy.rewrite import InstructionRewriter
 from ogi.policies.planner import Planner
 from ogi.training.policy_loading import policy_function
 from ogi.validation import check_int, check_range
@@ -66,7 +68,10 @@ class PipelineConfig:
     eval_episodes: int = 200
     # training wording in fresh layouts: what the planner does where only the scene is new (0: skip)
     seen_wording_episodes: int = 100
-    stages: tuple[str, ...] = ("oracle", "sft", "sft_rl", "best_of_n", "blind")
+    stages: tuple[str, ...] = ("oracle", "sft", "sft_rl", "best_of_n", "blind", "sft_rl_literal")
+    # the planners read each instruction as their pretrained language model says it in training wording
+    # (`ogi.hierarchy.rewrite`); "sft_rl_literal" is the RL planner reading the words as given
+    rewrite: bool = True
     max_episode_s: float | None = None  # caps every instruction's time limit (quick checks only)
 
     def __post_init__(self) -> None:
@@ -171,6 +176,8 @@ class PlannerPipeline:
         lap("pretrain")
         planner = pre.planner
         tokenizer = planner.tokenizer
+        # the pretrained language model, frozen before fine-tuning changes the planner's copy of it
+        rewriter = InstructionRewriter(copy.deepcopy(planner.transformer), tokenizer) if cfg.rewrite else None
 
         demo_episodes = self.train_episodes(cfg.demo_episodes)
         data = self.demonstrations(demo_episodes, OracleDecider(), "oracle demonstrations", 0, planner)
@@ -225,10 +232,13 @@ class PlannerPipeline:
         heldout = sample_episodes(cfg.eval_episodes, "heldout", cfg.seed)
         deciders = {
             "oracle": lambda: OracleDecider(),
-            "sft": lambda: PlannerDecider.greedy(sft_planner_copy),
-            "sft_rl": lambda: PlannerDecider.greedy(planner),
-            "best_of_n": lambda: PlannerDecider.best_of_n(planner, verifier.verifier, cfg.best_of_n, self.generator),
-            "blind": lambda: PlannerDecider.greedy(blind),
+            "sft": lambda: PlannerDecider.greedy(sft_planner_copy, rewrite=rewriter),
+            "sft_rl": lambda: PlannerDecider.greedy(planner, rewrite=rewriter),
+            "best_of_n": lambda: PlannerDecider.best_of_n(
+                planner, verifier.verifier, cfg.best_of_n, self.generator, rewrite=rewriter
+            ),
+            "blind": lambda: PlannerDecider.greedy(blind, rewrite=rewriter),
+            "sft_rl_literal": lambda: PlannerDecider.greedy(planner),
         }
         success, detail = {}, {}
         for name in cfg.stages:

@@ -90,10 +90,12 @@ def compare_with_critic(
     *,
     seed: int,
     num_envs: int = 64,
+    rewrite=None,
 ) -> dict[str, Any]:
     """Play ``episodes`` with the planner alone (greedy) and with its candidates filtered by ``critic`` (no
     exploration), each arm on a fresh arena of one seed (the same layouts, instructions and simulator noise):
-    both success rates, the gain, the paired counts and how often the critic overrode the greedy decision."""
+    both success rates, the gain, the paired counts and how often the critic overrode the greedy decision. With
+    `rewrite` both arms read each instruction as it says it (`ogi.hierarchy.rewrite`)."""
     from ogi.hierarchy.pipeline import SHIPPED_WALKER, make_arena
     from ogi.hierarchy.planner_episodes import PlannerDecider
 
@@ -107,7 +109,11 @@ def compare_with_critic(
         offer_stop=cfg.stop_candidate,
     )
     outcomes = {}
-    for arm, decider in (("without", PlannerDecider.greedy(planner)), ("with", PlannerDecider.of(planner, actor))):
+    arms = (
+        ("without", PlannerDecider.greedy(planner, rewrite=rewrite)),
+        ("with", PlannerDecider.of(planner, actor, rewrite=rewrite)),
+    )
+    for arm, decider in arms:
         env, walker = make_arena(SHIPPED_WALKER, num_envs, 0.004, seed=seed + 1)
         outcomes[arm], _ = play_episodes(env, walker, episodes, decider, keep=False)
     alone, judged = outcomes["without"].success, outcomes["with"].success
@@ -138,11 +144,14 @@ def critic_benchmark(
     generator: Path = SHIPPED_GENERATOR,
     num_envs: int = 64,
     seen_wording_episodes: int = 0,
+    rewrite: bool = True,
 ) -> dict[str, Any]:
     """Self-play a critic for the planner at ``generator`` on training instructions and layouts, then play the
     same held-out instructions in held-out layouts (the protocol of ``benchmarks/planner.py``) with the planner
     alone (greedy) and with its ``candidates`` candidates filtered by the critic (:func:`compare_with_critic`);
-    with ``seen_wording_episodes`` the same on training wording in fresh layouts. ``config`` (its rounds,
+    with ``seen_wording_episodes`` the same on training wording in fresh layouts. With ``rewrite`` the planner
+    reads held-out wording as its pretrained language model says it in training words, in both arms (training
+    instructions are in training words already). ``config`` (its rounds,
     episodes per round, candidates and seed are replaced by the arguments) sets the rest. Progress lines go to
     stderr."""
     from ogi.hierarchy.pipeline import SHIPPED_WALKER, make_arena, sample_episodes
@@ -175,7 +184,12 @@ def critic_benchmark(
 
     result = self_play(planner, rollout, cfg, Path(out) / "critic", loaded.checkpoint, log=log)
     heldout = sample_episodes(eval_episodes, "heldout", seed)
-    compared = compare_with_critic(planner, result.critic, heldout, cfg, seed=seed, num_envs=num_envs)
+    rewriter = None
+    if rewrite:
+        from ogi.hierarchy.rewrite import pretrained_rewriter
+
+        rewriter = pretrained_rewriter(Path(generator))
+    compared = compare_with_critic(planner, result.critic, heldout, cfg, seed=seed, num_envs=num_envs, rewrite=rewriter)
     log(
         f"held-out: success {compared['success_without_critic']:.3f} alone, {compared['success_with_critic']:.3f} "
         f"with the critic (overrides {compared['override_rate']:.3f})"
@@ -187,11 +201,14 @@ def critic_benchmark(
         "eval_episodes": eval_episodes,
         "paired": compared["paired"],
         "eval_override_rate": compared["override_rate"],
+        "rewrite": rewrite,
         "rounds": result.rounds,
     }
     if seen_wording_episodes:
         seen = sample_episodes(seen_wording_episodes, "train", seed, fresh_layouts=True)
-        report["seen_wording"] = compare_with_critic(planner, result.critic, seen, cfg, seed=seed, num_envs=num_envs)
+        report["seen_wording"] = compare_with_critic(
+            planner, result.critic, seen, cfg, seed=seed, num_envs=num_envs, rewrite=rewriter
+        )
         log(f"seen wording in fresh layouts: gain {report['seen_wording']['critic_success_gain']:+.3f}")
     return {
         **report,

@@ -49,7 +49,7 @@ def test_the_pipeline_runs_every_stage_end_to_end(tmp_path):
     )
     logged: list[str] = []
     result = PlannerPipeline(cfg, tmp_path, log=logged.append).run()
-    assert set(result.success) == {"oracle", "sft", "sft_rl", "best_of_n", "blind"}
+    assert set(result.success) == {"oracle", "sft", "sft_rl", "best_of_n", "blind", "sft_rl_literal"}
     assert all(0.0 <= value <= 1.0 for value in result.success.values())
     assert result.detail["oracle"]["success"] == result.success["oracle"]
     assert result.rates.hz == {"planner": 5.0, "policy": 50.0, "pd": 250.0}
