@@ -12,7 +12,10 @@ then one JSON object (last on stdout).
 
 `--evaluate CKPT` trains nothing: it plays the held-out episodes with the oracle and with a trained planner (the
 shipped one: `--evaluate shipped`), reading the words as given and rewritten, on the same layouts and simulator
-noise, and prints `success` (`oracle`, `planner`, `planner_rewrite`) with the per-novelty detail.
+noise, and prints `success` (`oracle`, `planner`, `planner_rewrite`) with the per-novelty detail. With
+`--deploy-episodes N` the oracle and the rewriting planner play the first N of them again through the deployment
+runtime (`ogi.deploy.sim2sim.walk_instruction`: the exported walker at 1 kHz, camera and odometry from the
+simulated robot): `oracle_deployed`, `planner_rewrite_deployed`, with the arena's success on the same episodes.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import os
 import platform
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -57,7 +61,7 @@ def quick_config(seed: int) -> PipelineConfig:
     )
 
 
-def evaluate(path: Path | None, episodes: int, seed: int) -> dict:
+def evaluate(path: Path | None, episodes: int, seed: int, deploy_episodes: int = 0) -> dict:
     """A trained planner on held-out episodes, reading the words as given and rewritten, beside the oracle."""
     from ogi.hierarchy.episodes import play_episodes
     from ogi.hierarchy.pipeline import SHIPPED_WALKER, _summary, make_arena, sample_episodes
@@ -82,8 +86,37 @@ def evaluate(path: Path | None, episodes: int, seed: int) -> dict:
         outcomes, _ = play_episodes(env, walker, heldout, decider(), keep=False)
         env.close()
         success[name] = round(outcomes.success_rate, 4)
-        detail[name] = _summary(outcomes, heldout)
+        detail[name] = {**_summary(outcomes, heldout), "successes": outcomes.success.tolist()}
         print(f"held-out {name}: success {success[name]:.3f}, {time.perf_counter() - begin:.0f} s", file=sys.stderr)
+    if deploy_episodes:
+        # the first held-out episodes again, through the deployment runtime on the 1 kHz robot (ONNX walker, the
+        # robot starting lying down, camera and odometry from the simulated robot), stepped on one clock
+        import tempfile
+
+        from ogi.deploy.export import export_policy
+        from ogi.deploy.sim2sim import walk_instruction
+
+        with tempfile.TemporaryDirectory() as tmp:
+            artifact = export_policy(SHIPPED_WALKER, Path(tmp) / "walker")
+            for name in ("oracle", "planner_rewrite"):
+                begin = time.perf_counter()
+                runs = [walk_instruction(artifact, None, arms[name](), episode=e) for e in heldout[:deploy_episodes]]
+                deployed = [bool(r["success"]) for r in runs]
+                arena = detail[name]["successes"][:deploy_episodes]
+                success[f"{name}_deployed"] = round(sum(deployed) / len(deployed), 4)
+                detail[f"{name}_deployed"] = {
+                    "success": success[f"{name}_deployed"],
+                    "arena_success_same_episodes": round(sum(arena) / len(arena), 4),
+                    "agree": sum(a == b for a, b in zip(deployed, arena)),
+                    "reasons": dict(Counter(r["outcome"] for r in runs)),
+                    "rates_hz": runs[0]["rates_hz"],
+                    "safety_events": sum(len(r["safety_events"]) for r in runs),
+                }
+                print(
+                    f"deployed {name}: success {success[f'{name}_deployed']:.3f} on {len(runs)} episodes, "
+                    f"{time.perf_counter() - begin:.0f} s",
+                    file=sys.stderr,
+                )
     rewritten = [rewriter(e.instruction.text) for e in heldout]
     changed = [(e.instruction.text, r) for e, r in zip(heldout, rewritten) if r != e.instruction.text]
     return {
@@ -107,11 +140,18 @@ def main() -> None:
     parser.add_argument(
         "--evaluate", metavar="CKPT", help="train nothing: judge this planner ('shipped': the shipped one)"
     )
+    parser.add_argument(
+        "--deploy-episodes",
+        type=int,
+        default=0,
+        help="with --evaluate: play the first N held-out episodes again through the deployment runtime at 1 kHz",
+    )
     args = parser.parse_args()
     torch.set_num_threads(min(2, os.cpu_count() or 1))  # training; the latency is measured on one thread
     if args.evaluate is not None:
         start = time.perf_counter()
-        report = evaluate(None if args.evaluate == "shipped" else Path(args.evaluate), args.eval_episodes, args.seed)
+        path = None if args.evaluate == "shipped" else Path(args.evaluate)
+        report = evaluate(path, args.eval_episodes, args.seed, args.deploy_episodes)
         report["minutes"] = round((time.perf_counter() - start) / 60, 2)
         report["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform()}
         print(json.dumps(report))

@@ -198,10 +198,11 @@ def sim_to_sim(
 
 def walk_instruction(
     artifact: Artifact,
-    text: str,
+    text: str | None,
     decider,
     *,
     layout_seed: int = 0,
+    episode=None,
     start_up_s: float = 4.0,
     runtime_cfg: RuntimeConfig | None = None,
     on_decision=None,
@@ -210,12 +211,18 @@ def walk_instruction(
     robot starts lying at the layout's start, the runtime stands it up, then `decider` (`ogi.hierarchy.episodes`:
     the planner or the oracle) drives the walking command at 5 Hz from the robot's head camera and odometry until
     STOP, a fall or the time limit (`ogi.deploy.instruction`). The first random layout from `layout_seed` that
-    holds what `text` names (`ogi.hierarchy.run.layout_for`). Returns the judged outcome, the rates of the three
-    loops over the instruction's time and the runtime's safety events."""
+    holds what `text` names (`ogi.hierarchy.run.layout_for`), or `episode`'s layout and instruction (an
+    `ogi.hierarchy.episodes.Episode`, e.g. a held-out one; `text` None). Returns the judged outcome, the rates of the
+    three loops over the instruction's time and the runtime's safety events."""
     from ogi.deploy.instruction import InstructionLoop
     from ogi.hierarchy.run import layout_for
 
-    layout, instruction, seed = layout_for(text, layout_seed)
+    if (text is None) == (episode is None):
+        raise ValueError("walk_instruction takes the words (text) or an episode, not both")
+    if episode is not None:
+        layout, instruction, seed = episode.layout, episode.instruction, None
+    else:
+        layout, instruction, seed = layout_for(text, layout_seed)
     sim = SimRobot(get_robot(artifact.robot_name), SimRobotConfig(layout=layout))
     bridge = _SteppedBridge(sim)
     runtime = Runtime(artifact, bridge, dataclasses.replace(runtime_cfg or RuntimeConfig(), command=(0.0, 0.0, 0.0)))

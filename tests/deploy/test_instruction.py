@@ -125,3 +125,16 @@ def test_a_motor_log_keeps_decisions_with_their_data_and_the_images_they_read(tm
     assert meta == {"frame": 7, "state_tick": 1250, "controller_s": 1.25}
     assert pixels.dtype == np.uint8 and pixels.shape == (24, 32, 4)
     np.testing.assert_allclose(pixels / 255.0, image, atol=0.5 / 255 + 1e-6)
+
+
+def test_walk_instruction_takes_the_words_or_an_episode_and_plays_a_given_layout(omni):
+    from ogi.envs.instructions import parse_instruction
+    from ogi.hierarchy.episodes import Episode
+
+    artifact = load_artifact(omni)
+    episode = Episode(LAYOUT, parse_instruction("turn left 90 degrees and stop", LAYOUT))
+    with pytest.raises(ValueError, match="not both"):
+        walk_instruction(artifact, "stop", load_decider(None, oracle=True), episode=episode)
+    result = walk_instruction(artifact, None, load_decider(None, oracle=True), episode=episode)
+    assert result["success"] is True and result["layout_seed"] is None
+    assert result["objects"] == ["red box at (2.0, 0.5)", "blue ball at (1.5, -1.0)"]
