@@ -61,8 +61,17 @@ def test_ogi_run_drives_the_shipped_planner_by_default():
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["recording"] is None and summary["decisions"] >= 1
-    assert summary["safety"] is None
+    assert summary["safety"] is None and summary["planner_read"] == "stand still"
     assert summary["rates_hz"] == {"planner": 5.0, "policy": 50.0, "pd": 1000.0}
+
+
+def test_ogi_run_says_held_out_wording_again_in_training_words_unless_told_not_to():
+    said = runner.invoke(app, ["run", "--instruction", "Halt.", "--no-record", "--no-supervisor", "--json"])
+    assert said.exit_code == 0, said.output
+    assert json.loads(said.output)["planner_read"] == "stop"
+    literal = runner.invoke(app, ["run", "--instruction", "Halt.", "--no-record", "--no-rewrite", "--json"])
+    assert literal.exit_code == 0, literal.output
+    assert json.loads(literal.output)["planner_read"] == "halt"
 
 
 def test_layout_for_tries_layouts_until_one_holds_the_named_object_and_refuses_unknown_words():
