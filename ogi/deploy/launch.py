@@ -164,7 +164,7 @@ def deploy(
 
         runtime.set_command((0.0, 0.0, 0.0))  # nothing moves until the planner says so
         loop = InstructionLoop(
-            runtime, link, instruction_text, decider, layout=layout, fallen=sim.fallen, on_decision=on_decision
+            runtime, link, instruction_text, decider, layout=layout, fallen=sim.is_down, on_decision=on_decision
         )
     # a full garbage collection over set-up's objects (torch, onnx) would stall both loops for tens of ms
     gc.freeze()

@@ -228,7 +228,7 @@ def walk_instruction(
     runtime = Runtime(artifact, bridge, dataclasses.replace(runtime_cfg or RuntimeConfig(), command=(0.0, 0.0, 0.0)))
     runtime.t0 = 0.0
     loop = InstructionLoop(
-        runtime, bridge, instruction, decider, layout=layout, fallen=sim.fallen, on_decision=on_decision
+        runtime, bridge, instruction, decider, layout=layout, fallen=sim.is_down, on_decision=on_decision
     )
     policy_every = round(runtime.policy_period_s / runtime.pd_period_s)
     ticks = round((start_up_s + loop.time_limit_s + 1.0) / runtime.pd_period_s)

@@ -156,6 +156,7 @@ class SimRobot:
             self.ray_camera = RayCamera(m, arena.camera, CAMERA_GROUPS)
         self._latest_image: CameraFrame | None = None
         self._latest_odometry: Odometry | None = None
+        self._down = False
         self.image_frames = 0
         pd_names, ff_names = actuator_names(robot)
         pd_ids = [m.actuator(a).id for a in pd_names]
@@ -285,9 +286,11 @@ class SimRobot:
             yaw_rad=float(np.arctan2(rotation[1, 0], rotation[0, 0])),
             speed_mps=float(np.linalg.norm(d.qvel[:2])),  # the free joint's linear velocity is in the world frame
         )
+        down = self.fallen()
         with self._lock:
             self._latest = state
             self._latest_odometry = odometry
+            self._down = down
         self.on_state(state)
         if self.depth_camera is not None and self.tick % self.cfg.depth_every == 0:
             self._publish_depth()
@@ -344,6 +347,11 @@ class SimRobot:
     def latest_odometry(self) -> Odometry | None:
         with self._lock:
             return self._latest_odometry
+
+    def is_down(self) -> bool:
+        """`fallen()` as of the newest published state: safe to ask from another thread while physics runs."""
+        with self._lock:
+            return self._down
 
     def ground_height(self, xy: np.ndarray) -> np.ndarray:
         """Ground height, m, under world points (..., 2): the course's heightfield, or 0 on the plane."""
