@@ -270,6 +270,8 @@ def deploy(
     if done is not None:
         verdict = {True: "done", False: f"not done ({done['outcome']})", None: done["outcome"]}[done["success"]]
         rates = done["rates_hz"]
+        if done.get("planner_read") not in (None, done["instruction"]):
+            print(f"the planner read it as {done['planner_read']!r}")
         print(f"{done['instruction']!r}: {verdict} after {done['seconds']} s; walked {done['path_m']} m")
         if rates:
             print(

@@ -202,6 +202,7 @@ def deploy(
             "layout_seed": layout_seed,
             "objects": [f"{o.name} at ({o.xy[0]:.1f}, {o.xy[1]:.1f})" for o in layout.objects],
             "decision_log": [d.__dict__ for d in outcome.decisions],
+            "planner_read": getattr(decider, "read_texts", {}).get(0),  # the words after the rewrite (None: oracle)
         }
     if sim is not None:
         end = sim.base_position()
