@@ -21,8 +21,9 @@ and dropout, and publishes it beside the state (`latest_depth`, `on_depth`).
 
 Or it stands in an arena layout (`layout`: the objects and blocks of `ogi.envs.arena`, the robot at the layout's
 start) with the head camera the 5 Hz planner reads: every `image_every` physics steps an RGB-D image by the
-arena's own ray camera (`latest_image`). With every state it publishes odometry, the base's planar pose and speed
-(`latest_odometry`): on a real robot its state estimator's, here the simulation's own.
+arena's own ray camera (`latest_image`). There, with every state, it also publishes odometry, the base's planar pose
+and speed (`latest_odometry`: on a real robot its state estimator's, here the simulation's own), and whether it is
+down (`is_down`); elsewhere neither is computed.
 """
 
 from __future__ import annotations
@@ -276,11 +277,23 @@ class SimRobot:
             tau_est=d.qfrc_actuator[self._dof_adr].copy(),
             foot_force=np.concatenate([self._read(f"{f}_touch") for f in self.robot.foot_sites]),
         )
-        base = self.data.xpos[self._base_id]
-        rotation = self.data.xmat[self._base_id].reshape(3, 3)
+        with self._lock:
+            self._latest = state
+        self.on_state(state)
+        if self.depth_camera is not None and self.tick % self.cfg.depth_every == 0:
+            self._publish_depth()
+        if self.ray_camera is not None:  # in an arena: what the planner and the instruction's judge read
+            self._publish_odometry(state.received_s)
+            if self.tick % self.cfg.image_every == 0:
+                self._publish_image()
+
+    def _publish_odometry(self, received_s: float) -> None:
+        d = self.data
+        base = d.xpos[self._base_id]
+        rotation = d.xmat[self._base_id].reshape(3, 3)
         odometry = Odometry(
             state_tick=self.tick,
-            received_s=state.received_s,
+            received_s=received_s,
             x_m=float(base[0]),
             y_m=float(base[1]),
             yaw_rad=float(np.arctan2(rotation[1, 0], rotation[0, 0])),
@@ -288,14 +301,8 @@ class SimRobot:
         )
         down = self.fallen()
         with self._lock:
-            self._latest = state
             self._latest_odometry = odometry
             self._down = down
-        self.on_state(state)
-        if self.depth_camera is not None and self.tick % self.cfg.depth_every == 0:
-            self._publish_depth()
-        if self.ray_camera is not None and self.tick % self.cfg.image_every == 0:
-            self._publish_image()
 
     def _publish_image(self) -> None:
         d = self.data
@@ -345,6 +352,7 @@ class SimRobot:
             return self._latest_image
 
     def latest_odometry(self) -> Odometry | None:
+        """The newest odometry (None outside an arena)."""
         with self._lock:
             return self._latest_odometry
 

@@ -250,9 +250,7 @@ class ArenaVecEnv:
         self.single_action_space = self.walk.single_action_space
         self.observation_space, self.action_space = self.walk.observation_space, self.walk.action_space
         m = self.model
-        self.slots = slots = ArenaSlots(m, cfg)
-        self.slot_bodies, self.slot_geoms = slots.slot_bodies, slots.slot_geoms
-        self.obstacle_bodies, self.obstacle_geoms = slots.obstacle_bodies, slots.obstacle_geoms
+        self.slots = ArenaSlots(m, cfg)
 
         self._body_pos, self._body_quat = self.batch.expand("body_pos"), self.batch.expand("body_quat")
         self._rgba = self.batch.expand("geom_rgba")
