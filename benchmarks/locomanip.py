@@ -58,11 +58,23 @@ from ogi.policies.flow import FlowConfig, FlowTrainConfig, save_flow_policy, tra
 from ogi.training.policy_loading import load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
-MANIPULATION_ONLY = {"reach": dict(target_distance_m=(0.25, 0.45), target_bearing_rad=(-0.45, 0.45), episode_s=3.0)}
+# the manipulation-only version of each task: the robot starts where the hand-off would engage the arm
+MANIPULATION_ONLY = {
+    "reach": dict(target_distance_m=(0.25, 0.45), target_bearing_rad=(-0.45, 0.45), episode_s=3.0),
+    # behind the crate, facing it, the goal ahead beyond it
+    "push": dict(
+        push_box_distance_m=(0.75, 0.9),
+        push_box_bearing_rad=(-0.2, 0.2),
+        goal_bearing_rad=(-0.3, 0.3),
+        goal_distance_m=(0.8, 1.2),
+        episode_s=10.0,
+    ),
+}
 NOT_BUILT = {
     "pick_place": "no scripted expert yet for grasping, carrying and setting down the box: no demonstrations",
-    "push": "no scripted expert yet for pushing the box: no demonstrations",
 }
+# the scripted arm per task: the nearer hand on the target; both hands on the crate, 25 cm apart
+ARMS = {"reach": {}, "push": {"both_hands_apart_m": 0.25}}
 
 
 def log(message: str) -> None:
@@ -82,7 +94,14 @@ def main() -> None:
     parser.add_argument("--coordination-minutes", type=float, default=8.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/locomanip"), help="where the trained policies go")
+    parser.add_argument(
+        "--tasks", default="reach,push", help=f"comma-separated, of {', '.join(MANIPULATION_ONLY)} (built so far)"
+    )
     args = parser.parse_args()
+    names = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    unknown = [t for t in names if t not in MANIPULATION_ONLY]
+    if unknown or not names:
+        parser.error(f"--tasks: {unknown or 'none'} not among {', '.join(MANIPULATION_ONLY)}")
     if args.episodes % args.envs:
         parser.error(f"--episodes {args.episodes} must be a multiple of --envs {args.envs}")
     torch.set_num_threads(2)
@@ -109,7 +128,9 @@ def main() -> None:
         )
         return result
 
-    def learn(name, role, env, observe, control, obs_size, act_size, loop, *, reset=None, parent=None, extra=None):
+    def learn(
+        task, name, role, env, observe, control, obs_size, act_size, loop, *, reset=None, parent=None, extra=None
+    ):
         """Train one learner with `ppo_loop`, save it (lineage: `parent`), return its deterministic policy."""
         actor, normalizer, stats = ppo_loop(
             env, observe, control, obs_size, act_size, loop, reset=reset, on_iteration=_progress(name)
@@ -128,135 +149,142 @@ def main() -> None:
         )
         return mean_function(actor, normalizer), stats
 
-    tasks: dict[str, dict] = {}
-    task = "reach"
-    log(f"== {task}")
-    success: dict[str, float] = {}
-    falls: dict[str, float] = {}
-    minutes: dict[str, float] = {}
-    seconds: dict[str, float] = {}
+    def run_task(task: str) -> dict:
+        log(f"== {task}")
+        arm_kw = ARMS[task]
+        success: dict[str, float] = {}
+        falls: dict[str, float] = {}
+        minutes: dict[str, float] = {}
+        seconds: dict[str, float] = {}
 
-    def record(name: str, result: dict) -> None:
-        success[name], falls[name], seconds[name] = result["success"], result["falls"], result["mean_seconds"]
+        def record(name: str, result: dict) -> None:
+            success[name], falls[name], seconds[name] = result["success"], result["falls"], result["mean_seconds"]
 
-    # the scripted expert, on both versions of the task
-    manip = env_for(task, True, args.seed)
-    walker = Walker(walker_policy, manip)
-    expert = WholeBodyController(manip, walker, IKArm(manip))
-    record("expert_manipulation", evaluate(manip, expert, "expert, manipulation only"))
-    whole = env_for(task, False, args.seed)
-    whole_walker = Walker(walker_policy, whole)
-    record("expert", evaluate(whole, WholeBodyController(whole, whole_walker, IKArm(whole)), "expert, whole task"))
+        # the scripted expert, on both versions of the task
+        manip = env_for(task, True, args.seed)
+        walker = Walker(walker_policy, manip)
+        expert = WholeBodyController(manip, walker, IKArm(manip, **arm_kw))
+        record("expert_manipulation", evaluate(manip, expert, "expert, manipulation only"))
+        whole = env_for(task, False, args.seed)
+        whole_walker = Walker(walker_policy, whole)
+        expert_whole = WholeBodyController(whole, whole_walker, IKArm(whole, **arm_kw))
+        record("expert", evaluate(whole, expert_whole, "expert, whole task"))
 
-    # 1. demonstrations and the flow arm
-    t0 = time.perf_counter()
-    flow_cfg = FlowConfig(obs_dim=ARM_OBS_SIZE, action_dim=ARM_ACTION_SIZE, horizon=8, hidden=256, layers=3)
-    obs, chunks, demo_stats = collect_arm_demos(
-        manip, expert, args.demo_steps, horizon=flow_cfg.horizon, seed=args.seed
-    )
-    log(f"  demonstrations: {demo_stats}")
-    train = FlowTrainConfig(steps=args.flow_steps, batch_size=256, seed=args.seed)
-    flow, flow_losses = train_flow_policy(obs, chunks, flow_cfg, train)
-    minutes["flow"] = (time.perf_counter() - t0) / 60
-    flow_ckpt = save_flow_policy(
-        args.out / task / "flow",
-        flow,
-        train,
-        samples=len(obs),
-        data={"source": "scripted expert (hand-off + IK arm), manipulation-only reach", **demo_stats},
-        scores=flow_losses,
-        parent=walker_policy.checkpoint,
-    )
-    log(f"  flow: {flow_losses} ({minutes['flow']:.1f} min)")
-    record("flow", evaluate(manip, WholeBodyController(manip, walker, FlowArm(manip, flow)), "flow"))
+        # 1. demonstrations and the flow arm
+        t0 = time.perf_counter()
+        flow_cfg = FlowConfig(obs_dim=ARM_OBS_SIZE, action_dim=ARM_ACTION_SIZE, horizon=8, hidden=256, layers=3)
+        obs, chunks, demo_stats = collect_arm_demos(
+            manip, expert, args.demo_steps, horizon=flow_cfg.horizon, seed=args.seed
+        )
+        log(f"  demonstrations: {demo_stats}")
+        train = FlowTrainConfig(steps=args.flow_steps, batch_size=256, seed=args.seed)
+        flow, flow_losses = train_flow_policy(obs, chunks, flow_cfg, train)
+        minutes["flow"] = (time.perf_counter() - t0) / 60
+        flow_ckpt = save_flow_policy(
+            args.out / task / "flow",
+            flow,
+            train,
+            samples=len(obs),
+            data={"source": f"scripted expert (hand-off + IK arm), manipulation-only {task}", **demo_stats},
+            scores=flow_losses,
+            parent=walker_policy.checkpoint,
+        )
+        log(f"  flow: {flow_losses} ({minutes['flow']:.1f} min)")
+        record("flow", evaluate(manip, WholeBodyController(manip, walker, FlowArm(manip, flow)), "flow"))
 
-    # 2. the residual on top of the flow arm
-    trainer_arm = ResidualArm(manip, FlowArm(manip, flow, seed=1), None)
-    trainer = WholeBodyController(manip, walker, trainer_arm)
+        # 2. the residual on top of the flow arm
+        trainer_arm = ResidualArm(manip, FlowArm(manip, flow, seed=1), None)
+        trainer = WholeBodyController(manip, walker, trainer_arm)
 
-    def control_residual(obs, action):
-        trainer_arm.next_residual = action
-        return trainer.act(obs["task"])
+        def control_residual(obs, action):
+            trainer_arm.next_residual = action
+            return trainer.act(obs["task"])
 
-    residual, residual_stats = learn(
-        "residual",
-        "arm_residual",
-        manip,
-        lambda obs: trainer_arm.observe(manip.goal.copy(), trainer.handoff.command(manip)[1]),
-        control_residual,
-        RESIDUAL_OBS_SIZE,
-        ARM_ACTION_SIZE,
-        LoopConfig(minutes=args.residual_minutes, seed=args.seed, init_std=0.3),
-        reset=trainer.reset,
-        parent=flow_ckpt,
-        extra={"bound": trainer_arm.bound},
-    )
-    minutes["flow_residual"] = residual_stats["minutes"]
-    arm = ResidualArm(manip, FlowArm(manip, flow), residual)
-    record("flow_residual", evaluate(manip, WholeBodyController(manip, walker, arm), "flow + residual"))
+        residual, residual_stats = learn(
+            task,
+            "residual",
+            "arm_residual",
+            manip,
+            lambda obs: trainer_arm.observe(*_arm_intents(trainer, manip)),
+            control_residual,
+            RESIDUAL_OBS_SIZE,
+            ARM_ACTION_SIZE,
+            LoopConfig(minutes=args.residual_minutes, seed=args.seed, init_std=0.3),
+            reset=trainer.reset,
+            parent=flow_ckpt,
+            extra={"bound": trainer_arm.bound},
+        )
+        minutes["flow_residual"] = residual_stats["minutes"]
+        arm = ResidualArm(manip, FlowArm(manip, flow), residual)
+        record("flow_residual", evaluate(manip, WholeBodyController(manip, walker, arm), "flow + residual"))
 
-    # 3 and 4. the whole task: the hand-off, then the coordinator
-    whole_arm = ResidualArm(whole, FlowArm(whole, flow), residual)
-    handoff = WholeBodyController(whole, whole_walker, whole_arm)
-    record("no_coordination", evaluate(whole, handoff, "hand-off (no coordination)"))
-    coordinated = WholeBodyController(whole, whole_walker, ResidualArm(whole, FlowArm(whole, flow, seed=2), residual))
+        # 3 and 4. the whole task: the hand-off, then the coordinator
+        whole_arm = ResidualArm(whole, FlowArm(whole, flow), residual)
+        handoff = WholeBodyController(whole, whole_walker, whole_arm)
+        record("no_coordination", evaluate(whole, handoff, "hand-off (no coordination)"))
+        coordinated_arm = ResidualArm(whole, FlowArm(whole, flow, seed=2), residual)
+        coordinated = WholeBodyController(whole, whole_walker, coordinated_arm)
 
-    def control_coordinator(obs, action):
-        coordinated.next_coordination = action
-        return coordinated.act(obs["task"])
+        def control_coordinator(obs, action):
+            coordinated.next_coordination = action
+            return coordinated.act(obs["task"])
 
-    coordinated.coordinator, coordination_stats = learn(
-        "coordinator",
-        "coordinator",
-        whole,
-        lambda obs: coordinated.observation(obs["task"]),
-        control_coordinator,
-        COORDINATOR_OBS_SIZE,
-        COORDINATOR_ACTION_SIZE,
-        LoopConfig(
-            minutes=args.coordination_minutes,
-            seed=args.seed,
-            decision_every=coordinated.coordinate_every,
-            init_std=0.3,
-        ),
-        reset=coordinated.reset,
-        parent=flow_ckpt,
-    )
-    minutes["full"] = coordination_stats["minutes"]
-    record("full", evaluate(whole, coordinated, "full (coordinator)"))
+        coordinated.coordinator, coordination_stats = learn(
+            task,
+            "coordinator",
+            "coordinator",
+            whole,
+            lambda obs: coordinated.observation(obs["task"]),
+            control_coordinator,
+            COORDINATOR_OBS_SIZE,
+            COORDINATOR_ACTION_SIZE,
+            LoopConfig(
+                minutes=args.coordination_minutes,
+                seed=args.seed,
+                decision_every=coordinated.coordinate_every,
+                init_std=0.3,
+            ),
+            reset=coordinated.reset,
+            parent=flow_ckpt,
+        )
+        minutes["full"] = coordination_stats["minutes"]
+        record("full", evaluate(whole, coordinated, "full (coordinator)"))
 
-    # 5. flat PPO on the whole body, the budget of the three learned layers together
-    budget = minutes["flow"] + minutes["flow_residual"] + minutes["full"]
+        # 5. flat PPO on the whole body, the budget of the three learned layers together
+        budget = minutes["flow"] + minutes["flow_residual"] + minutes["full"]
 
-    def flat_observe(obs):
-        return np.concatenate([obs["policy"], obs["task"]], 1)
+        def flat_observe(obs):
+            return np.concatenate([obs["policy"], obs["task"]], 1)
 
-    flat, flat_stats = learn(
-        "flat PPO",
-        "flat_whole_body",
-        whole,
-        flat_observe,
-        lambda obs, action: action,
-        whole.walk.policy_layout.size + TASK_OBS_SIZE,
-        whole.walk.robot.num_joints,
-        LoopConfig(minutes=budget, seed=args.seed, hidden_sizes=(256, 128), init_std=0.5),
-    )
-    minutes["flat_ppo"] = flat_stats["minutes"]
-    record("flat_ppo", evaluate(whole, lambda obs: flat(flat_observe(obs)), "flat PPO"))
+        flat, flat_stats = learn(
+            task,
+            "flat PPO",
+            "flat_whole_body",
+            whole,
+            flat_observe,
+            lambda obs, action: action,
+            whole.walk.policy_layout.size + TASK_OBS_SIZE,
+            whole.walk.robot.num_joints,
+            LoopConfig(minutes=budget, seed=args.seed, hidden_sizes=(256, 128), init_std=0.5),
+        )
+        minutes["flat_ppo"] = flat_stats["minutes"]
+        record("flat_ppo", evaluate(whole, lambda obs: flat(flat_observe(obs)), "flat PPO"))
 
-    tasks[task] = {
-        "success": success,
-        "falls": falls,
-        "mean_episode_s": seconds,
-        "episodes": args.episodes,
-        "train_minutes": {k: round(v, 2) for k, v in minutes.items()},
-        "demonstrations": demo_stats,
-        "train_success_rate": {
-            "flow_residual": residual_stats["train_success_rate"],
-            "full": coordination_stats["train_success_rate"],
-            "flat_ppo": flat_stats["train_success_rate"],
-        },
-    }
+        return {
+            "success": success,
+            "falls": falls,
+            "mean_episode_s": seconds,
+            "episodes": args.episodes,
+            "train_minutes": {k: round(v, 2) for k, v in minutes.items()},
+            "demonstrations": demo_stats,
+            "train_success_rate": {
+                "flow_residual": residual_stats["train_success_rate"],
+                "full": coordination_stats["train_success_rate"],
+                "flat_ppo": flat_stats["train_success_rate"],
+            },
+        }
+
+    tasks = {task: run_task(task) for task in names}
     walk = {}
     for robot in ("biped", "humanoid"):
         path = ROOT / "docs" / f"learn_walk_{robot}.json"
@@ -269,6 +297,12 @@ def main() -> None:
                 "source": str(path.relative_to(ROOT)),
             }
     print(json.dumps({"tasks": tasks, "walk": walk, "not_measured": NOT_BUILT, "walker": str(args.walker)}))
+
+
+def _arm_intents(controller: WholeBodyController, env: WholeBodyVecEnv) -> tuple[np.ndarray, np.ndarray]:
+    """(target, engaged) the controller's hand-off gives the arm now, leaving its state as it was."""
+    _, engaged, target = controller.handoff.intents(env, update=False)
+    return target, engaged
 
 
 def _progress(name: str):

@@ -9,8 +9,10 @@
   start, its thin side across that edge; it is to be set down as far inside the second table's edge that faces
   the first. Success: the box rests on the second table's top (within it, at its height), upright, slow, and
   touched by nothing but the table: set down and let go.
-- `push`: push a box (0.2-0.4 m sides, 2-8 kg) lying on the floor 1-1.5 m away into a goal disk of radius 0.25 m,
-  1-2 m beyond it. Success: the box's centre inside the disk.
+- `push`: push a crate standing on the floor 1-1.5 m away into a goal disk of radius 0.25 m, 1-2 m beyond it.
+  The crate is 0.5-0.7 m across, 0.8-1 m tall (its near face at the height of the hands reaching forward), 2-8 kg,
+  and slides with friction 0.3 (a crate on sliders): pushed at the hands' height, a box with friction 1 tips
+  over rather than slides unless it is wider than it is high. Success: the crate's centre inside the disk.
 
 A grasp is contact-based, never a weld: a box is `held` by a hand when both that hand's jaws touch it (the fixed
 jaw and the finger) and nothing else does. A fall ends an episode as a failure, the time-out as one too.
@@ -74,10 +76,16 @@ class WholeBodyConfig:
     small_box_half_m: tuple[float, float, float, float] = (0.03, 0.04, 0.04, 0.06)  # (y lo, y hi, z lo, z hi)
     small_box_mass_kg: tuple[float, float] = (0.1, 0.4)
     # push
-    push_box_half_m: tuple[float, float] = (0.1, 0.2)
+    push_box_half_m: tuple[float, float] = (0.25, 0.35)  # half its sides on the floor
+    push_box_half_height_m: tuple[float, float] = (0.4, 0.5)
     push_box_mass_kg: tuple[float, float] = (2.0, 8.0)
-    push_box_distance_m: tuple[float, float] = (1.0, 1.5)
+    push_box_friction: float = 0.3  # with the floor and everything else (it takes precedence)
+    push_box_distance_m: tuple[float, float] = (1.0, 1.5)  # its centre from the robot's start
+    push_box_bearing_rad: tuple[float, float] = (-np.pi, np.pi)  # from the robot's start heading
     goal_distance_m: tuple[float, float] = (1.0, 2.0)  # from the box
+    # the goal's bearing from the box, relative to the line from the robot's start to the box: near 0, the box is
+    # pushed straight on (the manipulation-only version of the task)
+    goal_bearing_rad: tuple[float, float] = (-np.pi, np.pi)
     goal_radius_m: float = 0.25
     walk: WalkConfig = field(default_factory=WalkConfig)  # physics, noise and randomization of the walk env
 
@@ -93,12 +101,15 @@ class WholeBodyConfig:
             "second_table_distance_m",
             "small_box_mass_kg",
             "push_box_half_m",
+            "push_box_half_height_m",
             "push_box_mass_kg",
             "push_box_distance_m",
             "goal_distance_m",
         ):
             check_interval(name, getattr(self, name), 0.0, 50.0)
-        check_interval("target_bearing_rad", self.target_bearing_rad, -np.pi, np.pi)
+        for name in ("target_bearing_rad", "push_box_bearing_rad", "goal_bearing_rad"):
+            check_interval(name, getattr(self, name), -np.pi, np.pi)
+        check_range("push_box_friction", self.push_box_friction, 0.01, 2.0)
         lo_y, hi_y, lo_z, hi_z = self.small_box_half_m
         check_interval("small_box_half_m (y)", (lo_y, hi_y), 0.005, 0.5)
         check_interval("small_box_half_m (z)", (lo_z, hi_z), 0.005, 0.5)
@@ -109,10 +120,15 @@ class WholeBodyConfig:
 SMALL_BOX_HALF_X_M = 0.015  # 3 cm across: the side the jaws close on
 
 
-def _add_box(spec: mujoco.MjSpec) -> None:
+def _add_box(spec: mujoco.MjSpec, friction: float | None = None) -> None:
+    """The box, and the contact sensors that tell a grasp; `friction` (sliding) takes precedence over that of
+    whatever it touches (a higher contact priority), None: MuJoCo's default rule."""
     body = spec.worldbody.add_body(name="box", pos=list(_PARK_XYZ))
     body.add_freejoint(name="box_free")
-    body.add_geom(name="box_geom", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.1, 0.1, 0.1], mass=1.0, rgba=BOX_RGBA)
+    geom = body.add_geom(name="box_geom", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.1, 0.1, 0.1], mass=1.0, rgba=BOX_RGBA)
+    if friction is not None:
+        geom.friction = [friction, 0.005, 0.0001]
+        geom.priority = 1
     found = [1, 0, 1]  # intprm: data = found, no reduction, one slot: the number of contacts
     box = {"reftype": mujoco.mjtObj.mjOBJ_BODY, "refname": "box", "intprm": found}
     spec.add_sensor(
@@ -186,7 +202,7 @@ class WholeBodyVecEnv:
 
         def add_to_scene(spec: mujoco.MjSpec) -> None:
             if cfg.task != "reach":
-                _add_box(spec)
+                _add_box(spec, cfg.push_box_friction if cfg.task == "push" else None)
             if cfg.task == "pick_place":
                 _add_tables(spec)
 
@@ -325,9 +341,12 @@ class WholeBodyVecEnv:
             self.goal[ids, :2] = around(start, cfg.target_distance_m, heading + rng.uniform(*cfg.target_bearing_rad, k))
             self.goal[ids, 2] = rng.uniform(*cfg.target_height_m, k)
         elif cfg.task == "push":
-            half = np.repeat(rng.uniform(*cfg.push_box_half_m, (k, 1)), 3, axis=1)
-            half[:, :2] = rng.uniform(*cfg.push_box_half_m, (k, 2))
-            box_xy = around(start, cfg.push_box_distance_m)
+            half = np.column_stack(
+                [rng.uniform(*cfg.push_box_half_m, (k, 2)), rng.uniform(*cfg.push_box_half_height_m, k)]
+            )
+            heading = yaw_of(self.walk.rig.base_pose()[ids, 3:7])
+            toward_box = heading + rng.uniform(*cfg.push_box_bearing_rad, k)
+            box_xy = around(start, cfg.push_box_distance_m, toward_box)
             self._set_box(
                 ids,
                 np.column_stack([box_xy, half[:, 2]]),
@@ -335,7 +354,7 @@ class WholeBodyVecEnv:
                 half,
                 rng.uniform(*cfg.push_box_mass_kg, k),
             )
-            self.goal[ids, :2] = around(box_xy, cfg.goal_distance_m)
+            self.goal[ids, :2] = around(box_xy, cfg.goal_distance_m, toward_box + rng.uniform(*cfg.goal_bearing_rad, k))
             self.goal[ids, 2] = 0.0
         else:
             height = rng.uniform(*cfg.table_height_m, (k, 2))

@@ -84,7 +84,13 @@ def whole_body_config(walker: LoadedPolicy, **task) -> WholeBodyConfig:
 
 # ---- the walking policy ---------------------------------------------------------------------------------------
 class Walker:
-    """A frozen walking policy for a whole-body env; `act(command)` returns the whole body's actions."""
+    """A frozen walking policy for a whole-body env; `act(command)` returns the whole body's actions.
+
+    The joints it held in training (waist, arms) it reads as it saw them then: their positions, velocities and
+    last actions at the mean its normalizer learned. It never saw them move (their last actions were always 0,
+    their positions within 0.03 rad), so an arm raised by a manipulation policy would read as up to the
+    normalizer's clip of 5 standard deviations on 30 inputs, and the walker falls within 2 s (arms held forward
+    while standing: 16 of 16 simulations)."""
 
     def __init__(self, policy: LoadedPolicy | Path | str, env: WholeBodyVecEnv):
         self.policy = policy if isinstance(policy, LoadedPolicy) else load_policy(Path(policy))
@@ -94,6 +100,10 @@ class Walker:
         robot = env.walk.robot
         self.held = held_joint_mask(robot.joint_names, self.policy.cfg.env.held_joints)
         self.state = self.policy.actor.initial_state(env.num_envs)
+        slices = env.walk.policy_layout.slices()
+        held = np.flatnonzero(self.held)
+        self.masked = np.concatenate([held + slices[g].start for g in ("joint_pos", "joint_vel", "last_action")])
+        self.masked_value = self.policy.normalizer.mean.numpy()[self.masked].astype(np.float32)
 
     def reset(self, done: np.ndarray) -> None:
         self.state = self.policy.actor.reset_state(self.state, torch.as_tensor(np.asarray(done, bool)))
@@ -101,7 +111,9 @@ class Walker:
     @torch.no_grad()
     def act(self, command: np.ndarray) -> np.ndarray:
         obs = self.env.walk.set_commands(np.asarray(command, float))
-        x = torch.as_tensor(actor_observation(obs, self.policy.cfg.actor_obs))
+        x = np.array(actor_observation(obs, self.policy.cfg.actor_obs), dtype=np.float32)
+        x[:, self.masked] = self.masked_value
+        x = torch.as_tensor(x)
         mean, self.state = self.policy.actor(self.policy.normalizer(x), self.state)
         clip = self.policy.cfg.env.action_clip
         actions = np.clip(mean.numpy().astype(np.float64), -clip, clip)
@@ -114,29 +126,37 @@ ArmSkill = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (target_world (n, 3
 
 
 class IKArm:
-    """The scripted arm: the nearer hand's joints at the IK solution for the target, the other arm at rest."""
+    """The scripted arm: the nearer hand's joints at the IK solution for the target, the other arm at rest; or,
+    with `both_hands_apart_m`, both hands on the target, that far apart across the robot's heading (pushing)."""
 
-    def __init__(self, env: WholeBodyVecEnv):
+    def __init__(self, env: WholeBodyVecEnv, *, both_hands_apart_m: float | None = None):
         self.env = env
         self.index = arm_index(env)
         self.default = np.asarray(env.walk.robot.default_pose)[self.index]
         self.scale = env.walk.robot.action_scale
         self._qpos = env.walk.batch.bind("qpos")
         self.names = arm_joint_names()
+        self.apart = both_hands_apart_m
 
     def __call__(self, target_world: np.ndarray, engaged: np.ndarray) -> np.ndarray:
         env = self.env
         actions = np.zeros((env.num_envs, ARM_ACTION_SIZE))
         if not engaged.any():
             return actions
-        nearer = np.linalg.norm(env.grasp_points() - target_world[:, None], axis=2).argmin(axis=1)
         k = len(ARM_JOINTS)
+        if self.apart is None:
+            nearer = np.linalg.norm(env.grasp_points() - target_world[:, None], axis=2).argmin(axis=1)
+            hands = [[(int(side), target_world[i])] for i, side in enumerate(nearer)]
+        else:
+            yaw = yaw_of(env.walk.rig.base_pose()[:, 3:7])
+            left = 0.5 * self.apart * np.column_stack([-np.sin(yaw), np.cos(yaw), np.zeros_like(yaw)])
+            hands = [[(0, target_world[i] + left[i]), (1, target_world[i] - left[i])] for i in range(env.num_envs)]
         for i in np.flatnonzero(engaged):
-            side = nearer[i]
-            joints = self.names[side * k : (side + 1) * k]
-            result = solve_site_ik(env.walk.model, self._qpos[i], f"{SIDES[side]}_grasp", target_world[i], joints)
-            cols = slice(side * k, (side + 1) * k)
-            actions[i, cols] = (result.joint_pos - self.default[cols]) / self.scale
+            for side, target in hands[i]:
+                joints = self.names[side * k : (side + 1) * k]
+                result = solve_site_ik(env.walk.model, self._qpos[i], f"{SIDES[side]}_grasp", target, joints)
+                cols = slice(side * k, (side + 1) * k)
+                actions[i, cols] = (result.joint_pos - self.default[cols]) / self.scale
         return actions
 
 
@@ -250,6 +270,133 @@ class HandOff:
         command = np.column_stack([speed, np.zeros_like(speed), yaw_rate]) * ~in_reach[:, None]
         return command, in_reach
 
+    def intents(
+        self, env: WholeBodyVecEnv, scale: np.ndarray | float = 1.0, *, update: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """((n, 3) walking command, (n,) whether the arm is engaged, (n, 3) the arm's target in the world): what a
+        controller asks of the two skills; `scale` multiplies the reach radius (how early the arm engages).
+        `update` False: a look that leaves a stateful joint's state as it was."""
+        command, engaged = self.command(env, self.reach_m * np.asarray(scale))
+        return command, engaged, env.goal.copy()
+
+    def reset(self, done: np.ndarray) -> None:
+        """Stateless: nothing to forget."""
+
+
+def _wrap(angle: np.ndarray) -> np.ndarray:
+    return np.angle(np.exp(1j * np.asarray(angle)))
+
+
+def footprint_radius(half_xy: np.ndarray, box_yaw: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """(n,) distance from a box's centre to the edge of its footprint along the world angle `direction`."""
+    a = np.asarray(direction) - box_yaw
+    c, s = np.abs(np.cos(a)), np.abs(np.sin(a))
+    return np.minimum(half_xy[:, 0] / np.maximum(c, 1e-9), half_xy[:, 1] / np.maximum(s, 1e-9))
+
+
+@dataclass(kw_only=True)
+class PushHandOff:
+    """The scripted joint for `push`: walk round to the crate's far side from the goal (the stance), face the
+    goal, put both hands on the crate and walk it to the goal, side-stepping back onto the line through the
+    crate's centre and turning toward the goal as it drifts; back to the stance when the crate slips away.
+
+    Its state is the mode of each simulation (approaching or pushing); `reset(done)` forgets ended episodes."""
+
+    standoff_m: float = 0.38  # the base's centre to the crate's near face while pushing
+    hand_height_m: float = 0.78  # where the hands press (at most 5 cm below the crate's top)
+    hands_ahead_m: float = 0.34  # the hands held this far ahead of the base's centre (inside the face: they press)
+    push_speed_mps: float = 0.25
+    max_speed_mps: float = 0.5
+    max_yaw_rate_radps: float = 0.8
+    turn_speed_mps: float = 0.0  # walking speed while turning toward a waypoint
+    holonomic: bool = False
+    line_gain: float = 2.0  # side-step speed per metre off the line through the crate's centre
+    max_side_mps: float = 0.3
+    aim_gain: float = 0.0  # rad of heading toward the line per metre off it
+    lost_lateral_m: float = 0.4  # off the line by more than this: back to the stance
+    engage_m: float = 0.2  # at the stance within this, and facing the goal within `engage_rad`: push
+    engage_rad: float = 0.4
+    clearance_m: float = 0.5  # passing the crate on the way to the stance, this far from its corners
+    pushing: np.ndarray | None = None
+
+    def reset(self, done: np.ndarray) -> None:
+        if self.pushing is not None:
+            self.pushing[np.asarray(done, bool)] = False
+
+    def intents(
+        self, env: WholeBodyVecEnv, scale: np.ndarray | float = 1.0, *, update: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """As `HandOff.intents`; `scale` multiplies how near the stance the push starts."""
+        n = env.num_envs
+        if self.pushing is None or len(self.pushing) != n:
+            self.pushing = np.zeros(n, dtype=bool)
+        base = env.walk.rig.base_pose()
+        xy, heading = base[:, :2], yaw_of(base[:, 3:7])
+        box, quat = env.box_pose()
+        to_goal = env.goal[:, :2] - box[:, :2]
+        remaining = np.linalg.norm(to_goal, axis=1)
+        d = to_goal / np.maximum(remaining, 1e-9)[:, None]
+        d_yaw = np.arctan2(d[:, 1], d[:, 0])
+        side = np.column_stack([-d[:, 1], d[:, 0]])  # left of the push line
+        radius = footprint_radius(env.box_half[:, :2], yaw_of(quat), d_yaw + np.pi)
+        stance = box[:, :2] - d * (radius + self.standoff_m)[:, None]
+        rel = xy - box[:, :2]
+        along, lateral = (rel * d).sum(1), (rel * side).sum(1)
+        facing_error = _wrap(d_yaw - heading)
+        at_stance = np.linalg.norm(xy - stance, axis=1)
+        engage = self.engage_m * np.asarray(scale)
+        start = (at_stance < engage) & (np.abs(facing_error) < self.engage_rad)
+        corner = np.linalg.norm(env.box_half[:, :2], axis=1)
+        lost = (
+            (np.abs(lateral) > self.lost_lateral_m)
+            | (np.abs(facing_error) > 0.7)
+            | (along < -(radius + self.standoff_m + 0.3))
+            | (along > -radius)
+        )
+        pushing = (self.pushing | start) & ~lost
+        if update:
+            self.pushing = pushing
+
+        # approaching: to the stance, round the crate when not yet behind it: beside it first (from the goal's
+        # side), then beside and behind it, then the stance
+        behind = along <= -(radius + 0.25)
+        beside = box[:, :2] + side * (np.where(lateral >= 0, 1.0, -1.0) * (corner + self.clearance_m))[:, None]
+        waypoint = np.where(
+            behind[:, None],
+            stance,
+            np.where((along > 0.0)[:, None], beside - 0.1 * d, beside - d * (corner + 0.3)[:, None]),
+        )
+        offset = waypoint - xy
+        distance = np.linalg.norm(offset, axis=1)
+        bearing = _wrap(np.arctan2(offset[:, 1], offset[:, 0]) - heading)
+        cos, sin = np.cos(heading), np.sin(heading)
+        ox, oy = cos * offset[:, 0] + sin * offset[:, 1], -sin * offset[:, 0] + cos * offset[:, 1]
+        # turning on the move: a walker may turn poorly in place (the humanoid's: 0.07 rad/s asked 0.8)
+        walk = np.where(np.abs(bearing) < 0.5, np.clip(0.8 * distance, 0.0, self.max_speed_mps), self.turn_speed_mps)
+        near = np.column_stack(
+            [np.clip(2.0 * ox, -0.3, 0.3), np.clip(2.0 * oy, -0.3, 0.3), np.where(behind, 1.5 * facing_error, 0.0)]
+        )
+        far = np.column_stack([walk, np.zeros(n), 1.5 * bearing])
+        if self.holonomic:  # sideways and backward steps toward the waypoint, turning to face the goal meanwhile
+            scale = np.minimum(1.0, self.max_speed_mps / np.maximum(np.hypot(ox, oy), 1e-9))
+            far = np.column_stack([ox * scale, np.clip(oy * scale, -0.3, 0.3), 1.5 * facing_error])
+        approach = np.where((distance > 0.3)[:, None], far, near)
+        # pushing: ahead along the line, back onto it sideways, turned toward the goal
+        slow = np.clip(remaining / 0.5, 0.3, 1.0)
+        cross_line = np.clip(-self.line_gain * lateral, -self.max_side_mps, self.max_side_mps)
+        aim = facing_error - self.aim_gain * lateral  # turned a little toward the line as well
+        push = np.column_stack([self.push_speed_mps * slow, cross_line * np.cos(facing_error), 1.5 * aim])
+        command = np.where(pushing[:, None], push, approach)
+        command[:, 2] = np.clip(command[:, 2], -self.max_yaw_rate_radps, self.max_yaw_rate_radps)
+
+        # the hands: held out ahead of the chest from near the stance on, so that walking brings them onto the
+        # crate (reaching for its face from afar swung the arms into it and shoved it away)
+        engaged = pushing | ((at_stance < 0.5) & (np.abs(facing_error) < 0.5) & behind)
+        top = box[:, 2] + env.box_half[:, 2]
+        ahead = xy + self.hands_ahead_m * np.column_stack([cos, sin])
+        target = np.column_stack([ahead, np.minimum(self.hand_height_m, top - 0.05)])
+        return command, engaged, target
+
 
 COORDINATOR_OBS_SIZE = TASK_OBS_SIZE + COMMAND_SIZE + 3 + 1
 COORDINATOR_ACTION_SIZE = COMMAND_SIZE + 3 + 1
@@ -257,9 +404,12 @@ COORDINATOR_ACTION_SIZE = COMMAND_SIZE + 3 + 1
 COORDINATOR_BOUNDS = np.array([0.3, 0.2, 0.4, 0.1, 0.1, 0.1, 0.4])
 
 
-def coordinator_observation(env: WholeBodyVecEnv, task_obs: np.ndarray, handoff: HandOff) -> np.ndarray:
-    command, in_reach = handoff.command(env)
-    return np.concatenate([task_obs, command, to_base(env, env.goal), in_reach[:, None]], 1).astype(np.float32)
+Joint = HandOff | PushHandOff  # the scripted joint of the two skills: intents(env, scale), reset(done)
+
+
+def coordinator_observation(env: WholeBodyVecEnv, task_obs: np.ndarray, handoff: Joint) -> np.ndarray:
+    command, engaged, target = handoff.intents(env, update=False)
+    return np.concatenate([task_obs, command, to_base(env, target), engaged[:, None]], 1).astype(np.float32)
 
 
 class WholeBodyController:
@@ -274,11 +424,12 @@ class WholeBodyController:
         walker: Walker | None,
         arm: ArmSkill,
         *,
-        handoff: HandOff = HandOff(),
+        handoff: Joint | None = None,
         coordinator: Callable[[np.ndarray], np.ndarray] | None = None,
         coordinate_every: int = 5,
     ):
         """coordinate_every: env steps a coordinator's decision holds (5: 10 Hz above the 50 Hz skills)."""
+        handoff = (PushHandOff() if env.cfg.task == "push" else HandOff()) if handoff is None else handoff
         self.env, self.walker, self.arm, self.handoff, self.coordinator = env, walker, arm, handoff, coordinator
         self.arm_index = arm_index(env)
         self.next_coordination: np.ndarray | None = None  # set by the coordinator's trainer: its sampled actions
@@ -291,9 +442,8 @@ class WholeBodyController:
 
     def act(self, task_obs: np.ndarray) -> np.ndarray:
         env = self.env
-        target = env.goal.copy()
         if self.coordinator is None and self.next_coordination is None:
-            command, engaged = self.handoff.command(env)
+            command, engaged, target = self.handoff.intents(env)
         else:
             raw = self.next_coordination
             self.next_coordination = None
@@ -305,7 +455,7 @@ class WholeBodyController:
                 self._age += 1
                 raw = self._decision
             u = np.clip(raw, -1.0, 1.0) * COORDINATOR_BOUNDS
-            command, engaged = self.handoff.command(env, self.handoff.reach_m * (1.0 + u[:, 6]))
+            command, engaged, target = self.handoff.intents(env, 1.0 + u[:, 6])
             command = command + u[:, :3]
             base = env.walk.rig.base_pose()
             yaw = yaw_of(base[:, 3:7])
@@ -323,6 +473,7 @@ class WholeBodyController:
 
     def reset(self, done: np.ndarray) -> None:
         self._age[np.asarray(done, bool)] = self.coordinate_every
+        self.handoff.reset(done)
         if self.walker is not None:
             self.walker.reset(done)
         if hasattr(self.arm, "reset"):

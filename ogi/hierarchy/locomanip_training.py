@@ -47,8 +47,8 @@ def collect_arm_demos(
     finished: list[list[tuple[np.ndarray, np.ndarray]]] = []
     successes = ended = 0
     for _ in range(steps):
-        arm_obs = arm_observation(env, env.goal)
-        _, engaged = controller.handoff.command(env)
+        _, engaged, target = controller.handoff.intents(env)
+        arm_obs = arm_observation(env, target)
         actions = controller.act(obs["task"])
         for i in np.flatnonzero(engaged):
             episodes[i].append((arm_obs[i], actions[i, index].copy()))

@@ -39,8 +39,13 @@ def test_push_succeeds_with_the_box_inside_the_goal_disk_only():
     env = WholeBodyVecEnv(WholeBodyConfig(task="push", num_envs=2, seed=0))
     env.reset(seed=0)
     box, _ = env.box_pose()
-    assert ((env.box_half >= 0.1) & (env.box_half <= 0.2)).all()
+    assert ((env.box_half[:, :2] >= 0.25) & (env.box_half[:, :2] <= 0.35)).all()
+    assert ((env.box_half[:, 2] >= 0.4) & (env.box_half[:, 2] <= 0.5)).all()
+    np.testing.assert_allclose(box[:, 2], env.box_half[:, 2])  # standing on the floor
     assert (np.linalg.norm(box[:, :2], axis=1) >= 0.99).all()
+    # the crate slides: its friction, not the floor's (randomized up to 1.25), decides its contacts
+    model = env.walk.model
+    assert model.geom_friction[env.box_geom, 0] == pytest.approx(0.3) and model.geom_priority[env.box_geom] == 1
     goal = env.goal.copy()
     env.place_box([0, 1], goal + [[0.1, 0.0, 0.3], [0.4, 0.0, 0.3]], [[1.0, 0, 0, 0]] * 2)
     info = None
@@ -49,6 +54,33 @@ def test_push_succeeds_with_the_box_inside_the_goal_disk_only():
         if terminated[0]:
             break
     assert info["final_success"][0] and not env.success[1]
+    env.close()
+
+
+def test_push_can_put_the_crate_ahead_of_the_robot_and_the_goal_beyond_it():
+    """The manipulation-only version: the crate 0.75-0.9 m ahead, the goal on past it within 0.3 rad."""
+    cfg = WholeBodyConfig(
+        task="push",
+        num_envs=8,
+        push_box_distance_m=(0.75, 0.9),
+        push_box_bearing_rad=(-0.2, 0.2),
+        goal_bearing_rad=(-0.3, 0.3),
+    )
+    env = WholeBodyVecEnv(cfg)
+    env.reset(seed=4)
+    base = env.walk.rig.base_pose()
+    box, _ = env.box_pose()
+    heading = 2 * np.arctan2(base[:, 6], base[:, 3])
+    to_box = box[:, :2] - base[:, :2]
+    to_goal = env.goal[:, :2] - box[:, :2]
+    bearing = np.angle(np.exp(1j * (np.arctan2(to_box[:, 1], to_box[:, 0]) - heading)))
+    turn = np.angle(np.exp(1j * (np.arctan2(to_goal[:, 1], to_goal[:, 0]) - np.arctan2(to_box[:, 1], to_box[:, 0]))))
+    assert (np.abs(bearing) <= 0.2 + 1e-6).all() and (np.abs(turn) <= 0.3 + 1e-6).all()
+    assert ((np.linalg.norm(to_box, axis=1) >= 0.75 - 1e-6) & (np.linalg.norm(to_box, axis=1) <= 0.9 + 1e-6)).all()
+    with pytest.raises(ConfigError, match="goal_bearing_rad"):
+        WholeBodyConfig(task="push", goal_bearing_rad=(0.0, 4.0))
+    with pytest.raises(ConfigError, match="push_box_friction"):
+        WholeBodyConfig(task="push", push_box_friction=0.0)
     env.close()
 
 

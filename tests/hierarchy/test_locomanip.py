@@ -20,11 +20,13 @@ from ogi.hierarchy.locomanip import (
     FlowArm,
     HandOff,
     IKArm,
+    PushHandOff,
     ResidualArm,
     Walker,
     WholeBodyController,
     arm_index,
     arm_observation,
+    footprint_radius,
     whole_body_config,
 )
 from ogi.hierarchy.locomanip_training import (
@@ -84,6 +86,68 @@ def test_the_hand_off_walks_toward_a_far_goal_and_stands_at_a_near_one(env):
     # another goal than the task's (the box to walk to, say): env 0 now turns left toward a point beside it
     command, _ = HandOff().command(env, goal=np.stack([_around(env, 0.0, 2.0, 1.0)[0]] * 3))
     assert command[0, 0] == 0.0 and command[0, 2] > 0.5
+
+
+@pytest.fixture(scope="module")
+def push():
+    env = WholeBodyVecEnv(WholeBodyConfig(task="push", num_envs=2, walk=STILL), autoreset=False)
+    yield env
+    env.close()
+
+
+def _heading(env):
+    base = env.walk.rig.base_pose()
+    return 2 * np.arctan2(base[:, 6], base[:, 3])
+
+
+def test_footprint_radius_is_the_centre_to_edge_distance_along_a_direction():
+    half = np.array([[0.3, 0.2]] * 4)
+    radius = footprint_radius(half, np.array([0.0, 0.0, np.pi / 2, 0.0]), np.array([0.0, np.pi / 2, 0.0, np.pi / 4]))
+    np.testing.assert_allclose(radius, [0.3, 0.2, 0.2, 0.2 * np.sqrt(2)])
+
+
+def test_the_push_hand_off_goes_round_the_crate_and_pushes_from_behind_it(push):
+    """Env 0 stands beyond the crate on the goal's side, facing it: it must go round (turn away, not walk into
+    it). Env 1 stands at the stance behind the crate, facing the goal: it pushes, both
+    hands held out ahead at the crate's height, and walks on."""
+    push.reset(seed=0)
+    heading = _heading(push)
+    half = push.box_half
+    box = np.stack([_around(push, 1.0, 0.0, 0.0)[0], _around(push, PushHandOff().standoff_m + half[1, 0], 0.0, 0.0)[1]])
+    box[:, 2] = half[:, 2]
+    quat = np.column_stack([np.cos(heading / 2), np.zeros(2), np.zeros(2), np.sin(heading / 2)])
+    push.place_box([0, 1], box, quat)
+    goal = np.stack([_around(push, -1.0, 0.0, 0.0)[0], _around(push, 2.5, 0.0, 0.0)[1]])
+    push.place_goal([0, 1], goal)
+    handoff = PushHandOff()
+    command, engaged, target = handoff.intents(push)
+    assert command[0, 0] == 0.0 and abs(command[0, 2]) >= 0.5  # turns toward a point beside the crate first
+    assert engaged.tolist() == [False, True] and handoff.pushing.tolist() == [False, True]
+    assert command[1, 0] > 0.2 and abs(command[1, 2]) < 0.1
+    ahead = _around(push, handoff.hands_ahead_m, 0.0, 0.0)[1]
+    np.testing.assert_allclose(target[1, :2], ahead[:2], atol=1e-9)
+    assert target[1, 2] == pytest.approx(min(handoff.hand_height_m, 2 * half[1, 2] - 0.05))
+    # a look leaves the state alone; a reset forgets the push
+    handoff.pushing[:] = False
+    assert handoff.intents(push, update=False)[1].tolist() == [False, True] and not handoff.pushing.any()
+    handoff.intents(push)
+    handoff.reset(np.array([False, True]))
+    assert not handoff.pushing.any()
+
+
+def test_the_ik_arm_can_hold_both_hands_on_one_target_apart_across_the_heading(push):
+    push.reset(seed=1)
+    push.place_box([0, 1], [[50.0, 0.0, 0.5], [50.0, 0.0, 0.5]], [[1.0, 0, 0, 0]] * 2)
+    target = _around(push, 0.26, 0.0, 0.85)
+    arm = IKArm(push, both_hands_apart_m=0.25)
+    index = arm_index(push)
+    for _ in range(40):
+        actions = np.zeros((2, push.walk.robot.num_joints))
+        actions[:, index] = arm(target, np.array([True, True]))
+        push.step(actions)
+    grasp = push.grasp_points()
+    np.testing.assert_allclose(grasp[:, 0], _around(push, 0.26, 0.125, 0.85), atol=0.05)  # PD sag
+    np.testing.assert_allclose(grasp[:, 1], _around(push, 0.26, -0.125, 0.85), atol=0.05)
 
 
 def test_the_ik_arm_touches_a_target_in_reach_with_the_nearer_hand(env):
@@ -266,6 +330,20 @@ def test_the_shipped_humanoid_walker_carries_the_body_toward_a_far_target():
         _, _, terminated, _, info = env.step(actions)
         assert not info["fell"].any()
     assert (env.progress_distance() < start - 0.3).all()
+    # its held joints read as in training: raising the arms changes nothing it sees (sensor noise off)
+    quiet = dataclasses.replace(env.cfg.walk, noise=dataclasses.replace(env.cfg.walk.noise, enabled=False))
+    still = WholeBodyVecEnv(dataclasses.replace(env.cfg, walk=quiet), autoreset=False)
+    still.reset(seed=0)
+    still_walker = Walker(walker_policy, still)
+    calm = still_walker.act(np.zeros((2, 3)))
+    qpos = still.walk.batch.bind("qpos")
+    rows = qpos[:]
+    rows[:, still.walk.rig.qpos_adr[arm_index(still)]] += 1.0
+    qpos[:] = rows
+    still.walk.batch.forward(np.arange(2))
+    assert not np.allclose(still.walk.rig.joint_pos()[:, arm_index(still)], 0.0, atol=0.5)
+    still_walker.reset(np.ones(2, dtype=bool))
+    np.testing.assert_array_equal(still_walker.act(np.zeros((2, 3))), calm)
     biped = WholeBodyConfig(task="reach", num_envs=1, robot="humanoid")
     with pytest.raises(ValueError, match="drives 'biped'"):
         Walker(load_policy(HUMANOID_WALK.parent / "biped_walk"), WholeBodyVecEnv(biped))
