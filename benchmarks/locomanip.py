@@ -2,13 +2,14 @@
 
 For each task it builds and trains, from scratch except for the walker:
   1. demonstrations from the scripted expert (the hand-off with the IK arm) on the manipulation-only version of
-     the task (the target already in reach), and a flow-matching arm policy on them (`flow`);
+     the task (`reach`: the target already in reach; `push`: the robot behind the crate, facing it, the goal
+     ahead beyond it), and a flow-matching arm policy on them (`flow`);
   2. a bounded PPO residual on top of the flow arm, on the same episodes (`flow_residual`);
   3. the coordinator, PPO on the whole task with the walker and the arm (flow + residual) frozen (`full`);
   4. the same skills joined by the scripted hand-off instead: walk until in reach, then reach (`no_coordination`);
   5. one flat PPO policy on all 23 joints, given the minutes of 1-3 together (`flat_ppo`).
 `flow` and `flow_residual` are judged on the manipulation-only task (they are arm skills: nothing walks them to
-the target), the rest on the whole task; the scripted expert is judged on both (`expert_manipulation`,
+the target; in `push` the hand-off walks the crate on once the hands are on it), the rest on the whole task; the scripted expert is judged on both (`expert_manipulation`,
 `expert`). Held-out episodes: their own seeds, never used in training.
 
 Prints one JSON object (last on stdout):
@@ -17,7 +18,7 @@ Prints one JSON object (last on stdout):
   in docs/ when they are there); not_measured -> task -> why.
 
     python benchmarks/locomanip.py --walker ogi/policies/pretrained/humanoid_walk [--episodes 128]
-        [--out runs/locomanip]
+        [--tasks reach,push] [--out runs/locomanip]
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ MANIPULATION_ONLY = {
 NOT_BUILT = {
     "pick_place": "no scripted expert yet for grasping, carrying and setting down the box: no demonstrations",
 }
+# env steps of the expert for the flow arm's demonstrations: a push takes 10 s (500 steps) where a reach takes 0.2
+DEMO_STEPS = {"reach": 400, "push": 1500}
 # the scripted arm per task: the nearer hand on the target; both hands on the crate, 25 cm apart
 ARMS = {"reach": {}, "push": {"both_hands_apart_m": 0.25}}
 
@@ -88,7 +91,12 @@ def main() -> None:
         "--episodes", type=int, default=128, help="held-out episodes per variant (a multiple of --envs)"
     )
     parser.add_argument("--envs", type=int, default=32, help="simulations stepped together")
-    parser.add_argument("--demo-steps", type=int, default=400, help="env steps of the expert for demonstrations")
+    parser.add_argument(
+        "--demo-steps",
+        type=int,
+        default=None,
+        help=f"env steps of the expert for demonstrations (default per task: {DEMO_STEPS})",
+    )
     parser.add_argument("--flow-steps", type=int, default=3000, help="gradient steps of the flow policy")
     parser.add_argument("--residual-minutes", type=float, default=5.0)
     parser.add_argument("--coordination-minutes", type=float, default=8.0)
@@ -174,7 +182,7 @@ def main() -> None:
         t0 = time.perf_counter()
         flow_cfg = FlowConfig(obs_dim=ARM_OBS_SIZE, action_dim=ARM_ACTION_SIZE, horizon=8, hidden=256, layers=3)
         obs, chunks, demo_stats = collect_arm_demos(
-            manip, expert, args.demo_steps, horizon=flow_cfg.horizon, seed=args.seed
+            manip, expert, args.demo_steps or DEMO_STEPS[task], horizon=flow_cfg.horizon, seed=args.seed
         )
         log(f"  demonstrations: {demo_stats}")
         train = FlowTrainConfig(steps=args.flow_steps, batch_size=256, seed=args.seed)
