@@ -9,8 +9,9 @@ For each task it builds and trains, from scratch except for the walker:
   4. the same skills joined by the scripted hand-off instead: walk until in reach, then reach (`no_coordination`);
   5. one flat PPO policy on all 23 joints, given the minutes of 1-3 together (`flat_ppo`).
 `flow` and `flow_residual` are judged on the manipulation-only task (they are arm skills: nothing walks them to
-the target; in `push` the hand-off walks the crate on once the hands are on it), the rest on the whole task; the scripted expert is judged on both (`expert_manipulation`,
-`expert`). Held-out episodes: their own seeds, never used in training.
+the target; in `push` the hand-off walks the crate on once the hands are on it), the rest on the whole task;
+the scripted expert is judged on both (`expert_manipulation`, `expert`). Held-out episodes: their own seeds, never
+used in training.
 
 Prints one JSON object (last on stdout):
   tasks -> task -> success {flow, flow_residual, full, no_coordination, flat_ppo, expert, expert_manipulation},
