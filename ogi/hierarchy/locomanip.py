@@ -308,8 +308,8 @@ class PushHandOff:
     push_speed_mps: float = 0.25
     max_speed_mps: float = 0.5
     max_yaw_rate_radps: float = 0.8
-    turn_speed_mps: float = 0.0  # walking speed while turning toward a waypoint
-    holonomic: bool = False
+    turn_speed_mps: float = 0.0  # walking speed while turning toward a far waypoint (0: turn in place)
+    holonomic: bool = False  # toward a far waypoint by side and back steps, facing the goal (False: turn, walk)
     line_gain: float = 2.0  # side-step speed per metre off the line through the crate's centre
     max_side_mps: float = 0.3
     aim_gain: float = 0.0  # rad of heading toward the line per metre off it
@@ -378,8 +378,8 @@ class PushHandOff:
         )
         far = np.column_stack([walk, np.zeros(n), 1.5 * bearing])
         if self.holonomic:  # sideways and backward steps toward the waypoint, turning to face the goal meanwhile
-            scale = np.minimum(1.0, self.max_speed_mps / np.maximum(np.hypot(ox, oy), 1e-9))
-            far = np.column_stack([ox * scale, np.clip(oy * scale, -0.3, 0.3), 1.5 * facing_error])
+            shrink = np.minimum(1.0, self.max_speed_mps / np.maximum(np.hypot(ox, oy), 1e-9))
+            far = np.column_stack([ox * shrink, np.clip(oy * shrink, -0.3, 0.3), 1.5 * facing_error])
         approach = np.where((distance > 0.3)[:, None], far, near)
         # pushing: ahead along the line, back onto it sideways, turned toward the goal
         slow = np.clip(remaining / 0.5, 0.3, 1.0)
