@@ -146,13 +146,15 @@ class IKArm:
         k = len(ARM_JOINTS)
         if self.apart is None:
             nearer = np.linalg.norm(env.grasp_points() - target_world[:, None], axis=2).argmin(axis=1)
-            hands = [[(int(side), target_world[i])] for i, side in enumerate(nearer)]
         else:
             yaw = yaw_of(env.walk.rig.base_pose()[:, 3:7])
             left = 0.5 * self.apart * np.column_stack([-np.sin(yaw), np.cos(yaw), np.zeros_like(yaw)])
-            hands = [[(0, target_world[i] + left[i]), (1, target_world[i] - left[i])] for i in range(env.num_envs)]
         for i in np.flatnonzero(engaged):
-            for side, target in hands[i]:
+            if self.apart is None:
+                hands = [(int(nearer[i]), target_world[i])]
+            else:
+                hands = [(0, target_world[i] + left[i]), (1, target_world[i] - left[i])]
+            for side, target in hands:
                 joints = self.names[side * k : (side + 1) * k]
                 result = solve_site_ik(env.walk.model, self._qpos[i], f"{SIDES[side]}_grasp", target, joints)
                 cols = slice(side * k, (side + 1) * k)
@@ -238,6 +240,11 @@ class ResidualArm:
 
 
 # ---- joining walking and the arm -----------------------------------------------------------------------------------
+def _wrap(angle: np.ndarray) -> np.ndarray:
+    """Angles in (-pi, pi]."""
+    return np.angle(np.exp(1j * np.asarray(angle)))
+
+
 @dataclass(frozen=True, kw_only=True)
 class HandOff:
     """Walk toward the goal until it is in reach, then stand and reach: the scripted joint of the two skills.
@@ -262,7 +269,7 @@ class HandOff:
         base = env.walk.rig.base_pose()
         offset = (env.goal if goal is None else goal)[:, :2] - base[:, :2]
         distance = np.linalg.norm(offset, axis=1)
-        bearing = np.angle(np.exp(1j * (np.arctan2(offset[:, 1], offset[:, 0]) - yaw_of(base[:, 3:7]))))
+        bearing = _wrap(np.arctan2(offset[:, 1], offset[:, 0]) - yaw_of(base[:, 3:7]))
         yaw_rate = np.clip(1.5 * bearing, -self.max_yaw_rate_radps, self.max_yaw_rate_radps)
         speed = np.clip(0.8 * (distance - 0.8 * self.reach_m), 0.0, self.max_speed_mps)
         speed = np.where(np.abs(bearing) < self.facing_rad, speed, 0.0)
@@ -281,10 +288,6 @@ class HandOff:
 
     def reset(self, done: np.ndarray) -> None:
         """Stateless: nothing to forget."""
-
-
-def _wrap(angle: np.ndarray) -> np.ndarray:
-    return np.angle(np.exp(1j * np.asarray(angle)))
 
 
 def footprint_radius(half_xy: np.ndarray, box_yaw: np.ndarray, direction: np.ndarray) -> np.ndarray:
@@ -312,7 +315,6 @@ class PushHandOff:
     holonomic: bool = False  # toward a far waypoint by side and back steps, facing the goal (False: turn, walk)
     line_gain: float = 2.0  # side-step speed per metre off the line through the crate's centre
     max_side_mps: float = 0.3
-    aim_gain: float = 0.0  # rad of heading toward the line per metre off it
     lost_lateral_m: float = 0.4  # off the line by more than this: back to the stance
     engage_m: float = 0.2  # at the stance within this, and facing the goal within `engage_rad`: push
     engage_rad: float = 0.4
@@ -384,8 +386,7 @@ class PushHandOff:
         # pushing: ahead along the line, back onto it sideways, turned toward the goal
         slow = np.clip(remaining / 0.5, 0.3, 1.0)
         cross_line = np.clip(-self.line_gain * lateral, -self.max_side_mps, self.max_side_mps)
-        aim = facing_error - self.aim_gain * lateral  # turned a little toward the line as well
-        push = np.column_stack([self.push_speed_mps * slow, cross_line * np.cos(facing_error), 1.5 * aim])
+        push = np.column_stack([self.push_speed_mps * slow, cross_line * np.cos(facing_error), 1.5 * facing_error])
         command = np.where(pushing[:, None], push, approach)
         command[:, 2] = np.clip(command[:, 2], -self.max_yaw_rate_radps, self.max_yaw_rate_radps)
 

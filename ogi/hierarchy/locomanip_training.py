@@ -47,7 +47,7 @@ def collect_arm_demos(
     finished: list[list[tuple[np.ndarray, np.ndarray]]] = []
     successes = ended = 0
     for _ in range(steps):
-        _, engaged, target = controller.handoff.intents(env)
+        _, engaged, target = controller.handoff.intents(env, update=False)  # act() below moves the joint on
         arm_obs = arm_observation(env, target)
         actions = controller.act(obs["task"])
         for i in np.flatnonzero(engaged):
