@@ -82,6 +82,13 @@ def main() -> None:
     parser.add_argument("--update-threads", type=int, default=None, help="torch threads for the update (preset: 2)")
     parser.add_argument("--out", type=Path, default=None, help="run directory (replaced)")
     parser.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="start from a trained walker (this robot's, or one whose joints this robot has, e.g. the biped's "
+        "for the humanoid) and judge it before training; the JSON names it",
+    )
+    parser.add_argument(
         "--config", type=Path, default=None, help="TOML overriding the preset ([actor], [critic], [ppo], [env...])"
     )
     args = parser.parse_args()
@@ -107,11 +114,17 @@ def main() -> None:
     minutes_to_walk = None
     minutes_to_walk_mean = None  # the criterion on errors averaged over the families instead of in every one
     next_eval = args.eval_every_min * 60
-    while train_s < args.minutes * 60:
-        start = time.perf_counter()
-        runner.train(iterations=1, progress=False, log=False, save_final=False)
-        train_s += time.perf_counter() - start
-        if train_s >= next_eval or train_s >= args.minutes * 60:
+    source = None
+    if args.init_from is not None:
+        from ogi.training.warm_start import warm_start
+
+        source = warm_start(runner, args.init_from)
+    while train_s < args.minutes * 60 or (source is not None and not curve):
+        if source is None or curve:
+            start = time.perf_counter()
+            runner.train(iterations=1, progress=False, log=False, save_final=False)
+            train_s += time.perf_counter() - start
+        if source is not None and not curve or train_s >= next_eval or train_s >= args.minutes * 60:
             next_eval += args.eval_every_min * 60
             families = evaluate_families(
                 runner.actor, runner.actor_normalizer, judge_cfg, envs_per_family=args.envs_per_family
@@ -176,6 +189,13 @@ def main() -> None:
     lin = [r["lin_error_mps"] for r in fams.values()]
     result = {
         "robot": args.robot,
+        "init_from": None
+        if source is None
+        else {
+            "path": str(args.init_from),
+            "robot": source.manifest["config"]["env"]["robot"],
+            "env_steps": source.step,
+        },
         "actor": args.actor,
         "seed": args.seed,
         "minutes_to_walk": minutes_to_walk,

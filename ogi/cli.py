@@ -187,8 +187,9 @@ def train(
     init_from: Annotated[
         Path | None,
         typer.Option(
-            help="Start the actor from this trained run or checkpoint (same robot and actor; its observations a "
-            "prefix of this run's, e.g. a walker for a privileged teacher)."
+            help="Start the actor from this trained run or checkpoint of the same actor kind: a walker of this "
+            "robot whose observations are a prefix of this run's (e.g. for a privileged teacher), or of a robot whose "
+            "joints this one has (e.g. the biped's walker for the humanoid: the legs carry over by joint name)."
         ),
     ] = None,
     until_walks: Annotated[

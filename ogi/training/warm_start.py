@@ -1,4 +1,5 @@
-"""Start a run's actor from a trained policy whose observations are a prefix of the new run's.
+"""Start a run's actor from a trained policy: one whose observations are a prefix of the new run's, or one of a robot
+whose joints the new run's robot has.
 
 The common case is a teacher: its actor reads the policy group followed by the privileged group, so a walker
 trained on the policy group alone gives it a gait from the first iteration. The first layer's weights for the
@@ -6,6 +7,9 @@ policy group are copied and those for the added inputs start at zero (the new ac
 one until training uses them); every other tensor must match in shape. The normalizer keeps the source's
 statistics for the shared inputs, starts the added ones at mean 0 and variance 1, and counts as one rollout's
 worth of samples so that the new inputs' statistics settle within a few iterations.
+
+Across robots (a biped's walker for a humanoid with the same legs) the same holds per joint name: the shared
+joints' inputs and actions carry over, the others' start unread and at zero action.
 """
 
 from __future__ import annotations
@@ -26,14 +30,14 @@ def warm_start(runner, source: Path) -> Checkpoint:
     The run's first checkpoint then names the source's as its parent, so `ogi verify` walks back into it.
     """
     actor, normalizer, cfg, checkpoint = load_policy(Path(source))
-    if cfg.env.robot != runner.cfg.env.robot:
-        raise ConfigError(
-            f"--init-from {source}: trained for robot {cfg.env.robot!r}, this run is for {runner.cfg.env.robot!r}"
-        )
     if type(actor) is not type(runner.actor):
         raise ConfigError(
             f"--init-from {source}: its actor is {cfg.actor.kind!r}, this run's is {runner.cfg.actor.kind!r}"
         )
+    if cfg.env.robot != runner.cfg.env.robot:
+        _transplant(runner, actor, normalizer, cfg, source)
+        runner.last_checkpoint = checkpoint
+        return checkpoint
     old_dim, new_dim = actor.obs_dim, runner.actor.obs_dim
     if old_dim > new_dim:
         raise ConfigError(f"--init-from {source}: it reads {old_dim} observations, more than this run's {new_dim}")
@@ -67,3 +71,82 @@ def warm_start(runner, source: Path) -> Checkpoint:
     target_norm.count.fill_(min(float(normalizer.count), float(rollout_samples)))
     runner.last_checkpoint = checkpoint
     return checkpoint
+
+
+def _index_maps(source: Path, cfg, runner) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """(observation, action) index pairs (source, target) from joint names: the source's joints must all be
+    the target's, and both actors must read the same observation terms (joint terms per joint)."""
+    from ogi.robots.registry import get_robot
+    from ogi.training.config import actor_observation_size
+    from ogi.training.policy_loading import observation_layouts
+
+    old_robot, new_robot = get_robot(cfg.env.robot), get_robot(runner.cfg.env.robot)
+    missing = [j for j in old_robot.joint_names if j not in new_robot.joint_names]
+    if missing:
+        raise ConfigError(
+            f"--init-from {source}: trained for robot {cfg.env.robot!r}, whose joints {', '.join(missing)} "
+            f"{runner.cfg.env.robot!r} does not have"
+        )
+    joint = [new_robot.joint_names.index(j) for j in old_robot.joint_names]
+    old_layouts = observation_layouts(cfg.env, old_robot)
+    new_layouts = observation_layouts(runner.cfg.env, new_robot)
+    obs: list[tuple[int, int]] = []
+    old_at = new_at = 0
+    for old_layout, new_layout in zip(old_layouts, new_layouts, strict=True):
+        if old_layout.names != new_layout.names:
+            raise ConfigError(
+                f"--init-from {source}: it reads {', '.join(old_layout.names)}, this run {', '.join(new_layout.names)}"
+            )
+        for old_size, new_size in zip(old_layout.sizes, new_layout.sizes, strict=True):
+            if old_size == old_robot.num_joints and new_size == new_robot.num_joints:
+                obs += [(old_at + i, new_at + j) for i, j in enumerate(joint)]
+            elif old_size == new_size:
+                obs += [(old_at + i, new_at + i) for i in range(old_size)]
+            else:
+                raise ConfigError(f"--init-from {source}: an observation term of {old_size} values is {new_size} here")
+            old_at, new_at = old_at + old_size, new_at + new_size
+    old_dim = actor_observation_size(old_layouts[0].size, old_layouts[1].size, cfg.actor_obs)
+    new_dim = actor_observation_size(new_layouts[0].size, new_layouts[1].size, runner.cfg.actor_obs)
+    if cfg.actor_obs != runner.cfg.actor_obs:
+        raise ConfigError(
+            f"--init-from {source}: it reads {cfg.actor_obs!r} observations, this run {runner.cfg.actor_obs!r}"
+        )
+    obs = [(i, j) for i, j in obs if i < old_dim and j < new_dim]
+    return obs, list(enumerate(joint))
+
+
+def _transplant(runner, actor, normalizer, cfg, source: Path) -> None:
+    """Start a robot's actor from another robot's whose joints it has (a biped's legs on a humanoid): the inputs
+    and outputs of the shared joints carry over by name, the other joints' start with no influence (zero input
+    weights, zero output rows: they hold their default pose until training moves them)."""
+    obs_map, act_map = _index_maps(source, cfg, runner)
+    old_obs, new_obs = (torch.tensor(ix) for ix in zip(*obs_map, strict=True))
+    old_act, new_act = (torch.tensor(ix) for ix in zip(*act_map, strict=True))
+    old_obs_dim, new_obs_dim = actor.obs_dim, runner.actor.obs_dim
+    old_act_dim, new_act_dim = actor.log_std.shape[0], runner.actor.log_std.shape[0]
+    target = runner.actor.state_dict()
+    for name, tensor in actor.state_dict().items():
+        if name not in target:
+            raise ConfigError(f"--init-from {source}: its actor's tensors differ from this run's (other sizes?)")
+        destination = target[name]
+        if tensor.shape == destination.shape:
+            destination.copy_(tensor)  # the recurrence and the hidden layers: the same sizes on both robots
+        elif tensor.dim() == 2 and tensor.shape[1] == old_obs_dim and destination.shape[1] == new_obs_dim:
+            destination.zero_()
+            destination[:, new_obs] = tensor[:, old_obs]  # the input layer: other joints' inputs start unread
+        elif tensor.shape[0] == old_act_dim and destination.shape[0] == new_act_dim:
+            if not name.endswith("log_std"):  # other joints keep this run's initial deviation
+                destination.zero_()  # the output layer: other joints' actions start at zero
+            destination[new_act] = tensor[old_act]
+        else:
+            raise ConfigError(
+                f"--init-from {source}: {name} is {tuple(tensor.shape)} there and {tuple(destination.shape)} here"
+            )
+    runner.actor.load_state_dict(target)
+    target_norm = runner.actor_normalizer
+    target_norm.mean.zero_()
+    target_norm.var.fill_(1.0)
+    target_norm.mean[new_obs] = normalizer.mean[old_obs]
+    target_norm.var[new_obs] = normalizer.var[old_obs]
+    rollout_samples = runner.cfg.env.num_envs * runner.cfg.ppo.rollout_steps
+    target_norm.count.fill_(min(float(normalizer.count), float(rollout_samples)))

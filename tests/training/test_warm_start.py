@@ -61,3 +61,52 @@ def test_the_example_teacher_config_is_a_privileged_run_with_a_height_scan():
     cfg = load_train_config(Path(__file__).parents[2] / "docs" / "examples" / "teacher.toml", preset("go2"))
     assert cfg.actor_obs == "privileged"
     assert cfg.env.height_scan.enabled and cfg.env.height_scan.spacing_m == 0.2
+
+
+def _on_robot(cfg, robot: str):
+    env = dataclasses.replace(cfg.env, robot=robot, held_joints=("waist", "shoulder", "elbow", "gripper"))
+    return dataclasses.replace(cfg, env=env if robot == "humanoid" else dataclasses.replace(cfg.env, robot=robot))
+
+
+def test_a_humanoid_starts_as_the_biped_whose_legs_it_has(tmp_path):
+    from ogi.robots.registry import get_robot
+    from ogi.training.policy_loading import observation_layouts
+
+    biped_cfg = _on_robot(tiny_config(kind="gru"), "biped")
+    biped = Runner(biped_cfg, tmp_path / "biped")
+    biped.train(iterations=1, progress=False, log=False)
+    humanoid = Runner(_on_robot(tiny_config(kind="gru"), "humanoid"), tmp_path / "humanoid")
+    parent = warm_start(humanoid, tmp_path / "biped")
+    assert parent.checkpoint_sha256 == biped.last_checkpoint.checkpoint_sha256
+
+    # a humanoid observation, and the biped's view of it: the same terms with only the leg joints' values
+    legs = [get_robot("humanoid").joint_names.index(j) for j in get_robot("biped").joint_names]
+    layout, _ = observation_layouts(humanoid.cfg.env, get_robot("humanoid"))
+    obs, _ = humanoid.env.reset(seed=2)
+    rng = np.random.default_rng(0)
+    full = obs["policy"] + rng.normal(0.0, 0.3, obs["policy"].shape).astype(np.float32)
+    parts = []
+    for part in layout.slices().values():
+        values = full[:, part]
+        parts.append(values[:, legs] if values.shape[1] == humanoid.env.robot.num_joints else values)
+    biped_view = np.concatenate(parts, axis=1)
+    with torch.no_grad():
+        n = full.shape[0]
+        old, _ = biped.actor(biped.actor_normalizer(torch.as_tensor(biped_view)), biped.actor.initial_state(n))
+        new, _ = humanoid.actor(humanoid.actor_normalizer(torch.as_tensor(full)), humanoid.actor.initial_state(n))
+    np.testing.assert_allclose(new.numpy()[:, legs], old.numpy(), atol=1e-5)
+    others = [j for j in range(humanoid.env.robot.num_joints) if j not in legs]
+    np.testing.assert_array_equal(new.numpy()[:, others], 0.0)  # the waist and arms start at their default pose
+
+    humanoid.train(iterations=1, progress=False, log=False)
+    chain = ckpt.verify_checkpoint(humanoid.last_checkpoint.path)
+    assert chain[-1].checkpoint_sha256 == biped.last_checkpoint.checkpoint_sha256
+
+
+def test_a_robot_missing_the_source_robots_joints_is_refused(tmp_path):
+    Runner(_on_robot(tiny_config(kind="gru"), "humanoid"), tmp_path / "humanoid").train(
+        iterations=1, progress=False, log=False
+    )
+    biped = Runner(_on_robot(tiny_config(kind="gru"), "biped"), tmp_path / "biped")
+    with pytest.raises(ConfigError, match="waist_yaw_joint"):
+        warm_start(biped, tmp_path / "humanoid")
