@@ -302,6 +302,26 @@ def verify(
     raise typer.Exit(run_verify(path))
 
 
+@app.command("copy-checkpoint")
+def copy_checkpoint_command(
+    source: Annotated[Path, typer.Argument(help="Checkpoint directory to copy (verified first).")],
+    destination: Annotated[Path, typer.Argument(help="New directory for the copy.")],
+    parent: Annotated[
+        Path | None,
+        typer.Option(help="Where the copy's parent now lives (it must be the checkpoint SOURCE records as parent)."),
+    ] = None,
+) -> None:
+    """Copy a checkpoint, its lineage re-pointed at a copy of its parent (e.g. to ship a fine-tuned policy beside
+    the policy it started from); `ogi verify DESTINATION` then walks back through the parent's copy."""
+    from ogi.checkpoints import CheckpointError, copy_checkpoint
+
+    try:
+        copy = copy_checkpoint(source, destination, parent=parent)
+    except (CheckpointError, OSError) as error:
+        fail(str(error))
+    console.print(f"copied to {copy.path} (checkpoint {copy.checkpoint_sha256[:12]}, parent {copy.parent_dir})")
+
+
 terrain_app = typer.Typer(
     help="Terrain family: look at it, print its difficulty table.", no_args_is_help=True, rich_markup_mode=None
 )

@@ -166,3 +166,19 @@ def test_every_help_keeps_its_bracketed_words():
             checked.append((path, word))
     assert {(("train",), "[env]"), (("train",), "[ppo]"), (("train",), "[actor]")} <= set(checked)
     assert "([env], [ppo], [actor], ...)" in " ".join(runner.invoke(app, ["train", "--help"]).output.split())
+
+
+def test_copy_checkpoint_ships_a_policy_beside_its_parent_and_refuses_the_wrong_parent(tmp_path):
+    from tests.checkpoints.test_format import _save
+
+    parent = _save(tmp_path / "a", 100)
+    child = _save(tmp_path / "b", 200, parent=parent)
+    shipped = tmp_path / "shipped"
+    assert runner.invoke(app, ["copy-checkpoint", str(parent.path), str(shipped / "parent")]).exit_code == 0
+    result = runner.invoke(
+        app, ["copy-checkpoint", str(child.path), str(shipped / "child"), "--parent", str(shipped / "parent")]
+    )
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(app, ["verify", str(shipped / "child")]).exit_code == 0
+    wrong = runner.invoke(app, ["copy-checkpoint", str(child.path), str(tmp_path / "x"), "--parent", str(child.path)])
+    assert wrong.exit_code == 2 and "not the parent" in wrong.stderr

@@ -268,6 +268,46 @@ def save_checkpoint(
     return Checkpoint(path=directory, manifest=manifest)
 
 
+def copy_checkpoint(source: Path, destination: Path, *, parent: Path | None = None) -> Checkpoint:
+    """Copy a verified checkpoint to `destination` (a new directory), its lineage pointing at `parent`.
+
+    For shipping a checkpoint beside a copy of its parent (a fine-tuned policy next to the one it started from):
+    the recorded parent path is relative to the checkpoint, so it changes with the move. `parent` must hold the
+    checkpoint this one records as its parent (the same checkpoint_sha256); without `parent` the copy keeps the
+    old relative path, which fits only a copy of the whole tree. Tensors are copied byte for byte; the manifest's
+    ``parent_path`` and its own hash are the only fields that change.
+    """
+    source, destination = Path(source), Path(destination)
+    manifest = _read_manifest(source, check_hashes=True)
+    if destination.exists():
+        raise CheckpointError(f"{destination} exists: a copy goes to a new directory")
+    if parent is not None:
+        if manifest["parent"] is None:
+            raise LineageError(f"{source} is the first checkpoint of its run: it has no parent to point at")
+        found = _read_manifest(Path(parent), check_hashes=True)["checkpoint_sha256"]
+        if found != manifest["parent"]:
+            raise LineageError(
+                f"{parent} is checkpoint {found[:_SHORT]}, not the parent {manifest['parent'][:_SHORT]} "
+                f"that {source} records"
+            )
+        relative = os.path.relpath(Path(parent).resolve(), destination.resolve())
+        manifest = {**manifest, "parent_path": relative}
+    blobs = {}
+    for field, filename in _TENSOR_FILES.items():
+        data = (source / filename).read_bytes()
+        _check_size(source / filename, len(data), manifest[f"{field}_bytes"])
+        _check_digest(source / filename, hashlib.sha256(data).hexdigest(), manifest[f"{field}_sha256"])
+        blobs[filename] = data
+    manifest = {key: value for key, value in manifest.items() if key != "checkpoint_sha256"}
+    manifest["checkpoint_sha256"] = json_sha256(manifest)
+    _make_directory(destination)
+    for filename, data in blobs.items():
+        atomic_write(destination / filename, data)
+    text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=True, allow_nan=False) + "\n"
+    atomic_write(destination / MANIFEST_FILENAME, text.encode("ascii"))
+    return Checkpoint(path=destination, manifest=manifest)
+
+
 def load_checkpoint(path: Path, *, verify: bool = True) -> LoadedCheckpoint:
     """Read a checkpoint's tensors (CPU) and manifest; with ``verify`` every size and hash is checked first.
 

@@ -278,3 +278,29 @@ def test_load_never_unpickles(tmp_path, monkeypatch):
     for module, name in ((pickle, "load"), (pickle, "loads"), (pickle, "Unpickler"), (torch, "load")):
         monkeypatch.setattr(module, name, forbidden)
     assert load_checkpoint(checkpoint.path).weights["actor.bias"].shape == (4,)
+
+
+def test_a_copy_beside_a_copy_of_its_parent_verifies_back_through_it(tmp_path):
+    from ogi.checkpoints import copy_checkpoint
+
+    parent = _save(tmp_path / "run_a", 100)
+    child = _save(tmp_path / "run_b", 200, parent=parent)
+    shipped = tmp_path / "shipped"
+    shutil.copytree(parent.path, shipped / "parent")
+    copy = copy_checkpoint(child.path, shipped / "child", parent=shipped / "parent")
+    assert copy.manifest["parent_path"] == "../parent"
+    assert (shipped / "child" / "weights.safetensors").read_bytes() == (child.path / "weights.safetensors").read_bytes()
+    shutil.rmtree(tmp_path / "run_a")  # the chain no longer needs where it was trained
+    chain = verify_checkpoint(shipped / "child")
+    assert [c.checkpoint_sha256 for c in chain][-1] == parent.checkpoint_sha256
+
+    other = _save(tmp_path / "run_c", 100, seed=1)
+    with pytest.raises(LineageError, match="not the parent"):
+        copy_checkpoint(child.path, tmp_path / "wrong", parent=other.path)
+    assert not (tmp_path / "wrong").exists()
+    with pytest.raises(CheckpointError, match="exists"):
+        copy_checkpoint(child.path, shipped / "child", parent=shipped / "parent")
+    (child.path / "weights.safetensors").write_bytes(b"broken")
+    with pytest.raises(CheckpointError):
+        copy_checkpoint(child.path, tmp_path / "from_broken")
+    assert not (tmp_path / "from_broken").exists()
