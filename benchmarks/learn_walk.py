@@ -125,7 +125,8 @@ def main() -> None:
             runner.train(iterations=1, progress=False, log=False, save_final=False)
             train_s += time.perf_counter() - start
         if source is not None and not curve or train_s >= next_eval or train_s >= args.minutes * 60:
-            next_eval += args.eval_every_min * 60
+            while next_eval <= train_s:  # (the judging of a warm start, at minute 0, keeps the schedule)
+                next_eval += args.eval_every_min * 60
             families = evaluate_families(
                 runner.actor, runner.actor_normalizer, judge_cfg, envs_per_family=args.envs_per_family
             )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ogi.checkpoints import Checkpoint
+from ogi.checkpoints import Checkpoint, load_checkpoint, resolve_checkpoint
 from ogi.training.policy_loading import load_policy
 from ogi.validation import ConfigError
 
@@ -73,9 +73,12 @@ def warm_start(runner, source: Path) -> Checkpoint:
     return checkpoint
 
 
-def _index_maps(source: Path, cfg, runner) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """(observation, action) index pairs (source, target) from joint names: the source's joints must all be
-    the target's, and both actors must read the same observation terms (joint terms per joint)."""
+def _index_maps(
+    source: Path, cfg, runner
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]], list[tuple[int, int]]]:
+    """(actor observation, critic observation, action) index pairs (source, target) from joint names: the
+    source's joints must all be the target's, and both must read the same observation terms (joint terms per
+    joint). The critic reads the policy group and the privileged group."""
     from ogi.robots.registry import get_robot
     from ogi.training.config import actor_observation_size
     from ogi.training.policy_loading import observation_layouts
@@ -111,23 +114,51 @@ def _index_maps(source: Path, cfg, runner) -> tuple[list[tuple[int, int]], list[
         raise ConfigError(
             f"--init-from {source}: it reads {cfg.actor_obs!r} observations, this run {runner.cfg.actor_obs!r}"
         )
-    obs = [(i, j) for i, j in obs if i < old_dim and j < new_dim]
-    return obs, list(enumerate(joint))
+    return [(i, j) for i, j in obs if i < old_dim and j < new_dim], obs, list(enumerate(joint))
 
 
 def _transplant(runner, actor, normalizer, cfg, source: Path) -> None:
-    """Start a robot's actor from another robot's whose joints it has (a biped's legs on a humanoid): the inputs
-    and outputs of the shared joints carry over by name, the other joints' start with no influence (zero input
-    weights, zero output rows: they hold their default pose until training moves them)."""
-    obs_map, act_map = _index_maps(source, cfg, runner)
-    old_obs, new_obs = (torch.tensor(ix) for ix in zip(*obs_map, strict=True))
+    """Start a robot's actor and critic from another robot's whose joints it has (a biped's legs on a humanoid):
+    the inputs and outputs of the shared joints carry over by name, the other joints' start with no influence
+    (zero input weights, zero output rows: they hold their default pose until training moves them)."""
+    obs_map, critic_map, act_map = _index_maps(source, cfg, runner)
     old_act, new_act = (torch.tensor(ix) for ix in zip(*act_map, strict=True))
-    old_obs_dim, new_obs_dim = actor.obs_dim, runner.actor.obs_dim
-    old_act_dim, new_act_dim = actor.log_std.shape[0], runner.actor.log_std.shape[0]
-    target = runner.actor.state_dict()
-    for name, tensor in actor.state_dict().items():
+    _carry_over(source, actor, runner.actor, obs_map, (actor.obs_dim, runner.actor.obs_dim), (old_act, new_act))
+    _carry_normalizer(normalizer, runner.actor_normalizer, obs_map, runner)
+    # the critic too: a fresh one's advantages would undo the gait in the first updates
+    state = load_checkpoint(resolve_checkpoint(Path(source))).state
+    width = _width(state, "critic/")
+    critic = type(runner.critic)(width, cfg.critic)
+    critic.load_state_dict({k.removeprefix("critic/"): v for k, v in state.items() if k.startswith("critic/")})
+    critic_normalizer = type(runner.critic_normalizer)(width)
+    critic_normalizer.load_state_dict(
+        {k.removeprefix("critic_normalizer/"): v for k, v in state.items() if k.startswith("critic_normalizer/")}
+    )
+    new_width = _width(dict(runner.critic.state_dict()), "")
+    _carry_over(source, critic, runner.critic, critic_map, (width, new_width), None)
+    _carry_normalizer(critic_normalizer, runner.critic_normalizer, critic_map, runner)
+
+
+def _width(state: dict[str, torch.Tensor], prefix: str) -> int:
+    """The input width of the network stored under `prefix`: its first weight matrix's columns."""
+    first = next(v for k, v in state.items() if k.startswith(prefix) and v.dim() == 2)
+    return first.shape[1]
+
+
+def _carry_over(source: Path, old_net, new_net, obs_map, dims: tuple[int, int], act_map) -> None:
+    """Copy `old_net` into `new_net`: same-shaped tensors as they are, the input layer's columns by `obs_map`
+    (others zero; `dims`: the old and new input widths), and with `act_map` (old, new) the output rows and
+    log-deviations by action (others zero)."""
+    old_obs, new_obs = (torch.tensor(ix) for ix in zip(*obs_map, strict=True))
+    old_obs_dim, new_obs_dim = dims
+    old_act_dim = new_act_dim = -1
+    if act_map is not None:
+        old_act, new_act = act_map
+        old_act_dim, new_act_dim = old_net.log_std.shape[0], new_net.log_std.shape[0]
+    target = new_net.state_dict()
+    for name, tensor in old_net.state_dict().items():
         if name not in target:
-            raise ConfigError(f"--init-from {source}: its actor's tensors differ from this run's (other sizes?)")
+            raise ConfigError(f"--init-from {source}: its networks differ from this run's (other sizes?)")
         destination = target[name]
         if tensor.shape == destination.shape:
             destination.copy_(tensor)  # the recurrence and the hidden layers: the same sizes on both robots
@@ -142,11 +173,16 @@ def _transplant(runner, actor, normalizer, cfg, source: Path) -> None:
             raise ConfigError(
                 f"--init-from {source}: {name} is {tuple(tensor.shape)} there and {tuple(destination.shape)} here"
             )
-    runner.actor.load_state_dict(target)
-    target_norm = runner.actor_normalizer
-    target_norm.mean.zero_()
-    target_norm.var.fill_(1.0)
-    target_norm.mean[new_obs] = normalizer.mean[old_obs]
-    target_norm.var[new_obs] = normalizer.var[old_obs]
+    new_net.load_state_dict(target)
+
+
+def _carry_normalizer(old, new, obs_map, runner) -> None:
+    """The shared inputs' statistics carried over by `obs_map`, the others at mean 0 and variance 1, counted as
+    one rollout's worth of samples so that the new robot's statistics settle within a few iterations."""
+    old_obs, new_obs = (torch.tensor(ix) for ix in zip(*obs_map, strict=True))
+    new.mean.zero_()
+    new.var.fill_(1.0)
+    new.mean[new_obs] = old.mean[old_obs]
+    new.var[new_obs] = old.var[old_obs]
     rollout_samples = runner.cfg.env.num_envs * runner.cfg.ppo.rollout_steps
-    target_norm.count.fill_(min(float(normalizer.count), float(rollout_samples)))
+    new.count.fill_(min(float(old.count), float(rollout_samples)))

@@ -97,6 +97,12 @@ def test_a_humanoid_starts_as_the_biped_whose_legs_it_has(tmp_path):
     np.testing.assert_allclose(new.numpy()[:, legs], old.numpy(), atol=1e-5)
     others = [j for j in range(humanoid.env.robot.num_joints) if j not in legs]
     np.testing.assert_array_equal(new.numpy()[:, others], 0.0)  # the waist and arms start at their default pose
+    # the critic values the same state alike (the privileged group follows the policy group on both robots)
+    privileged = obs["privileged"]
+    with torch.no_grad():
+        old_value = biped.critic(biped.critic_normalizer(torch.as_tensor(np.concatenate([biped_view, privileged], 1))))
+        new_value = humanoid.critic(humanoid.critic_normalizer(torch.as_tensor(np.concatenate([full, privileged], 1))))
+    np.testing.assert_allclose(new_value.numpy(), old_value.numpy(), atol=1e-5)
 
     humanoid.train(iterations=1, progress=False, log=False)
     chain = ckpt.verify_checkpoint(humanoid.last_checkpoint.path)
