@@ -127,22 +127,15 @@ def _transplant(runner, actor, normalizer, cfg, source: Path) -> None:
     _carry_normalizer(normalizer, runner.actor_normalizer, obs_map, runner)
     # the critic too: a fresh one's advantages would undo the gait in the first updates
     state = load_checkpoint(resolve_checkpoint(Path(source))).state
-    width = _width(state, "critic/")
+    width = state["critic_normalizer/mean"].shape[0]
     critic = type(runner.critic)(width, cfg.critic)
     critic.load_state_dict({k.removeprefix("critic/"): v for k, v in state.items() if k.startswith("critic/")})
     critic_normalizer = type(runner.critic_normalizer)(width)
     critic_normalizer.load_state_dict(
         {k.removeprefix("critic_normalizer/"): v for k, v in state.items() if k.startswith("critic_normalizer/")}
     )
-    new_width = _width(dict(runner.critic.state_dict()), "")
-    _carry_over(source, critic, runner.critic, critic_map, (width, new_width), None)
+    _carry_over(source, critic, runner.critic, critic_map, (width, runner.critic_normalizer.mean.shape[0]), None)
     _carry_normalizer(critic_normalizer, runner.critic_normalizer, critic_map, runner)
-
-
-def _width(state: dict[str, torch.Tensor], prefix: str) -> int:
-    """The input width of the network stored under `prefix`: its first weight matrix's columns."""
-    first = next(v for k, v in state.items() if k.startswith(prefix) and v.dim() == 2)
-    return first.shape[1]
 
 
 def _carry_over(source: Path, old_net, new_net, obs_map, dims: tuple[int, int], act_map) -> None:
