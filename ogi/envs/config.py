@@ -328,6 +328,12 @@ class WalkConfig:
     # joints held at their default pose whatever the policy outputs (their actions read as zero), by name
     # fragment: e.g. a humanoid's arms while it learns to walk, left to a manipulation policy later
     held_joints: tuple[str, ...] = ()
+    # > 0: the held joints are not still but moved, as a manipulation policy would move them, to random targets
+    # within this fraction of the way from the default pose to their limits, a new target every
+    # `held_motion_period_s` (uniform), each reached over `HELD_MOTION_MOVE_S`; the walker learns to balance under
+    # moving arms and reads where they are
+    held_motion: float = 0.0
+    held_motion_period_s: tuple[float, float] = (1.0, 3.0)
     seed: int = 0
     sim: SimConfig = field(default_factory=SimConfig)
     commands: CommandConfig = field(default_factory=CommandConfig)
@@ -345,6 +351,10 @@ class WalkConfig:
         check_int("num_envs", self.num_envs, 1, 1 << 20)
         check_range("episode_length_s", self.episode_length_s, self.sim.ctrl_dt_s, 1e6)
         check_range("action_clip", self.action_clip, 1e-3, 1e3)
+        check_range("held_motion", self.held_motion, 0.0, 1.0)
+        check_interval("held_motion_period_s", self.held_motion_period_s, self.sim.ctrl_dt_s, 1e6)
+        if self.held_motion > 0 and not self.held_joints:
+            raise ConfigError("held_motion moves the held joints, but held_joints names none")
 
     @staticmethod
     def rough(**overrides: Any) -> WalkConfig:

@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 
 CONTACT_FORCE_THRESHOLD_N = 1.0
 
+HELD_MOTION_MOVE_S = 1.0  # a held joint in motion goes from one random target to the next in this long (linear)
+
 
 class WalkVecEnv(VectorEnv):
     """Batched velocity-tracking task; Gymnasium vector API with same-step autoreset.
@@ -150,6 +152,7 @@ class WalkVecEnv(VectorEnv):
                 f"gait.enabled: the gait clock is for two-footed robots; '{self.robot.name}' has {nf} feet"
             )
         self.held = held_joint_mask(self.robot.joint_names, cfg.held_joints)
+        self._init_held_motion()
         self.swing_offsets = gait.swing_offset_matrix(cfg.gait, self.robot.joint_names, self.robot.foot_sites)
 
         self.domain = dr.DomainParams.nominal(n)
@@ -246,6 +249,10 @@ class WalkVecEnv(VectorEnv):
         self.command[ids] = self._sample_commands(k)
         self.action[ids] = 0.0
         self.last_action[ids] = 0.0
+        if cfg.held_motion > 0:
+            self._held_from[ids] = self._held_to[ids] = 0.0
+            self._held_age[ids] = 0
+            self._held_countdown[ids] = self._held_period_steps(k)
         self.last_joint_vel[ids] = rig.joint_vel()[ids]
         self.episode_step[ids] = 0
         self.episode_return[ids] = 0.0
@@ -371,6 +378,48 @@ class WalkVecEnv(VectorEnv):
             raise ValueError("push_next got a non-finite force or torque")
         self._external_push = (force.copy(), torque.copy())
 
+    # ---- held joints in motion ---------------------------------------------------------------
+    def _init_held_motion(self) -> None:
+        """Per simulation, the held joints' last and next targets (as actions) and the steps to the next draw.
+        Its own random stream, so that a run without held motion draws exactly what it drew before."""
+        cfg, n = self.cfg, self.num_envs
+        if cfg.held_motion == 0:
+            return
+        self._held_rng = np.random.default_rng([cfg.seed, 7])
+        lo, hi = np.asarray(self.robot.joint_limits).T[:, self.held]
+        default = self.default_pose[self.held]
+        scale = self.robot.action_scale
+        # actions of the targets at the fraction of the way to each limit, inside the action clip
+        self._held_low = np.maximum((cfg.held_motion * (lo - default)) / scale, -cfg.action_clip)
+        self._held_high = np.minimum((cfg.held_motion * (hi - default)) / scale, cfg.action_clip)
+        self._held_from = np.zeros((n, int(self.held.sum())))
+        self._held_to = np.zeros_like(self._held_from)
+        self._held_countdown = np.zeros(n, dtype=np.int64)
+        self._held_age = np.zeros(n, dtype=np.int64)  # steps since the last draw
+        self._held_move_steps = max(1, round(HELD_MOTION_MOVE_S / cfg.sim.ctrl_dt_s))
+
+    def _held_period_steps(self, k: int) -> np.ndarray:
+        period = self._held_rng.uniform(*self.cfg.held_motion_period_s, k)
+        return np.maximum(1, np.round(period / self.cfg.sim.ctrl_dt_s)).astype(np.int64)
+
+    def _held_motion_step(self) -> np.ndarray:
+        """(n, held) this step's actions of the held joints: on the line from the last target to the next."""
+        self._held_countdown -= 1
+        due = np.flatnonzero(self._held_countdown <= 0)
+        if len(due):
+            self._held_from[due] = self._held_now(due)
+            self._held_to[due] = self._held_rng.uniform(
+                self._held_low, self._held_high, (len(due), len(self._held_low))
+            )
+            self._held_age[due] = 0
+            self._held_countdown[due] = self._held_period_steps(len(due))
+        self._held_age += 1
+        return self._held_now(np.arange(self.num_envs))
+
+    def _held_now(self, ids: np.ndarray) -> np.ndarray:
+        along = np.minimum(1.0, self._held_age[ids] / self._held_move_steps)[:, None]
+        return self._held_from[ids] + along * (self._held_to[ids] - self._held_from[ids])
+
     # ---- step --------------------------------------------------------------------------------
     def step(self, actions):
         cfg, rig, n = self.cfg, self.rig, self.num_envs
@@ -380,7 +429,7 @@ class WalkVecEnv(VectorEnv):
         nonfinite_action = ~np.isfinite(action).all(axis=1)
         action[nonfinite_action] = 0.0  # hold the default pose rather than feed NaN to the PD
         np.clip(action, -cfg.action_clip, cfg.action_clip, out=action)
-        action[:, self.held] = 0.0
+        action[:, self.held] = 0.0 if cfg.held_motion == 0 else self._held_motion_step()
         self.last_action, self.action = self.action, action
 
         self.push_countdown -= 1

@@ -78,7 +78,7 @@ def whole_body_config(walker: LoadedPolicy, **task) -> WholeBodyConfig:
     """The task config for a walker: the walk env it trained on (its observations), every joint under command,
     the wider action range of `WHOLE_BODY_ACTION_CLIP` (the walker's own actions stay clipped as in training)."""
     clip = max(walker.cfg.env.action_clip, WHOLE_BODY_ACTION_CLIP)
-    walk = dataclasses.replace(walker.cfg.env, held_joints=(), action_clip=clip)
+    walk = dataclasses.replace(walker.cfg.env, held_joints=(), held_motion=0.0, action_clip=clip)
     return WholeBodyConfig(robot=walker.cfg.env.robot, walk=walk, **task)
 
 
@@ -90,7 +90,8 @@ class Walker:
     last actions at the mean its normalizer learned. It never saw them move (their last actions were always 0,
     their positions within 0.03 rad), so an arm raised by a manipulation policy would read as up to the
     normalizer's clip of 5 standard deviations on 30 inputs, and the walker falls within 2 s (arms held forward
-    while standing: 16 of 16 simulations)."""
+    while standing: 16 of 16 simulations). A walker trained with those joints in motion (`held_motion`) reads
+    them as they are."""
 
     def __init__(self, policy: LoadedPolicy | Path | str, env: WholeBodyVecEnv):
         self.policy = policy if isinstance(policy, LoadedPolicy) else load_policy(Path(policy))
@@ -103,6 +104,8 @@ class Walker:
         slices = env.walk.policy_layout.slices()
         held = np.flatnonzero(self.held)
         self.masked = np.concatenate([held + slices[g].start for g in ("joint_pos", "joint_vel", "last_action")])
+        if self.policy.cfg.env.held_motion > 0:  # it trained with those joints moving: it reads them as they are
+            self.masked = self.masked[:0]
         self.masked_value = self.policy.normalizer.mean.numpy()[self.masked].astype(np.float32)
 
     def reset(self, done: np.ndarray) -> None:

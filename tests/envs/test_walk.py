@@ -279,3 +279,41 @@ def test_held_joints_stay_at_the_default_pose_whatever_the_policy_says():
     np.testing.assert_allclose(seen[0][0, held], np.asarray(env.robot.default_pose)[held])
     with pytest.raises(ValueError, match=r"held_joints \['wrist'\] name none"):
         WalkVecEnv(WalkConfig(robot="humanoid", num_envs=1, held_joints=("wrist",)))
+
+
+def test_held_joints_in_motion_go_where_the_env_draws_whatever_the_policy_says():
+    from ogi.validation import ConfigError
+
+    cfg = WalkConfig(
+        robot="humanoid",
+        num_envs=3,
+        held_joints=("shoulder", "elbow"),
+        held_motion=0.5,
+        held_motion_period_s=(0.1, 0.3),
+    )
+    names = WalkVecEnv(WalkConfig(robot="humanoid", num_envs=1)).robot.joint_names
+    held = [i for i, j in enumerate(names) if "shoulder" in j or "elbow" in j]
+
+    def run(policy_value: float) -> np.ndarray:
+        env = WalkVecEnv(cfg)
+        env.reset(seed=4)
+        seen = []
+        for _ in range(25):
+            env.step(np.full((3, 23), policy_value))
+            seen.append(env.action[:, held].copy())
+        return np.stack(seen)
+
+    moved = run(1.0)
+    np.testing.assert_array_equal(run(-1.0), moved)  # the policy's outputs for held joints count for nothing
+    assert np.abs(moved).max() > 0.3  # they move (the still version reads 0 throughout)
+    assert (np.abs(np.diff(moved, axis=0)) <= 2 * 4.0 / 50 + 1e-9).all()  # smooth: at most the action range per s
+    env = WalkVecEnv(cfg)
+    limits = np.asarray(env.robot.joint_limits)[held]
+    default = np.asarray(env.robot.default_pose)[held]
+    targets = default + env.robot.action_scale * moved
+    assert (targets >= default + 0.5 * (limits[:, 0] - default) - 1e-9).all()
+    assert (targets <= default + 0.5 * (limits[:, 1] - default) + 1e-9).all()
+    with pytest.raises(ConfigError, match="held_joints names none"):
+        WalkConfig(robot="humanoid", held_motion=0.5)
+    with pytest.raises(ConfigError, match="held_motion"):
+        WalkConfig(robot="humanoid", held_joints=("shoulder",), held_motion=1.5)
