@@ -105,7 +105,8 @@ def main() -> None:
     )
     if args.update_threads is not None:
         cfg = dataclasses.replace(cfg, update_threads=args.update_threads)
-    judge_cfg = full_fidelity(cfg.env)
+    # walking is judged with any held joints still, as every walker is (a run that trains with them in motion too)
+    judge_cfg = dataclasses.replace(full_fidelity(cfg.env), held_motion=0.0)
     out = args.out or Path("runs") / f"learn_walk_{args.actor}_seed{args.seed}"
     shutil.rmtree(out, ignore_errors=True)
     runner = Runner(cfg, out)
