@@ -69,8 +69,27 @@ def warm_start(runner, source: Path) -> Checkpoint:
     target_norm.var[:old_dim] = normalizer.var
     rollout_samples = runner.cfg.env.num_envs * runner.cfg.ppo.rollout_steps
     target_norm.count.fill_(min(float(normalizer.count), float(rollout_samples)))
+    # the critic too, where it has the same layers and its inputs line up (the same policy group; privileged inputs
+    # only added at the end):
+    # a fresh critic's first advantages undo what the actor knew
+    old_critic = _critic_width(source)
+    lines_up = old_critic <= runner.critic_normalizer.mean.shape[0] and _same_policy_group(cfg, runner)
+    if lines_up and cfg.critic == runner.cfg.critic:
+        _carry_critic(runner, source, cfg, [(i, i) for i in range(old_critic)])
     runner.last_checkpoint = checkpoint
     return checkpoint
+
+
+def _critic_width(source: Path) -> int:
+    return load_checkpoint(resolve_checkpoint(Path(source))).state["critic_normalizer/mean"].shape[0]
+
+
+def _same_policy_group(cfg, runner) -> bool:
+    from ogi.robots.registry import get_robot
+    from ogi.training.policy_loading import observation_layouts
+
+    robot = get_robot(cfg.env.robot)
+    return observation_layouts(cfg.env, robot)[0].size == observation_layouts(runner.cfg.env, robot)[0].size
 
 
 def _index_maps(
@@ -126,6 +145,11 @@ def _transplant(runner, actor, normalizer, cfg, source: Path) -> None:
     _carry_over(source, actor, runner.actor, obs_map, (actor.obs_dim, runner.actor.obs_dim), (old_act, new_act))
     _carry_normalizer(normalizer, runner.actor_normalizer, obs_map, runner)
     # the critic too: a fresh one's advantages would undo the gait in the first updates
+    _carry_critic(runner, source, cfg, critic_map)
+
+
+def _carry_critic(runner, source: Path, cfg, critic_map) -> None:
+    """The source's critic and its normalizer into `runner`'s, input by input along `critic_map`."""
     state = load_checkpoint(resolve_checkpoint(Path(source))).state
     width = state["critic_normalizer/mean"].shape[0]
     critic = type(runner.critic)(width, cfg.critic)

@@ -41,6 +41,13 @@ def test_a_privileged_run_starts_as_the_policy_it_came_from(tmp_path, kind):
             np.testing.assert_allclose(new.numpy(), old.numpy(), atol=1e-6)
             obs, *_ = teacher.env.step(new.numpy())
 
+    # the critic comes along: its added privileged inputs start unread
+    walker_view = np.concatenate([obs["policy"], obs["privileged"][:, : source.env.privileged_layout.size]], 1)
+    with torch.no_grad():
+        old_value = source.critic(source.critic_normalizer(torch.as_tensor(walker_view)))
+        new_value = teacher.critic(teacher.critic_normalizer(torch.as_tensor(actor_observation(obs, "privileged"))))
+    np.testing.assert_allclose(new_value.numpy(), old_value.numpy(), atol=1e-5)
+
     teacher.train(iterations=1, progress=False, log=False)
     chain = ckpt.verify_checkpoint(teacher.last_checkpoint.path)
     assert chain[-1].checkpoint_sha256 == source.last_checkpoint.checkpoint_sha256  # lineage reaches the walker
