@@ -6,7 +6,9 @@ trained on the policy group alone gives it a gait from the first iteration. The 
 policy group are copied and those for the added inputs start at zero (the new actor acts exactly like the old
 one until training uses them); every other tensor must match in shape. The normalizer keeps the source's
 statistics for the shared inputs, starts the added ones at mean 0 and variance 1, and counts as one rollout's
-worth of samples so that the new inputs' statistics settle within a few iterations.
+worth of samples so that the new inputs' statistics settle within a few iterations. The critic comes along
+the same way where it has the same layers and its inputs line up: with a fresh critic the first updates' advantages
+are noise, and they undo what the actor knew.
 
 Across robots (a biped's walker for a humanoid with the same legs) the same holds per joint name: the shared
 joints' inputs and actions carry over, the others' start unread and at zero action.
@@ -25,7 +27,8 @@ from ogi.validation import ConfigError
 
 @torch.no_grad()
 def warm_start(runner, source: Path) -> Checkpoint:
-    """Load the actor and normalizer of `source` (a run or checkpoint directory) into `runner`; returns its checkpoint.
+    """Load the actor, the critic (where it lines up) and their normalizers of `source` (a run or checkpoint
+    directory) into `runner`; returns its checkpoint.
 
     The run's first checkpoint then names the source's as its parent, so `ogi verify` walks back into it.
     """
@@ -41,47 +44,23 @@ def warm_start(runner, source: Path) -> Checkpoint:
     old_dim, new_dim = actor.obs_dim, runner.actor.obs_dim
     if old_dim > new_dim:
         raise ConfigError(f"--init-from {source}: it reads {old_dim} observations, more than this run's {new_dim}")
-    target = runner.actor.state_dict()
-    source_state = actor.state_dict()
-    if set(source_state) != set(target):
-        raise ConfigError(f"--init-from {source}: its actor's tensors differ from this run's (other sizes?)")
-    for name, tensor in source_state.items():
-        destination = target[name]
-        if tensor.shape == destination.shape:
-            destination.copy_(tensor)
-        elif (
-            tensor.dim() == 2
-            and tensor.shape[0] == destination.shape[0]
-            and tensor.shape[1] == old_dim
-            and destination.shape[1] == new_dim
-        ):
-            destination.zero_()
-            destination[:, :old_dim] = tensor  # the input layer: added observations start with no influence
-        else:
-            raise ConfigError(
-                f"--init-from {source}: {name} is {tuple(tensor.shape)} there and {tuple(destination.shape)} here"
-            )
-    runner.actor.load_state_dict(target)
-    target_norm = runner.actor_normalizer
-    target_norm.mean.zero_()
-    target_norm.var.fill_(1.0)
-    target_norm.mean[:old_dim] = normalizer.mean
-    target_norm.var[:old_dim] = normalizer.var
-    rollout_samples = runner.cfg.env.num_envs * runner.cfg.ppo.rollout_steps
-    target_norm.count.fill_(min(float(normalizer.count), float(rollout_samples)))
-    # the critic too, where it has the same layers and its inputs line up (the same policy group; privileged inputs
-    # only added at the end):
-    # a fresh critic's first advantages undo what the actor knew
-    old_critic = _critic_width(source)
+    prefix = [(i, i) for i in range(old_dim)]  # added observations start with no influence
+    _carry_over(source, actor, runner.actor, prefix, (old_dim, new_dim), None)
+    _carry_normalizer(normalizer, runner.actor_normalizer, prefix, runner)
+    # the critic too, where it has the same layers and its inputs line up (the same policy group, privileged
+    # inputs only added at the end): a fresh critic's first advantages undo what the actor knew
+    state = _state(source)
+    old_critic = state["critic_normalizer/mean"].shape[0]
     lines_up = old_critic <= runner.critic_normalizer.mean.shape[0] and _same_policy_group(cfg, runner)
     if lines_up and cfg.critic == runner.cfg.critic:
-        _carry_critic(runner, source, cfg, [(i, i) for i in range(old_critic)])
+        _carry_critic(runner, state, source, cfg, [(i, i) for i in range(old_critic)])
     runner.last_checkpoint = checkpoint
     return checkpoint
 
 
-def _critic_width(source: Path) -> int:
-    return load_checkpoint(resolve_checkpoint(Path(source))).state["critic_normalizer/mean"].shape[0]
+def _state(source: Path) -> dict[str, torch.Tensor]:
+    """The tensors of the source's state file (critic, normalizers, optimizer)."""
+    return load_checkpoint(resolve_checkpoint(Path(source))).state
 
 
 def _same_policy_group(cfg, runner) -> bool:
@@ -145,12 +124,12 @@ def _transplant(runner, actor, normalizer, cfg, source: Path) -> None:
     _carry_over(source, actor, runner.actor, obs_map, (actor.obs_dim, runner.actor.obs_dim), (old_act, new_act))
     _carry_normalizer(normalizer, runner.actor_normalizer, obs_map, runner)
     # the critic too: a fresh one's advantages would undo the gait in the first updates
-    _carry_critic(runner, source, cfg, critic_map)
+    _carry_critic(runner, _state(source), source, cfg, critic_map)
 
 
-def _carry_critic(runner, source: Path, cfg, critic_map) -> None:
-    """The source's critic and its normalizer into `runner`'s, input by input along `critic_map`."""
-    state = load_checkpoint(resolve_checkpoint(Path(source))).state
+def _carry_critic(runner, state: dict[str, torch.Tensor], source: Path, cfg, critic_map) -> None:
+    """The source's critic and its normalizer (from its `state` tensors) into `runner`'s, input by input along
+    `critic_map`."""
     width = state["critic_normalizer/mean"].shape[0]
     critic = type(runner.critic)(width, cfg.critic)
     critic.load_state_dict({k.removeprefix("critic/"): v for k, v in state.items() if k.startswith("critic/")})
@@ -174,14 +153,14 @@ def _carry_over(source: Path, old_net, new_net, obs_map, dims: tuple[int, int], 
         old_act_dim, new_act_dim = old_net.log_std.shape[0], new_net.log_std.shape[0]
     target = new_net.state_dict()
     for name, tensor in old_net.state_dict().items():
-        if name not in target:
+        if name not in target or set(target) != set(old_net.state_dict()):
             raise ConfigError(f"--init-from {source}: its networks differ from this run's (other sizes?)")
         destination = target[name]
         if tensor.shape == destination.shape:
             destination.copy_(tensor)  # the recurrence and the hidden layers: the same sizes on both robots
         elif tensor.dim() == 2 and tensor.shape[1] == old_obs_dim and destination.shape[1] == new_obs_dim:
             destination.zero_()
-            destination[:, new_obs] = tensor[:, old_obs]  # the input layer: other joints' inputs start unread
+            destination[:, new_obs] = tensor[:, old_obs]  # the input layer: other inputs start unread
         elif tensor.shape[0] == old_act_dim and destination.shape[0] == new_act_dim:
             if not name.endswith("log_std"):  # other joints keep this run's initial deviation
                 destination.zero_()  # the output layer: other joints' actions start at zero
@@ -195,7 +174,7 @@ def _carry_over(source: Path, old_net, new_net, obs_map, dims: tuple[int, int], 
 
 def _carry_normalizer(old, new, obs_map, runner) -> None:
     """The shared inputs' statistics carried over by `obs_map`, the others at mean 0 and variance 1, counted as
-    one rollout's worth of samples so that the new robot's statistics settle within a few iterations."""
+    one rollout's worth of samples so that the new inputs' statistics settle within a few iterations."""
     old_obs, new_obs = (torch.tensor(ix) for ix in zip(*obs_map, strict=True))
     new.mean.zero_()
     new.var.fill_(1.0)
