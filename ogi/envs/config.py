@@ -353,8 +353,6 @@ class WalkConfig:
         check_range("action_clip", self.action_clip, 1e-3, 1e3)
         check_range("held_motion", self.held_motion, 0.0, 1.0)
         check_interval("held_motion_period_s", self.held_motion_period_s, self.sim.ctrl_dt_s, 1e6)
-        if self.held_motion > 0 and not self.held_joints:
-            raise ConfigError("held_motion moves the held joints, but held_joints names none")
 
     @staticmethod
     def rough(**overrides: Any) -> WalkConfig:

@@ -385,6 +385,8 @@ class WalkVecEnv(VectorEnv):
         cfg, n = self.cfg, self.num_envs
         if cfg.held_motion == 0:
             return
+        if not self.held.any():  # checked here, not in the config: a TOML table may set held_motion on its own
+            raise ConfigError("held_motion moves the held joints, but held_joints names none")
         self._held_rng = np.random.default_rng([cfg.seed, 7])
         lo, hi = np.asarray(self.robot.joint_limits).T[:, self.held]
         default = self.default_pose[self.held]

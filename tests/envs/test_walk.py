@@ -314,6 +314,15 @@ def test_held_joints_in_motion_go_where_the_env_draws_whatever_the_policy_says()
     assert (targets >= default + 0.5 * (limits[:, 0] - default) - 1e-9).all()
     assert (targets <= default + 0.5 * (limits[:, 1] - default) + 1e-9).all()
     with pytest.raises(ConfigError, match="held_joints names none"):
-        WalkConfig(robot="humanoid", held_motion=0.5)
+        WalkVecEnv(WalkConfig(robot="humanoid", num_envs=1, held_motion=0.5))
     with pytest.raises(ConfigError, match="held_motion"):
         WalkConfig(robot="humanoid", held_joints=("shoulder",), held_motion=1.5)
+
+
+def test_a_toml_table_may_set_held_motion_alone_over_a_preset_that_holds_joints(tmp_path):
+    from ogi.training.config import load_train_config, preset
+
+    path = tmp_path / "arms.toml"
+    path.write_text("[env]\nheld_motion = 0.5\n")
+    cfg = load_train_config(path, preset("humanoid"))
+    assert cfg.env.held_motion == 0.5 and "shoulder" in cfg.env.held_joints
