@@ -92,14 +92,17 @@ def main() -> None:
 def axis_ik(env: WholeBodyVecEnv, boxes: int, starts: int, seed: int) -> dict:
     """Of `boxes` box positions ahead, the share the IK solves with the jaws closing along the thin side."""
     from ogi.controllers.ik import solve_site_ik
+    from ogi.envs.sensing import yaw_of
 
     model, qpos = env.walk.model, env.walk.batch.bind("qpos")[0].copy()
     base = env.walk.rig.base_pose()[0]
-    yaw = 2 * np.arctan2(base[6], base[3])
+    yaw = float(yaw_of(base[None, 3:7])[0])
     arm = arm_joint_names()[4:]
     rng = np.random.default_rng(seed)
     ahead, right, height = rng.uniform(0.25, 0.45, boxes), rng.uniform(-0.1, 0.35, boxes), rng.uniform(0.64, 0.9, boxes)
     box_yaw = rng.uniform(-0.3, 0.3, boxes)  # within 17 degrees of square to the robot
+    c, s = np.cos(yaw), np.sin(yaw)
+    targets = np.column_stack([base[0] + c * ahead + s * right, base[1] + s * ahead - c * right, height])
     grasp_shape = {"waist_yaw_joint": 0.0, arm[0]: -1.0, arm[1]: 0.0, arm[2]: -1.5, arm[3]: -1.0}
     result = {}
     for name, joints in (("arm", arm), ("arm_and_waist", ["waist_yaw_joint", *arm])):
@@ -110,11 +113,7 @@ def axis_ik(env: WholeBodyVecEnv, boxes: int, starts: int, seed: int) -> dict:
             low[0], high[0] = -1.0, 1.0
         for thin, turn in (("thin_side_across_heading", np.pi / 2), ("thin_side_along_heading", 0.0)):
             solved = 0
-            for b in range(boxes):
-                c, s = np.cos(yaw), np.sin(yaw)
-                target = np.array(
-                    [base[0] + c * ahead[b] + s * right[b], base[1] + s * ahead[b] - c * right[b], height[b]]
-                )
+            for b, target in enumerate(targets):
                 direction = np.array([np.cos(yaw + turn + box_yaw[b]), np.sin(yaw + turn + box_yaw[b]), 0.0])
                 for k in range(starts):
                     q = qpos.copy()

@@ -120,12 +120,14 @@ def main() -> None:
         from ogi.training.warm_start import warm_start
 
         source = warm_start(runner, args.init_from)
-    while train_s < args.minutes * 60 or (source is not None and not curve):
-        if source is None or curve:
+    judge_start = source is not None  # a warm start is judged before it trains
+    while train_s < args.minutes * 60 or judge_start:
+        if not judge_start:
             start = time.perf_counter()
             runner.train(iterations=1, progress=False, log=False, save_final=False)
             train_s += time.perf_counter() - start
-        if source is not None and not curve or train_s >= next_eval or train_s >= args.minutes * 60:
+        if judge_start or train_s >= next_eval or train_s >= args.minutes * 60:
+            judge_start = False
             while next_eval <= train_s:  # (the judging of a warm start, at minute 0, keeps the schedule)
                 next_eval += args.eval_every_min * 60
             families = evaluate_families(

@@ -263,8 +263,7 @@ def save_checkpoint(
         raise CheckpointError(f"{manifest_path} appeared while saving: another writer saved this step")
     # a checkpoint pruned at this step before a resume went back past it: the new manifest replaces its record
     (directory / PRUNED_FILENAME).unlink(missing_ok=True)
-    text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=True, allow_nan=False) + "\n"
-    atomic_write(manifest_path, text.encode("ascii"))
+    atomic_write(manifest_path, _manifest_bytes(manifest))
     return Checkpoint(path=directory, manifest=manifest)
 
 
@@ -303,9 +302,13 @@ def copy_checkpoint(source: Path, destination: Path, *, parent: Path | None = No
     _make_directory(destination)
     for filename, data in blobs.items():
         atomic_write(destination / filename, data)
-    text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=True, allow_nan=False) + "\n"
-    atomic_write(destination / MANIFEST_FILENAME, text.encode("ascii"))
+    atomic_write(destination / MANIFEST_FILENAME, _manifest_bytes(manifest))
     return Checkpoint(path=destination, manifest=manifest)
+
+
+def _manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
+    """A manifest as written: sorted keys, ASCII, no NaN."""
+    return (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=True, allow_nan=False) + "\n").encode("ascii")
 
 
 def load_checkpoint(path: Path, *, verify: bool = True) -> LoadedCheckpoint:

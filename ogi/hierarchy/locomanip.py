@@ -102,10 +102,9 @@ class Walker:
         self.held = held_joint_mask(robot.joint_names, self.policy.cfg.env.held_joints)
         self.state = self.policy.actor.initial_state(env.num_envs)
         slices = env.walk.policy_layout.slices()
-        held = np.flatnonzero(self.held)
+        # a walker that trained with those joints moving (held_motion) reads them as they are
+        held = np.flatnonzero(self.held) if self.policy.cfg.env.held_motion == 0 else np.zeros(0, dtype=np.int64)
         self.masked = np.concatenate([held + slices[g].start for g in ("joint_pos", "joint_vel", "last_action")])
-        if self.policy.cfg.env.held_motion > 0:  # it trained with those joints moving: it reads them as they are
-            self.masked = self.masked[:0]
         self.masked_value = self.policy.normalizer.mean.numpy()[self.masked].astype(np.float32)
 
     def reset(self, done: np.ndarray) -> None:
